@@ -1,0 +1,7 @@
+"""python -m mock_custodian."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

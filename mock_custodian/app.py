@@ -1,0 +1,205 @@
+"""Flask application factory: one app serving PG&E's two hosts, told apart by the listener.
+
+A request arrives on the API surface (``api.pge.com``: client certificate checked before anything
+else) or the portal surface (``sharemydata.pge.com``: never asks for one). Each blueprint belongs to
+one surface; a path of the other surface gets PG&E's ``No listener for endpoint`` 404.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, Response, current_app, g, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+
+from . import tls
+from .clock import Clock
+from .errors import InvalidCertificate, MethodNotPermitted, NoListener, PGEError
+from .pki import DevPKI
+from .settings import Settings
+from .store.db import Database, meta_get
+from .store.models import RequestLog
+from .store.registry import owners_of_fingerprint
+
+log = logging.getLogger("mock_custodian")
+
+# Paths on the API host that never need a client certificate (spec 3.1) and the scaffolding prefix.
+CERT_EXEMPT_PATHS = ("/datacustodian/test/oauth/v2/authorize",)
+SIM_PREFIX = "/__sim/"
+API_BLUEPRINTS = {"token", "resources"}
+PORTAL_BLUEPRINTS = {"portal"}
+REDACTED_HEADERS = {"authorization", "cookie", "x-control-token"}
+
+
+@dataclass
+class Runtime:
+    """Everything a request handler may reach: settings, database, clock, PKI."""
+
+    settings: Settings
+    database: Database
+    clock: Clock
+    pki: DevPKI
+
+    def api_base_url(self) -> str:
+        return self.settings.resolved_api_base_url()
+
+    def portal_base_url(self) -> str:
+        return self.settings.resolved_portal_base_url()
+
+    def resource_base_url(self) -> str:
+        return f"{self.api_base_url()}/GreenButtonConnect/espi/1_1/resource"
+
+    def service_status(self) -> int:
+        with self.database.session() as db:
+            value = meta_get(db, "service_status")
+        return int(value) if value is not None else self.settings.service_status
+
+
+def runtime() -> Runtime:
+    return current_app.extensions["mock_custodian"]
+
+
+class _SurfaceMiddleware:
+    """Copies what the TLS layer learned (surface, client certificate) into the WSGI environ."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict, start_response: Any) -> Any:
+        sock = environ.get("gunicorn.socket")
+        environ[tls.SURFACE_KEY] = getattr(sock, "surface", "api")
+        environ[tls.ENVIRON_KEY] = getattr(sock, "peer_certificate", tls.NO_CERTIFICATE)
+        environ["wsgi.url_scheme"] = "https"
+        return self.app(environ, start_response)
+
+
+def create_app(settings: Settings, database: Database | None = None) -> Flask:
+    """Build the app; the database must already hold a schema and a loaded scenario."""
+    app = Flask(__name__, template_folder="portal/templates", static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = 10 * 1024 * 1024
+    db = database or Database(settings.resolved_database_url())
+    pki = DevPKI(settings.resolved_data_dir() / "certs")
+    app.extensions["mock_custodian"] = Runtime(settings, db, db.clock(), pki)
+
+    from .api.control import blueprint as control_bp
+    from .api.resources import blueprint as resources_bp
+    from .oauth.token import blueprint as token_bp
+    from .portal.views import blueprint as portal_bp
+
+    for bp in (token_bp, resources_bp, portal_bp, control_bp):
+        app.register_blueprint(bp)
+
+    app.before_request(_guard)
+    app.after_request(_log_request)
+    app.register_error_handler(PGEError, _render_error)
+    app.register_error_handler(HTTPException, _render_http_error)
+    app.register_error_handler(Exception, _render_unexpected)
+    app.wsgi_app = _SurfaceMiddleware(app.wsgi_app)  # type: ignore[method-assign]
+    return app
+
+
+def surface() -> str:
+    return request.environ.get(tls.SURFACE_KEY, "api")
+
+
+def peer_certificate() -> tls.PeerCertificate:
+    """The client certificate of this request: from TLS, or from a trusted proxy's header."""
+    settings = runtime().settings
+    if settings.client_cert_header and tls.address_trusted(
+        request.remote_addr, settings.client_cert_header_trusted_ips
+    ):
+        header = request.headers.get(settings.client_cert_header)
+        if header:
+            return tls.certificate_from_proxy_header(header)
+    return request.environ.get(tls.ENVIRON_KEY, tls.NO_CERTIFICATE)
+
+
+def _guard() -> None:
+    """Surface routing, then the certificate check that PG&E runs before anything else (spec 2.3)."""
+    path = request.path
+    if path.startswith(SIM_PREFIX):
+        return None
+    blueprint = request.blueprint
+    side = surface()
+    if side == "portal":
+        if blueprint not in PORTAL_BLUEPRINTS:
+            raise NoListener(path)
+        return None
+    if path in CERT_EXEMPT_PATHS:
+        return None
+    peer = peer_certificate()
+    if not peer.usable:
+        raise InvalidCertificate(peer.error or "certificate not verified")
+    rt = runtime()
+    with rt.database.session() as db:
+        owners = owners_of_fingerprint(db, peer.fingerprint_sha256 or "", rt.clock.epoch())
+    if not owners:
+        raise InvalidCertificate("certificate is not registered to any client")
+    g.certificate_owner_ids = owners
+    g.certificate_sha256 = peer.fingerprint_sha256
+    if blueprint is not None and blueprint not in API_BLUEPRINTS:
+        raise NoListener(path)
+    return None
+
+
+def _render_error(exc: PGEError) -> Response:
+    response = Response(exc.body(), status=exc.status, content_type=exc.content_type)
+    for name, value in exc.headers.items():
+        response.headers[name] = value
+    if exc.status in (400, 401, 403):
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _render_http_error(exc: HTTPException) -> Response:
+    if isinstance(exc, MethodNotAllowed):
+        return _render_error(MethodNotPermitted(request.method))
+    if exc.code == 404:
+        return _render_error(NoListener(request.path))
+    if exc.code and 400 <= exc.code < 500:
+        body = json.dumps({"error": "invalid_request", "error_description": exc.name}, separators=(",", ":"))
+        return Response(body, exc.code, content_type="application/json;charset=UTF-8")
+    return _render_unexpected(exc)
+
+
+def _render_unexpected(exc: Exception) -> Response:
+    if isinstance(exc, HTTPException) and exc.code and exc.code < 500:
+        return _render_http_error(exc)
+    log.exception("unexpected error serving %s %s", request.method, request.path)
+    return Response('{"error":"server_error"}', 500, content_type="application/json;charset=UTF-8")
+
+
+def _log_request(response: Response) -> Response:
+    """Record what the client sent and got, with secrets redacted, for request verification."""
+    if request.path.startswith(SIM_PREFIX):
+        return response
+    headers = {}
+    for name, value in request.headers.items():
+        if name.lower() in REDACTED_HEADERS:
+            scheme = value.split(" ", 1)[0] if " " in value else ""
+            value = f"{scheme} [redacted]".strip()
+        headers[name] = value
+    rt = runtime()
+    try:
+        with rt.database.session() as db:
+            db.add(
+                RequestLog(
+                    at=rt.clock.epoch(),
+                    surface=surface(),
+                    method=request.method,
+                    path=request.path,
+                    query=request.query_string.decode("latin-1"),
+                    status=response.status_code,
+                    client_id=getattr(g, "client_id", None),
+                    certificate_sha256=getattr(g, "certificate_sha256", None),
+                    headers=headers,
+                    worker_pid=os.getpid(),
+                )
+            )
+    except Exception:  # the log must never turn a good answer into a 500
+        log.exception("could not record request")
+    return response

@@ -1,0 +1,93 @@
+"""The one source of business time ("now") for the whole simulator.
+
+Real time plus an offset, or a frozen instant. The state is stored in the database (by the store
+layer) so every gunicorn worker and the job worker agree; this module only does the arithmetic.
+Certificate validity is the one exception and always uses real time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+PACIFIC = ZoneInfo("America/Los_Angeles")
+
+
+@dataclass(frozen=True)
+class ClockState:
+    """Offset from real time in seconds, or a frozen epoch instant (which wins when set)."""
+
+    offset_s: float = 0.0
+    frozen_at: float | None = None
+
+    def now_epoch(self, real: float) -> float:
+        return self.frozen_at if self.frozen_at is not None else real + self.offset_s
+
+
+class Clock:
+    """Reads the shared state on every call; cheap enough (one indexed row) and never stale."""
+
+    def __init__(self, read_state: Callable[[], ClockState], real_time: Callable[[], float] = time.time):
+        self._read_state = read_state
+        self._real_time = real_time
+
+    def state(self) -> ClockState:
+        return self._read_state()
+
+    def epoch(self) -> float:
+        """Simulated now, in epoch seconds (float)."""
+        return self._read_state().now_epoch(self._real_time())
+
+    def now(self) -> dt.datetime:
+        """Simulated now, timezone-aware UTC."""
+        return dt.datetime.fromtimestamp(self.epoch(), dt.UTC)
+
+    def local_now(self) -> dt.datetime:
+        """Simulated now in America/Los_Angeles, for local-day arithmetic."""
+        return self.now().astimezone(PACIFIC)
+
+    def real_epoch(self) -> float:
+        return self._real_time()
+
+
+def advanced(state: ClockState, seconds: float, real: float) -> ClockState:
+    """The state after moving simulated time forward (or back) by ``seconds``."""
+    if state.frozen_at is not None:
+        return ClockState(state.offset_s, state.frozen_at + seconds)
+    return ClockState(state.offset_s + seconds, None)
+
+
+def set_to(state: ClockState, instant: float, real: float) -> ClockState:
+    """The state whose now is ``instant``, keeping frozen-ness."""
+    if state.frozen_at is not None:
+        return ClockState(state.offset_s, instant)
+    return ClockState(instant - real, None)
+
+
+def frozen(state: ClockState, real: float) -> ClockState:
+    return ClockState(state.offset_s, state.now_epoch(real))
+
+
+def thawed(state: ClockState, real: float) -> ClockState:
+    """Resume running from the frozen instant."""
+    if state.frozen_at is None:
+        return state
+    return ClockState(state.frozen_at - real, None)
+
+
+def parse_instant(text: str) -> float:
+    """An ISO 8601 instant with zone (``2026-03-01T00:00Z``) or epoch seconds, as epoch seconds."""
+    raw = text.strip()
+    try:
+        return float(raw)
+    except ValueError:
+        pass
+    if raw.endswith("Z") or raw.endswith("z"):
+        raw = raw[:-1] + "+00:00"
+    value = dt.datetime.fromisoformat(raw)
+    if value.tzinfo is None:
+        raise ValueError(f"instant {text!r} has no time zone; add Z or an offset")
+    return value.timestamp()

@@ -1,0 +1,118 @@
+"""Domain errors carrying PG&E's status codes and bodies (spec 2.3); mapped to responses in one place."""
+
+from __future__ import annotations
+
+import json
+
+
+class PGEError(Exception):
+    """An error PG&E answers with a specific status, body and content type."""
+
+    status = 500
+    content_type = "application/json;charset=UTF-8"
+
+    def __init__(self, error: str = "", description: str | None = None, headers: dict[str, str] | None = None):
+        super().__init__(description or error)
+        self.error = error
+        self.description = description
+        self.headers = dict(headers or {})
+
+    def body(self) -> str:
+        payload = {"error": self.error}
+        if self.description is not None:
+            payload["error_description"] = self.description
+        return json.dumps(payload, separators=(",", ":"))
+
+
+class InvalidCertificate(PGEError):
+    """T400: no, untrusted, expired or unregistered client certificate."""
+
+    status = 400
+    content_type = "text/plain;charset=UTF-8"
+
+    def __init__(self, reason: str = "") -> None:
+        super().__init__("invalid_certificate", reason)
+
+    def body(self) -> str:
+        return "Invalid Certificate"
+
+
+class MissingToken(PGEError):
+    """A401: no Authorization header, or not a Bearer one."""
+
+    status = 401
+
+    def __init__(self, description: str = "Full authentication is required to access this resource") -> None:
+        super().__init__("invalid_token", description)
+
+
+class Forbidden(PGEError):
+    """A403: bad, expired or revoked token; wrong class; foreign resource; scope not granted."""
+
+    status = 403
+
+    def __init__(self, description: str, error: str = "invalid_token") -> None:
+        super().__init__(error, description)
+
+
+class InvalidClient(PGEError):
+    """401 at the token endpoint: missing or wrong Basic credentials."""
+
+    status = 401
+
+    def __init__(self, description: str | None = None) -> None:
+        super().__init__("invalid_client", description, headers={"WWW-Authenticate": 'Basic realm="oauth2/client"'})
+
+
+class OAuthError(PGEError):
+    """400 token-endpoint errors: invalid_request, invalid_grant, unsupported_grant_type, ..."""
+
+    status = 400
+
+
+class BadRequest(PGEError):
+    """Q400: malformed parameters on a data call."""
+
+    status = 400
+
+    def __init__(self, description: str) -> None:
+        super().__init__("invalid_request", description)
+
+
+class NotFound(PGEError):
+    """N404 for an unknown id within a known pattern."""
+
+    status = 404
+
+    def __init__(self) -> None:
+        super().__init__("not_found")
+
+
+class NoListener(PGEError):
+    """N404 for an unknown path: PG&E's gateway text."""
+
+    status = 404
+    content_type = "text/plain;charset=UTF-8"
+
+    def __init__(self, path: str) -> None:
+        super().__init__("no_listener", path)
+        self.path = path
+
+    def body(self) -> str:
+        return f"No listener for endpoint: {self.path}"
+
+
+class MethodNotPermitted(PGEError):
+    """M405."""
+
+    status = 405
+
+    def __init__(self, method: str) -> None:
+        super().__init__("invalid_request", f"{method} not permitted")
+
+
+class ServiceUnavailable(PGEError):
+    status = 503
+
+    def __init__(self) -> None:
+        super().__init__("service_unavailable")

@@ -1,0 +1,16 @@
+"""Browser pages of ``sharemydata.pge.com`` (customer Share My Data pages, Third Party Portal)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template
+from flask.typing import ResponseReturnValue
+
+from ..app import runtime
+
+blueprint = Blueprint("portal", __name__)
+
+
+@blueprint.route("/", methods=["GET"])
+def home() -> ResponseReturnValue:
+    """The Share My Data landing page; it routes ``#MyAuthorization/?...`` client-side (spec 4.2)."""
+    return render_template("home.html", api_base_url=runtime().api_base_url())

@@ -1,0 +1,595 @@
+"""Scenario files: the YAML world the simulator starts from, parsed with line numbers for errors.
+
+A scenario declares third parties (with registration status), customers, their logins, accounts,
+service agreements with meter profiles, and pre-existing authorizations. Identifiers are derived
+from the scenario seed with a hash, never from Faker, so they never change; Faker only invents
+names and street lines, once, at load time, and those are stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .clock import PACIFIC
+
+USER_TYPES = ("standard", "self_access", "eef", "cca")
+REGISTRATION_STATUSES = ("submitted", "in_review", "accepted", "approved", "on_hold", "expired", "terminated")
+DATA_GROUPS = ("Basic", "Account", "Billing", "Usage", "ProgramEnrollment")
+PROFILE_NAMES = (
+    "residential_hourly",
+    "commercial_15min",
+    "solar_net_metered",
+    "ev_charging",
+    "gas_daily",
+    "non_interval",
+)
+CUSTOMER_CLASSES = ("RES", "AGR", "COM/IND", "OTHER")
+HISTORY_MONTHS = (24, 36, 48)
+
+# Cities in PG&E's service territory: (city, ZIP prefix, area code, climate zone).
+PGE_CITIES = (
+    ("San Francisco", "941", "415", "T"),
+    ("Oakland", "946", "510", "T"),
+    ("Berkeley", "947", "510", "T"),
+    ("San Jose", "951", "408", "X"),
+    ("Sacramento", "958", "916", "S"),
+    ("Fresno", "937", "559", "R"),
+    ("Bakersfield", "933", "661", "W"),
+    ("Santa Rosa", "954", "707", "X"),
+    ("Chico", "959", "530", "R"),
+    ("Stockton", "952", "209", "S"),
+    ("Salinas", "939", "831", "T"),
+    ("San Luis Obispo", "934", "805", "X"),
+    ("Eureka", "955", "707", "V"),
+)
+
+DEFAULT_DEMO = Path(__file__).resolve().parent / "fixtures" / "demo.yaml"
+
+
+class ScenarioError(ValueError):
+    """A scenario problem, naming the file, the line and the field."""
+
+    def __init__(self, path: str, line: int | None, field_path: str, message: str) -> None:
+        self.path, self.line, self.field_path, self.message = path, line, field_path, message
+        where = f"{path}:{line}" if line else path
+        super().__init__(f"{where}: {field_path}: {message}" if field_path else f"{where}: {message}")
+
+
+class _Map(dict):
+    """A YAML mapping that remembers the line of each key."""
+
+    lines: dict[str, int]
+    line: int
+
+
+class _Seq(list):
+    line: int
+
+
+class _LineLoader(yaml.SafeLoader):
+    pass
+
+
+def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> _Map:
+    result = _Map()
+    result.lines = {}
+    result.line = node.start_mark.line + 1
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        result[key] = loader.construct_object(value_node, deep=True)
+        result.lines[key] = key_node.start_mark.line + 1
+    return result
+
+
+def _construct_seq(loader: _LineLoader, node: yaml.SequenceNode) -> _Seq:
+    result = _Seq(loader.construct_object(child, deep=True) for child in node.value)
+    result.line = node.start_mark.line + 1
+    return result
+
+
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_map)
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_seq)
+
+
+@dataclass
+class _Ctx:
+    path: str
+
+    def fail(self, node: Any, key: str | None, field_path: str, message: str) -> ScenarioError:
+        line = None
+        if isinstance(node, _Map):
+            line = node.lines.get(key, node.line) if key is not None else node.line
+        elif isinstance(node, _Seq):
+            line = node.line
+        return ScenarioError(self.path, line, field_path, message)
+
+
+# --------------------------------------------------------------------------------------------
+# The validated, normalised scenario (plain data; loading into the store is store/world.py).
+
+
+@dataclass
+class ThirdPartySpec:
+    key: str
+    client_id: str | None
+    user_type: str
+    status: str
+    legal_name: str
+    display_name: str
+    tax_id: str
+    business_contact: dict
+    technical_contact: dict
+    description: str
+    phone: str
+    redirect_uri: str | None
+    portal_uri: str | None
+    scope_selection_uri: str | None
+    notification_uri: str | None
+    notify_daily: bool
+    data_groups: list[str]
+    history_months: int
+    visible: bool
+    client_secret: str | None
+    portal_username: str | None
+    portal_password: str | None
+    cca_territory: list[str]
+
+
+@dataclass
+class ServiceAgreementSpec:
+    key: str
+    commodity: str
+    profile: dict
+    rate_schedule: str
+    read_cycle: str
+    service_start: float
+    status: str
+    customer_class: str
+    meters: int
+    dr_programs: list
+    address: dict | None
+
+
+@dataclass
+class AccountSpec:
+    key: str
+    service_agreements: list[ServiceAgreementSpec]
+
+
+@dataclass
+class CustomerSpec:
+    key: str
+    username: str
+    password: str
+    name: str | None
+    email: str | None
+    phone: str | None
+    customer_class: str
+    city: str | None
+    accounts: list[AccountSpec]
+
+
+@dataclass
+class AuthorizationSpec:
+    third_party: str
+    customer: str
+    service_agreements: list[str]
+    data_groups: list[str]
+    created_at: float | str
+    ends_at: float | str | None
+
+
+@dataclass
+class Scenario:
+    path: str
+    name: str
+    seed: int
+    third_parties: list[ThirdPartySpec] = field(default_factory=list)
+    customers: list[CustomerSpec] = field(default_factory=list)
+    authorizations: list[AuthorizationSpec] = field(default_factory=list)
+    digest: str = ""
+
+
+# --------------------------------------------------------------------------------------------
+# Field readers
+
+
+def _req(ctx: _Ctx, node: _Map, key: str, where: str, kind: type | tuple = str) -> Any:
+    if key not in node or node[key] is None or node[key] == "":
+        raise ctx.fail(node, None, f"{where}.{key}", "is required")
+    return _typed(ctx, node, key, where, kind)
+
+
+def _opt(ctx: _Ctx, node: _Map, key: str, where: str, kind: type | tuple = str, default: Any = None) -> Any:
+    if key not in node or node[key] is None:
+        return default
+    return _typed(ctx, node, key, where, kind)
+
+
+def _typed(ctx: _Ctx, node: _Map, key: str, where: str, kind: type | tuple) -> Any:
+    value = node[key]
+    if kind is str and isinstance(value, int | float) and not isinstance(value, bool):
+        value = str(value)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
+        raise ctx.fail(node, key, f"{where}.{key}", f"expected {names}, got {type(value).__name__}")
+    return value
+
+
+def _choice(ctx: _Ctx, node: _Map, key: str, where: str, choices: tuple, default: Any = None) -> Any:
+    value = _opt(ctx, node, key, where, str if isinstance(choices[0], str) else int, default)
+    if value is None:
+        raise ctx.fail(node, None, f"{where}.{key}", "is required")
+    if value not in choices:
+        raise ctx.fail(node, key, f"{where}.{key}", f"{value!r} is not one of {', '.join(map(str, choices))}")
+    return value
+
+
+def _https(ctx: _Ctx, node: _Map, key: str, where: str) -> str | None:
+    value = _opt(ctx, node, key, where, str)
+    if value is None:
+        return None
+    if not re.match(r"^https://[^\s/?#]+[^\s]*$", value):
+        raise ctx.fail(node, key, f"{where}.{key}", f"{value!r} is not a well-formed https URL")
+    return value
+
+
+def _instant(ctx: _Ctx, node: _Map, key: str, where: str, default: Any = None) -> float | str | None:
+    """An absolute instant/date (stored as epoch) or a relative offset like ``-90d`` (kept as text)."""
+    if key not in node or node[key] is None:
+        return default
+    value = node[key]
+    if isinstance(value, dt.datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).timestamp()
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day, tzinfo=PACIFIC).timestamp()
+    if isinstance(value, str):
+        if re.fullmatch(r"[+-]\d+[dhm]", value.strip()):
+            return value.strip()
+        if value.strip().lower() == "indefinite":
+            return None
+        try:
+            text = value.strip().replace("Z", "+00:00")
+            parsed = dt.datetime.fromisoformat(text)
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.tzinfo is not None:
+            return parsed.timestamp()
+    raise ctx.fail(
+        node, key, f"{where}.{key}",
+        f"{value!r} is not a date (YYYY-MM-DD, local), an instant with zone (2026-03-01T00:00Z) "
+        "or an offset like -90d",
+    )
+
+
+def resolve_instant(value: float | str | None, now: float) -> float | None:
+    """Turn a stored scenario instant (absolute, or ``-90d`` relative to load time) into epoch."""
+    if value is None or isinstance(value, float | int):
+        return value
+    match = re.fullmatch(r"([+-])(\d+)([dhm])", value)
+    assert match, value
+    sign = -1 if match.group(1) == "-" else 1
+    unit = {"d": 86400, "h": 3600, "m": 60}[match.group(3)]
+    return now + sign * int(match.group(2)) * unit
+
+
+def _groups(ctx: _Ctx, node: _Map, key: str, where: str, default: list[str] | None = None) -> list[str]:
+    value = node.get(key, default)
+    if value is None:
+        raise ctx.fail(node, None, f"{where}.{key}", "is required")
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ctx.fail(node, key, f"{where}.{key}", "expected a list of data groups")
+    for group in value:
+        if group not in DATA_GROUPS:
+            raise ctx.fail(node, key, f"{where}.{key}", f"{group!r} is not one of {', '.join(DATA_GROUPS)}")
+    return list(value)
+
+
+def _contact(ctx: _Ctx, node: _Map, key: str, where: str) -> dict:
+    value = node.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, _Map):
+        raise ctx.fail(node, key, f"{where}.{key}", "expected a mapping with name, email, phone")
+    return {k: str(value.get(k, "")) for k in ("name", "email", "phone")}
+
+
+def _seq(ctx: _Ctx, node: _Map, key: str, where: str, required: bool = False) -> list:
+    value = node.get(key)
+    if value is None:
+        if required:
+            raise ctx.fail(node, None, f"{where}.{key}", "is required")
+        return []
+    if not isinstance(value, list):
+        raise ctx.fail(node, key, f"{where}.{key}", "expected a list")
+    return value
+
+
+def _mapping(ctx: _Ctx, value: Any, where: str, parent: Any) -> _Map:
+    if not isinstance(value, _Map):
+        raise ctx.fail(parent, None, where, "expected a mapping")
+    return value
+
+
+def _check_keys(ctx: _Ctx, node: _Map, where: str, allowed: set[str]) -> None:
+    for key in node:
+        if key not in allowed:
+            raise ctx.fail(
+                node, key, f"{where}.{key}", f"unknown field (expected one of {', '.join(sorted(allowed))})"
+            )
+
+
+# --------------------------------------------------------------------------------------------
+
+_TP_KEYS = {
+    "key", "client_id", "user_type", "status", "legal_name", "display_name", "tax_id",
+    "business_contact", "technical_contact", "description", "phone", "redirect_uri", "portal_uri",
+    "scope_selection_uri", "notification_uri", "notify_daily", "data_groups", "history_months",
+    "visible", "client_secret", "portal_username", "portal_password", "cca_territory",
+}
+_CUSTOMER_KEYS = {"key", "username", "password", "name", "email", "phone", "class", "city", "accounts"}
+_ACCOUNT_KEYS = {"key", "service_agreements"}
+_SA_KEYS = {
+    "key", "commodity", "profile", "scale", "rate_schedule", "read_cycle", "service_start", "status",
+    "class", "meters", "dr_programs", "address", "tou", "tou_calendar", "flow_directions", "net_only",
+    "interval_length", "mv90", "voltage", "climate_zone", "seed", "ev_scale", "pv_kw",
+}
+_AUTH_KEYS = {"third_party", "customer", "service_agreements", "data_groups", "created_at", "ends_at"}
+
+
+def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
+    """Validate a scenario document; every error names file, line and field."""
+    ctx = _Ctx(path)
+    try:
+        doc = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ScenarioError(path, mark.line + 1 if mark else None, "", f"not valid YAML: {exc}") from exc
+    if not isinstance(doc, _Map):
+        raise ScenarioError(path, 1, "", "a scenario is a mapping with third_parties, customers, authorizations")
+    _check_keys(ctx, doc, "scenario", {"name", "seed", "third_parties", "customers", "authorizations"})
+    scenario = Scenario(
+        path=path,
+        name=_opt(ctx, doc, "name", "scenario", str, Path(path).stem),
+        seed=_opt(ctx, doc, "seed", "scenario", int, 1),
+        digest=hashlib.sha256(text.encode()).hexdigest(),
+    )
+    seen_tp: dict[str, Any] = {}
+    display_names: set[str] = set()
+    client_ids: set[str] = set()
+    for i, raw in enumerate(_seq(ctx, doc, "third_parties", "scenario")):
+        where = f"third_parties[{i}]"
+        node = _mapping(ctx, raw, where, doc)
+        _check_keys(ctx, node, where, _TP_KEYS)
+        key = _req(ctx, node, "key", where)
+        if key in seen_tp:
+            raise ctx.fail(node, "key", f"{where}.key", f"duplicate third party key {key!r}")
+        user_type = _choice(ctx, node, "user_type", where, USER_TYPES, "standard")
+        client_id = _opt(ctx, node, "client_id", where, str)
+        if client_id is not None:
+            if not re.fullmatch(r"\d{1,5}", client_id):
+                raise ctx.fail(node, "client_id", f"{where}.client_id", "must be up to 5 digits")
+            client_id = client_id.zfill(5)
+            if client_id in client_ids:
+                raise ctx.fail(node, "client_id", f"{where}.client_id", f"duplicate client_id {client_id}")
+            client_ids.add(client_id)
+        display_name = _req(ctx, node, "display_name", where)
+        if display_name in display_names:
+            raise ctx.fail(node, "display_name", f"{where}.display_name",
+                           f"display name {display_name!r} is already used (must be unique)")
+        display_names.add(display_name)
+        tax_id = _req(ctx, node, "tax_id", where)
+        if not re.fullmatch(r"\d{9}", tax_id):
+            raise ctx.fail(node, "tax_id", f"{where}.tax_id", "must be exactly 9 digits (an EIN)")
+        redirect_uri = _https(ctx, node, "redirect_uri", where)
+        portal_uri = _https(ctx, node, "portal_uri", where)
+        if user_type in ("standard", "eef"):
+            if redirect_uri is None:
+                raise ctx.fail(node, None, f"{where}.redirect_uri", f"is required for user type {user_type}")
+            if portal_uri is None:
+                raise ctx.fail(node, None, f"{where}.portal_uri", f"is required for user type {user_type}")
+        history = _opt(ctx, node, "history_months", where, int, 36)
+        if history not in HISTORY_MONTHS:
+            raise ctx.fail(node, "history_months", f"{where}.history_months", "must be 24, 36 or 48")
+        default_groups = ["Basic", "Account", "Billing", "Usage"] if user_type in ("standard", "eef") else []
+        tp = ThirdPartySpec(
+            key=key,
+            client_id=client_id,
+            user_type=user_type,
+            status=_choice(ctx, node, "status", where, REGISTRATION_STATUSES, "approved"),
+            legal_name=_opt(ctx, node, "legal_name", where, str, display_name),
+            display_name=display_name,
+            tax_id=tax_id,
+            business_contact=_contact(ctx, node, "business_contact", where),
+            technical_contact=_contact(ctx, node, "technical_contact", where),
+            description=_opt(ctx, node, "description", where, str, ""),
+            phone=_opt(ctx, node, "phone", where, str, ""),
+            redirect_uri=redirect_uri,
+            portal_uri=portal_uri,
+            scope_selection_uri=_https(ctx, node, "scope_selection_uri", where),
+            notification_uri=_https(ctx, node, "notification_uri", where),
+            notify_daily=_opt(ctx, node, "notify_daily", where, bool, False),
+            data_groups=_groups(ctx, node, "data_groups", where, default_groups),
+            history_months=history,
+            visible=_opt(ctx, node, "visible", where, bool, True),
+            client_secret=_opt(ctx, node, "client_secret", where, str),
+            portal_username=_opt(ctx, node, "portal_username", where, str),
+            portal_password=_opt(ctx, node, "portal_password", where, str),
+            cca_territory=[str(v) for v in _seq(ctx, node, "cca_territory", where)],
+        )
+        if tp.notification_uri is None:
+            raise ctx.fail(node, None, f"{where}.notification_uri", "is required for every user type")
+        seen_tp[key] = tp
+        scenario.third_parties.append(tp)
+
+    seen_customers: dict[str, CustomerSpec] = {}
+    seen_sa: dict[str, ServiceAgreementSpec] = {}
+    usernames: set[str] = set()
+    for i, raw in enumerate(_seq(ctx, doc, "customers", "scenario")):
+        where = f"customers[{i}]"
+        node = _mapping(ctx, raw, where, doc)
+        _check_keys(ctx, node, where, _CUSTOMER_KEYS)
+        key = _req(ctx, node, "key", where)
+        if key in seen_customers:
+            raise ctx.fail(node, "key", f"{where}.key", f"duplicate customer key {key!r}")
+        username = _opt(ctx, node, "username", where, str, key)
+        if username in usernames:
+            raise ctx.fail(node, "username", f"{where}.username", f"duplicate username {username!r}")
+        usernames.add(username)
+        city = _opt(ctx, node, "city", where, str)
+        if city is not None and city not in {c[0] for c in PGE_CITIES}:
+            raise ctx.fail(node, "city", f"{where}.city",
+                           f"{city!r} is not a known PG&E city ({', '.join(c[0] for c in PGE_CITIES)})")
+        customer = CustomerSpec(
+            key=key,
+            username=username,
+            password=_opt(ctx, node, "password", where, str, "demo"),
+            name=_opt(ctx, node, "name", where, str),
+            email=_opt(ctx, node, "email", where, str),
+            phone=_opt(ctx, node, "phone", where, str),
+            customer_class=_choice(ctx, node, "class", where, CUSTOMER_CLASSES, "RES"),
+            city=city,
+            accounts=[],
+        )
+        for j, raw_acct in enumerate(_seq(ctx, node, "accounts", where, required=True)):
+            awhere = f"{where}.accounts[{j}]"
+            acct_node = _mapping(ctx, raw_acct, awhere, node)
+            _check_keys(ctx, acct_node, awhere, _ACCOUNT_KEYS)
+            account = AccountSpec(key=_opt(ctx, acct_node, "key", awhere, str, f"{key}-{j + 1}"),
+                                  service_agreements=[])
+            for k, raw_sa in enumerate(_seq(ctx, acct_node, "service_agreements", awhere, required=True)):
+                swhere = f"{awhere}.service_agreements[{k}]"
+                sa_node = _mapping(ctx, raw_sa, swhere, acct_node)
+                sa = _parse_sa(ctx, sa_node, swhere, customer.customer_class)
+                if sa.key in seen_sa:
+                    raise ctx.fail(sa_node, "key", f"{swhere}.key", f"duplicate service agreement key {sa.key!r}")
+                seen_sa[sa.key] = sa
+                account.service_agreements.append(sa)
+            customer.accounts.append(account)
+        seen_customers[key] = customer
+        scenario.customers.append(customer)
+
+    for tp_index, tp in enumerate(scenario.third_parties):
+        for sa_key in tp.cca_territory:
+            if sa_key not in seen_sa:
+                node = doc["third_parties"][tp_index]
+                raise ctx.fail(node, "cca_territory", f"third_parties[{tp_index}].cca_territory",
+                               f"unknown service agreement {sa_key!r}")
+
+    for i, raw in enumerate(_seq(ctx, doc, "authorizations", "scenario")):
+        where = f"authorizations[{i}]"
+        node = _mapping(ctx, raw, where, doc)
+        _check_keys(ctx, node, where, _AUTH_KEYS)
+        tp_key = _req(ctx, node, "third_party", where)
+        if tp_key not in seen_tp:
+            raise ctx.fail(node, "third_party", f"{where}.third_party", f"unknown third party {tp_key!r}")
+        customer_key = _req(ctx, node, "customer", where)
+        if customer_key not in seen_customers:
+            raise ctx.fail(node, "customer", f"{where}.customer", f"unknown customer {customer_key!r}")
+        own_sas = {sa.key for acct in seen_customers[customer_key].accounts for sa in acct.service_agreements}
+        sa_keys = [str(v) for v in _seq(ctx, node, "service_agreements", where)] or sorted(own_sas)
+        for sa_key in sa_keys:
+            if sa_key not in own_sas:
+                raise ctx.fail(node, "service_agreements", f"{where}.service_agreements",
+                               f"{sa_key!r} is not a service agreement of customer {customer_key!r}")
+        tp = seen_tp[tp_key]
+        groups = _groups(ctx, node, "data_groups", where, tp.data_groups or ["Usage"])
+        scenario.authorizations.append(
+            AuthorizationSpec(
+                third_party=tp_key,
+                customer=customer_key,
+                service_agreements=sa_keys,
+                data_groups=groups,
+                created_at=_instant(ctx, node, "created_at", where, "-30d"),
+                ends_at=_instant(ctx, node, "ends_at", where, None),
+            )
+        )
+    return scenario
+
+
+def _parse_sa(ctx: _Ctx, node: _Map, where: str, customer_class: str) -> ServiceAgreementSpec:
+    _check_keys(ctx, node, where, _SA_KEYS)
+    key = _req(ctx, node, "key", where)
+    profile_name = _choice(ctx, node, "profile", where, PROFILE_NAMES)
+    commodity = _choice(ctx, node, "commodity", where, ("electric", "gas"),
+                        "gas" if profile_name == "gas_daily" else "electric")
+    if (profile_name == "gas_daily") != (commodity == "gas"):
+        raise ctx.fail(node, "commodity", f"{where}.commodity",
+                       f"profile {profile_name} does not fit commodity {commodity}")
+    scale = _req(ctx, node, "scale", where, (int, float))
+    if scale <= 0:
+        raise ctx.fail(node, "scale", f"{where}.scale", "must be a positive annual kWh (or therms for gas)")
+    meters = _opt(ctx, node, "meters", where, int, 1)
+    if not 1 <= meters <= 9:
+        raise ctx.fail(node, "meters", f"{where}.meters", "must be between 1 and 9")
+    start = _instant(ctx, node, "service_start", where, None)
+    if start is None or isinstance(start, str):
+        raise ctx.fail(node, "service_start" if "service_start" in node else None, f"{where}.service_start",
+                       "is required as an absolute date (YYYY-MM-DD)")
+    # Profile parameters travel as a plain mapping; synth interprets them.
+    profile: dict[str, Any] = {"profile": profile_name, "scale": float(scale)}
+    for opt_key in ("tou", "tou_calendar", "flow_directions", "net_only", "interval_length", "mv90",
+                    "voltage", "climate_zone", "seed", "ev_scale", "pv_kw"):
+        if opt_key in node and node[opt_key] is not None:
+            value = node[opt_key]
+            profile[opt_key] = list(value) if isinstance(value, list) else value
+    address = node.get("address")
+    if address is not None and not isinstance(address, _Map):
+        raise ctx.fail(node, "address", f"{where}.address", "expected a mapping (street, city, zip)")
+    return ServiceAgreementSpec(
+        key=key,
+        commodity=commodity,
+        profile=profile,
+        rate_schedule=_opt(ctx, node, "rate_schedule", where, str, "G-1" if commodity == "gas" else "E-1"),
+        read_cycle=_opt(ctx, node, "read_cycle", where, str, "Q"),
+        service_start=float(start),
+        status=_opt(ctx, node, "status", where, str, "Active"),
+        customer_class=_choice(ctx, node, "class", where, CUSTOMER_CLASSES, customer_class),
+        meters=meters,
+        dr_programs=list(node.get("dr_programs") or []),
+        address=dict(address) if address is not None else None,
+    )
+
+
+def load_scenario_file(path: Path | None) -> Scenario:
+    """Read and validate a scenario file (the built-in demo when ``path`` is None)."""
+    target = Path(path) if path is not None else DEFAULT_DEMO
+    try:
+        text = target.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(str(target), None, "", f"cannot read scenario: {exc.strerror}") from exc
+    return parse_scenario(text, str(target))
+
+
+# --------------------------------------------------------------------------------------------
+# Deterministic identifiers
+
+
+def derive_digits(seed: int, *parts: str, length: int = 10, salt: int = 0) -> str:
+    """A stable, seed-derived decimal string that never starts with 0."""
+    h = hashlib.blake2b(f"{seed}|{salt}|{'|'.join(parts)}".encode(), digest_size=16).digest()
+    number = int.from_bytes(h, "big")
+    low = 10 ** (length - 1)
+    return str(low + number % (9 * low))
+
+
+def account_check_digit(account_number: str) -> str:
+    """The 11th digit PG&E's guest sign-in expects (a Luhn check digit here)."""
+    total = 0
+    for i, ch in enumerate(reversed(account_number)):
+        d = int(ch)
+        if i % 2 == 0:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return str((10 - total % 10) % 10)

@@ -1,0 +1,283 @@
+"""Serving through gunicorn with pyOpenSSL-terminated TLS on two listeners.
+
+gunicorn's own TLS uses Python's ``ssl`` module, which aborts the handshake when a presented client
+certificate is untrusted or expired. PG&E answers those with HTTP 400 ``Invalid Certificate``; to
+reproduce that, this module's worker terminates TLS with pyOpenSSL, requests a certificate on the
+API listener with a verify callback that accepts anything, and verifies it in the application.
+
+The worker is gunicorn's threaded worker (``gthread``), whose arbiter heartbeat keeps running while
+a request thread streams, so multi-minute responses are not killed after ``timeout`` seconds.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import select
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from gunicorn.app.base import BaseApplication
+from gunicorn.workers.gthread import TConn, ThreadWorker
+from OpenSSL import SSL
+
+from .pki import DevPKI
+from .settings import Settings
+from .tls import NO_CERTIFICATE, ClientCertificateVerifier, PeerCertificate
+
+log = logging.getLogger("mock_custodian.server")
+
+HANDSHAKE_TIMEOUT_S = 10.0
+_CHUNK = 16384
+
+
+class TLSSocket:
+    """A socket-like object over a pyOpenSSL connection, shaped for gunicorn's reader and writer.
+
+    The raw socket stays non-blocking; blocking behaviour (and timeouts) is emulated with select,
+    which pyOpenSSL does not do itself.
+    """
+
+    def __init__(self, raw: socket.socket, conn: SSL.Connection, surface: str, peer: PeerCertificate) -> None:
+        self._raw = raw
+        self._conn = conn
+        self._timeout: float | None = None
+        self.surface = surface
+        self.peer_certificate = peer
+
+    # -- what gunicorn calls -------------------------------------------------------------------
+    def fileno(self) -> int:
+        return self._raw.fileno()
+
+    def setblocking(self, flag: bool) -> None:
+        self._timeout = None if flag else 0.0
+
+    def settimeout(self, value: float | None) -> None:
+        self._timeout = value
+
+    def gettimeout(self) -> float | None:
+        return self._timeout
+
+    def getpeername(self) -> Any:
+        return self._raw.getpeername()
+
+    def getsockname(self) -> Any:
+        return self._raw.getsockname()
+
+    def _wait(self, readable: bool, deadline: float | None) -> None:
+        if self._timeout == 0.0:
+            raise BlockingIOError(errno.EAGAIN, "would block")
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        fds = ([self._raw], [], []) if readable else ([], [self._raw], [])
+        ready = select.select(*fds, remaining)
+        if not any(ready):
+            raise TimeoutError("timed out")
+
+    def _deadline(self) -> float | None:
+        return None if not self._timeout else time.monotonic() + self._timeout
+
+    def recv(self, size: int) -> bytes:
+        deadline = self._deadline()
+        while True:
+            try:
+                return self._conn.recv(size)
+            except SSL.WantReadError:
+                self._wait(True, deadline)
+            except SSL.WantWriteError:
+                self._wait(False, deadline)
+            except SSL.ZeroReturnError:
+                return b""
+            except SSL.SysCallError as exc:
+                if exc.args and exc.args[0] in (-1, 0):
+                    return b""  # peer closed without close_notify
+                raise ConnectionResetError(errno.ECONNRESET, str(exc)) from exc
+            except SSL.Error as exc:
+                raise ConnectionResetError(errno.ECONNRESET, str(exc)) from exc
+
+    def send(self, data: bytes) -> int:
+        deadline = self._deadline()
+        view = memoryview(data)[:_CHUNK]
+        while True:
+            try:
+                return self._conn.send(view)
+            except SSL.WantWriteError:
+                self._wait(False, deadline)
+            except SSL.WantReadError:
+                self._wait(True, deadline)
+            except SSL.Error as exc:
+                raise BrokenPipeError(errno.EPIPE, str(exc)) from exc
+
+    def sendall(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            sent = self.send(view)
+            view = view[sent:]
+
+    def shutdown(self, how: int) -> None:
+        try:
+            self._conn.shutdown()
+        except SSL.Error:
+            pass
+        self._raw.shutdown(how)
+
+    def close(self) -> None:
+        self._raw.close()
+
+
+class TLSTerminator:
+    """Builds the two pyOpenSSL contexts and performs the handshake for one accepted socket."""
+
+    def __init__(self, settings: Settings, pki: DevPKI, portal_port: int) -> None:
+        self.portal_port = portal_port
+        self.portal_names = {n.lower() for n in settings.portal_host_names}
+        trusted = Path(settings.trusted_ca_bundle) if settings.trusted_ca_bundle else pki.ca_bundle
+        self.verifier = ClientCertificateVerifier(trusted.read_bytes(), settings.allow_self_signed)
+        self.api_context = self._context(pki, trusted, request_client_cert=True)
+        self.portal_context = self._context(pki, trusted, request_client_cert=False)
+        self.api_context.set_tlsext_servername_callback(self._on_server_name)
+
+    @staticmethod
+    def _context(pki: DevPKI, trusted: Path, request_client_cert: bool) -> SSL.Context:
+        ctx = SSL.Context(SSL.TLS_SERVER_METHOD)
+        ctx.set_min_proto_version(SSL.TLS1_2_VERSION)  # PG&E: TLS 1.2 or higher
+        ctx.use_certificate_chain_file(str(pki.server_chain))
+        ctx.use_privatekey_file(str(pki.server_key))
+        ctx.check_privatekey()
+        ctx.set_options(SSL.OP_NO_COMPRESSION | SSL.OP_NO_RENEGOTIATION)
+        ctx.set_session_id(b"mock-custodian")
+        if request_client_cert:
+            # Ask for a certificate but never fail the handshake over it: the app decides.
+            ctx.set_verify(SSL.VERIFY_PEER, lambda *_args: True)
+            ctx.load_client_ca(str(trusted).encode())
+        else:
+            ctx.set_verify(SSL.VERIFY_NONE)
+        return ctx
+
+    def _on_server_name(self, conn: SSL.Connection) -> None:
+        name = conn.get_servername()
+        if name and name.decode("ascii", "replace").lower() in self.portal_names:
+            conn.set_context(self.portal_context)
+            conn.set_verify(SSL.VERIFY_NONE)
+            conn.set_app_data("portal")
+
+    def wrap(self, raw: socket.socket, server_address: Any) -> TLSSocket:
+        port = server_address[1] if isinstance(server_address, tuple) else None
+        surface = "portal" if port == self.portal_port else "api"
+        conn = SSL.Connection(self.api_context if surface == "api" else self.portal_context, raw)
+        conn.set_accept_state()
+        raw.setblocking(False)
+        deadline = time.monotonic() + HANDSHAKE_TIMEOUT_S
+        while True:
+            try:
+                conn.do_handshake()
+                break
+            except (SSL.WantReadError, SSL.WantWriteError) as exc:
+                remaining = deadline - time.monotonic()
+                want_read = isinstance(exc, SSL.WantReadError)
+                ready = select.select([raw] if want_read else [], [] if want_read else [raw], [],
+                                      max(0.0, remaining))
+                if remaining <= 0 or not any(ready):
+                    raise ConnectionResetError(errno.ECONNRESET, "TLS handshake timed out") from None
+            except SSL.Error as exc:
+                raise ConnectionResetError(errno.ECONNRESET, f"TLS handshake failed: {exc}") from None
+        if conn.get_app_data() == "portal":
+            surface = "portal"
+        peer = self._peer_certificate(conn) if surface == "api" else NO_CERTIFICATE
+        return TLSSocket(raw, conn, surface, peer)
+
+    def _peer_certificate(self, conn: SSL.Connection) -> PeerCertificate:
+        leaf = conn.get_peer_certificate(as_cryptography=True)
+        if leaf is None:
+            return NO_CERTIFICATE
+        chain: list[x509.Certificate] = conn.get_peer_cert_chain(as_cryptography=True) or []
+        return self.verifier.verify(leaf, chain)
+
+
+class _TLSConn(TConn):
+    terminator: TLSTerminator
+
+    def init(self) -> None:
+        if self.initialized:
+            return
+        if not isinstance(self.sock, TLSSocket):
+            self.sock = self.terminator.wrap(self.sock, self.server)
+        super().init()
+
+
+class TLSThreadWorker(ThreadWorker):
+    """gunicorn's threaded worker with pyOpenSSL termination (see the module docstring)."""
+
+    terminator: TLSTerminator | None = None
+
+    def accept(self, listener: socket.socket) -> None:
+        try:
+            client_sock, client_addr = listener.accept()
+            self.nr_conns += 1
+            client_sock.setblocking(True)
+            conn = _TLSConn(self.cfg, client_sock, client_addr, listener.getsockname())
+            conn.terminator = self.terminator  # type: ignore[assignment]
+            self.enqueue_req(conn)
+        except OSError as e:
+            if e.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+
+
+class MockCustodianServer(BaseApplication):
+    """The gunicorn application: binds the API and portal listeners, forks workers running the app."""
+
+    def __init__(self, settings: Settings, pki: DevPKI, runtime_file: Path) -> None:
+        self.settings = settings
+        self.pki = pki
+        self.runtime_file = runtime_file
+        super().__init__()
+
+    def load_config(self) -> None:
+        s = self.settings
+        host = f"[{s.host}]" if ":" in s.host else s.host
+        self.cfg.set("bind", [f"{host}:{s.api_port}", f"{host}:{s.portal_port}"])
+        self.cfg.set("workers", s.workers)
+        self.cfg.set("threads", s.threads)
+        self.cfg.set("worker_class", "mock_custodian.server.TLSThreadWorker")
+        self.cfg.set("sendfile", False)  # bytes must go through TLS, never os.sendfile on the raw fd
+        self.cfg.set("timeout", 60)
+        self.cfg.set("graceful_timeout", 5)
+        self.cfg.set("keepalive", 5)
+        self.cfg.set("accesslog", None)
+        self.cfg.set("loglevel", os.environ.get("MOCK_CUSTODIAN_LOG_LEVEL", "warning"))
+        self.cfg.set("when_ready", self._when_ready)
+        self.cfg.set("post_worker_init", self._post_worker_init)
+
+    def _when_ready(self, arbiter: Any) -> None:
+        """Listeners exist now: learn real ports (port 0 = random) before any worker forks."""
+        ports = [lst.sock.getsockname()[1] for lst in arbiter.LISTENERS]
+        self.settings.api_port, self.settings.portal_port = ports[0], ports[1]
+        runtime = {
+            "pid": os.getpid(),
+            "api_port": ports[0],
+            "portal_port": ports[1],
+            "api_base_url": self.settings.resolved_api_base_url(),
+            "portal_base_url": self.settings.resolved_portal_base_url(),
+            "ca_bundle": str(self.pki.ca_bundle),
+            "started_at": time.time(),
+        }
+        tmp = self.runtime_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(runtime, indent=2))
+        tmp.replace(self.runtime_file)
+        print(
+            f"mock-custodian ready: API {runtime['api_base_url']}  portal {runtime['portal_base_url']}  "
+            f"CA bundle {runtime['ca_bundle']}",
+            flush=True,
+        )
+
+    def _post_worker_init(self, worker: Any) -> None:
+        TLSThreadWorker.terminator = TLSTerminator(self.settings, self.pki, self.settings.portal_port)
+
+    def load(self) -> Any:
+        from .app import create_app
+
+        return create_app(self.settings)

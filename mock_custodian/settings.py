@@ -1,0 +1,132 @@
+"""One Settings object: defaults, then ``MOCK_CUSTODIAN_*`` environment variables, then CLI flags.
+
+Every PG&E quirk the simulator reproduces is a named field here with a faithful default, so a user
+can switch it off on purpose and the README can list it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "MOCK_CUSTODIAN_"
+
+
+@dataclass
+class Settings:
+    # Where state lives.
+    data_dir: Path = Path(".mock-custodian")
+    database_url: str | None = None  # default: sqlite:///<data_dir>/mock-custodian.db
+
+    # Listeners: the api.pge.com role (client certificates) and the sharemydata.pge.com role (none).
+    host: str = "127.0.0.1"
+    api_port: int = 8443
+    portal_port: int = 8444
+    workers: int = 2
+    threads: int = 8
+    # Extra names for the server certificate (container service names, api.pge.com ...).
+    san: list[str] = field(default_factory=list)
+    # SNI names that make a connection on the API listener behave as the portal host
+    # (no client-certificate request): for setups that map PG&E's host names to one port.
+    portal_host_names: list[str] = field(
+        default_factory=lambda: ["sharemydata.pge.com", "sharemydataqa.pge.com"]
+    )
+
+    # Public base URLs every absolute URL is built from; default: the URLs the server listens on.
+    api_base_url: str | None = None
+    portal_base_url: str | None = None
+
+    # Scenario loaded on first start (and by reset); default: the built-in demo.
+    scenario: Path | None = None
+
+    # Mutual TLS (spec section 3).
+    trusted_ca_bundle: Path | None = None  # default: the dev PKI root
+    allow_self_signed: bool = False
+    # Accept the client certificate from a trusted reverse proxy's header (off unless a name is set).
+    client_cert_header: str | None = None
+    client_cert_header_trusted_ips: list[str] = field(default_factory=lambda: ["127.0.0.1", "::1"])
+
+    # OAuth lifetimes (spec 4.12) and token-response shape (spec 4.9, section 9).
+    client_token_ttl: int = 3600
+    access_token_ttl: int = 3600
+    refresh_token_ttl: int = 31536000
+    client_refresh_token_in_response: bool = True
+    client_token_scope: str = "3"
+    token_format: str = "json"  # json | xml
+
+    # Simulated service status (spec 5.4): 1 available, 0 maintenance.
+    service_status: int = 1
+
+    def resolved_data_dir(self) -> Path:
+        return Path(self.data_dir).expanduser().resolve()
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.resolved_data_dir() / 'mock-custodian.db'}"
+
+    def resolved_api_base_url(self) -> str:
+        return (self.api_base_url or f"https://{_url_host(self.host)}:{self.api_port}").rstrip("/")
+
+    def resolved_portal_base_url(self) -> str:
+        return (self.portal_base_url or f"https://{_url_host(self.host)}:{self.portal_port}").rstrip("/")
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        for key, value in out.items():
+            if isinstance(value, Path):
+                out[key] = str(value)
+        return out
+
+
+def _url_host(host: str) -> str:
+    if host in ("0.0.0.0", "::", ""):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
+
+
+def _coerce(kind: Any, raw: str, name: str) -> Any:
+    text = str(kind)
+    if "bool" in text:
+        lowered = raw.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"{name}: expected true/false, got {raw!r}")
+    if "list" in text:
+        return [item.strip() for item in raw.split(",") if item.strip()]
+    if "Path" in text:
+        return Path(raw)
+    if "int" in text and "str" not in text:
+        try:
+            return int(raw)
+        except ValueError as exc:
+            raise ValueError(f"{name}: expected an integer, got {raw!r}") from exc
+    return raw
+
+
+def field_names() -> list[str]:
+    return [f.name for f in fields(Settings)]
+
+
+def load_settings(overrides: dict[str, Any] | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Defaults < environment < explicit overrides (CLI flags); ``None`` overrides are ignored."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        key = ENV_PREFIX + f.name.upper()
+        if key in env:
+            values[f.name] = _coerce(f.type, env[key], key)
+    # Conventional names for the two most common ones.
+    if "database_url" not in values and env.get("DATABASE_URL"):
+        values["database_url"] = env["DATABASE_URL"]
+    for name, value in (overrides or {}).items():
+        if value is None:
+            continue
+        if name not in field_names():
+            raise ValueError(f"unknown setting {name!r}")
+        values[name] = value
+    return Settings(**values)

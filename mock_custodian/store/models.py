@@ -1,0 +1,312 @@
+"""SQLAlchemy models: every piece of simulator state, so workers and restarts agree.
+
+Times are stored as epoch seconds (float) read from the simulated clock, except certificate
+validity, which is real time. Names follow PG&E's and ESPI's vocabulary.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class SimMeta(Base):
+    """Key/value facts about the loaded world: scenario path and hash, id counters."""
+
+    __tablename__ = "sim_meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class SimClock(Base):
+    """The single row of simulated-clock state shared by every process."""
+
+    __tablename__ = "sim_clock"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    offset_s: Mapped[float] = mapped_column(Float, default=0.0)
+    frozen_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class ThirdParty(Base):
+    """A registration in the Third Party Portal (spec 5.1); client_id = BulkID = ThirdPartyID."""
+
+    __tablename__ = "third_parties"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(32), unique=True)
+    client_secret: Mapped[str] = mapped_column(String(64))
+    registration_access_token: Mapped[str] = mapped_column(String(64), unique=True)
+    application_information_id: Mapped[str] = mapped_column(String(16), unique=True)
+    user_type: Mapped[str] = mapped_column(String(16))  # standard | self_access | eef | cca
+    status: Mapped[str] = mapped_column(String(16))  # submitted | in_review | accepted | approved | ...
+    legal_name: Mapped[str] = mapped_column(String(200))
+    display_name: Mapped[str] = mapped_column(String(200), unique=True)
+    tax_id: Mapped[str] = mapped_column(String(9))
+    description: Mapped[str] = mapped_column(Text, default="")
+    phone: Mapped[str] = mapped_column(String(32), default="")
+    business_contact: Mapped[dict] = mapped_column(JSON, default=dict)
+    technical_contact: Mapped[dict] = mapped_column(JSON, default=dict)
+    redirect_uri: Mapped[str | None] = mapped_column(Text, nullable=True)
+    portal_uri: Mapped[str | None] = mapped_column(Text, nullable=True)  # thirdPartyUserPortalScreenURI
+    scope_selection_uri: Mapped[str | None] = mapped_column(Text, nullable=True)  # legacy "OAuth URL"
+    notification_uri: Mapped[str | None] = mapped_column(Text, nullable=True)  # thirdPartyNotifyUri
+    notify_daily: Mapped[bool] = mapped_column(Boolean, default=False)
+    data_groups: Mapped[list] = mapped_column(JSON, default=list)  # Basic, Account, Billing, Usage, ...
+    history_months: Mapped[int] = mapped_column(Integer, default=36)
+    visible: Mapped[bool] = mapped_column(Boolean, default=True)
+    portal_username: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    portal_password: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    cca_territory: Mapped[list] = mapped_column(JSON, default=list)  # SA numbers a CCA receives
+    milestones: Mapped[dict] = mapped_column(JSON, default=dict)  # name -> epoch completed
+    created_at: Mapped[float] = mapped_column(Float)
+    client_id_issued_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    accepted_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    approved_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    terminated_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+    certificates: Mapped[list[ThirdPartyCertificate]] = relationship(back_populates="third_party")
+
+
+class ThirdPartyCertificate(Base):
+    """A client certificate bound to one registration, matched by SHA-256 over DER (spec 3.3)."""
+
+    __tablename__ = "third_party_certificates"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    third_party_id: Mapped[int] = mapped_column(ForeignKey("third_parties.id"))
+    fingerprint_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    pem: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # active | pending | retired
+    uploaded_at: Mapped[float] = mapped_column(Float)
+    activates_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+    third_party: Mapped[ThirdParty] = relationship(back_populates="certificates")
+
+
+class Customer(Base):
+    """A PG&E online-account holder (My Energy login), residential or business."""
+
+    __tablename__ = "customers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)  # scenario key
+    customer_number: Mapped[str] = mapped_column(String(16), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    password: Mapped[str] = mapped_column(String(100))
+    email: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str] = mapped_column(String(32))
+    customer_class: Mapped[str] = mapped_column(String(16), default="RES")
+
+    accounts: Mapped[list[Account]] = relationship(back_populates="customer", order_by="Account.id")
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    account_number: Mapped[str] = mapped_column(String(10), unique=True)
+    billing_address: Mapped[dict] = mapped_column(JSON, default=dict)
+    linked: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    customer: Mapped[Customer] = relationship(back_populates="accounts")
+    service_agreements: Mapped[list[ServiceAgreement]] = relationship(
+        back_populates="account", order_by="ServiceAgreement.id"
+    )
+
+
+class ServiceAgreement(Base):
+    """One electric or gas SA; each authorized SA is one ESPI UsagePoint."""
+
+    __tablename__ = "service_agreements"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    key: Mapped[str] = mapped_column(String(64), unique=True)  # scenario key
+    sa_number: Mapped[str] = mapped_column(String(10), unique=True)
+    usage_point_id: Mapped[str] = mapped_column(String(10), unique=True)
+    agreement_key: Mapped[str] = mapped_column(String(10), unique=True)  # CustomerAgreement surrogate
+    premise_number: Mapped[str] = mapped_column(String(16))
+    commodity: Mapped[str] = mapped_column(String(8))  # electric | gas
+    status: Mapped[str] = mapped_column(String(16), default="Active")
+    service_start: Mapped[float] = mapped_column(Float)
+    service_end: Mapped[float | None] = mapped_column(Float, nullable=True)
+    service_address: Mapped[dict] = mapped_column(JSON, default=dict)
+    customer_class: Mapped[str] = mapped_column(String(16), default="RES")
+    rate_schedule: Mapped[str] = mapped_column(String(32))
+    read_cycle: Mapped[str] = mapped_column(String(4))
+    profile: Mapped[dict] = mapped_column(JSON)  # meter profile config, interpreted by synth
+    dr_programs: Mapped[list] = mapped_column(JSON, default=list)
+
+    account: Mapped[Account] = relationship(back_populates="service_agreements")
+    meters: Mapped[list[Meter]] = relationship(back_populates="service_agreement", order_by="Meter.position")
+
+
+class Meter(Base):
+    __tablename__ = "meters"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    service_agreement_id: Mapped[int] = mapped_column(ForeignKey("service_agreements.id"))
+    position: Mapped[int] = mapped_column(Integer)  # 1-based, the n in MeterReadingID
+    serial_number: Mapped[str] = mapped_column(String(32))
+    meter_type: Mapped[str] = mapped_column(String(32))
+    interval_length: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+    service_agreement: Mapped[ServiceAgreement] = relationship(back_populates="meters")
+
+
+authorization_service_agreements = Table(
+    "authorization_service_agreements",
+    Base.metadata,
+    Column("authorization_id", ForeignKey("authorizations.id"), primary_key=True),
+    Column("service_agreement_id", ForeignKey("service_agreements.id"), primary_key=True),
+)
+
+
+class Authorization(Base):
+    """AuthorizationID = SubscriptionID = RetailCustomerID (spec 1.3); never reused.
+
+    kind: ``customer`` (consent), ``paper``, ``bulk`` (client-level entry), ``registration``
+    (ApplicationInformation entry), ``cca`` (system authorization per territory account).
+    """
+
+    __tablename__ = "authorizations"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    third_party_id: Mapped[int] = mapped_column(ForeignKey("third_parties.id"), index=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), nullable=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    data_groups: Mapped[list] = mapped_column(JSON, default=list)
+    history_months: Mapped[int] = mapped_column(Integer, default=36)
+    created_at: Mapped[float] = mapped_column(Float)
+    ends_at: Mapped[float | None] = mapped_column(Float, nullable=True)  # None = indefinite
+    revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    revoked_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    replaced_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+    service_agreements: Mapped[list[ServiceAgreement]] = relationship(
+        secondary=authorization_service_agreements, order_by="ServiceAgreement.usage_point_id"
+    )
+    third_party: Mapped[ThirdParty] = relationship()
+    customer: Mapped[Customer | None] = relationship()
+
+
+class Token(Base):
+    """Every bearer and refresh token; ``kind`` is the PG&E token class.
+
+    kinds: client_access, client_refresh, access, refresh. ``endpoint`` is production or test.
+    """
+
+    __tablename__ = "tokens"
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    endpoint: Mapped[str] = mapped_column(String(16), default="production")
+    third_party_id: Mapped[int] = mapped_column(ForeignKey("third_parties.id"), index=True)
+    authorization_id: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    issued_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)
+    revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    issued_by_pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class AuthorizationCode(Base):
+    """A single-use code bound to client, redirect URI and authorization (spec 4.5)."""
+
+    __tablename__ = "authorization_codes"
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    third_party_id: Mapped[int] = mapped_column(ForeignKey("third_parties.id"))
+    authorization_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    redirect_uri: Mapped[str] = mapped_column(Text)
+    endpoint: Mapped[str] = mapped_column(String(16), default="production")
+    issued_at: Mapped[float] = mapped_column(Float)
+    used_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class AsyncJob(Base):
+    """An accepted asynchronous Batch request; its package is frozen when built."""
+
+    __tablename__ = "async_jobs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    correlation_id: Mapped[str] = mapped_column(String(36), unique=True)
+    third_party_id: Mapped[int] = mapped_column(ForeignKey("third_parties.id"))
+    request_path: Mapped[str] = mapped_column(Text)
+    request_query: Mapped[str] = mapped_column(Text, default="")
+    x_transaction: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | built | failed
+    accepted_at: Mapped[float] = mapped_column(Float)
+    due_at: Mapped[float] = mapped_column(Float, index=True)
+    built_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    package_path: Mapped[str | None] = mapped_column(Text, nullable=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_until: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class Notification(Base):
+    """One POST the data custodian owes a third party, with every delivery attempt recorded."""
+
+    __tablename__ = "notifications"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    third_party_id: Mapped[int] = mapped_column(ForeignKey("third_parties.id"))
+    uri: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    x_transaction: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | delivered | failed
+    created_at: Mapped[float] = mapped_column(Float)
+    next_attempt_at: Mapped[float] = mapped_column(Float, index=True)
+    attempts: Mapped[list] = mapped_column(JSON, default=list)  # [{at, status, error}]
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_until: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class OutboxEmail(Base):
+    """Every e-mail PG&E would send (spec 1.4): confirmations, notices, certificate updates."""
+
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    to: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    sent_at: Mapped[float] = mapped_column(Float)
+
+
+class RequestLog(Base):
+    """What a client sent and what it got back: for tests that verify their own requests."""
+
+    __tablename__ = "request_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[float] = mapped_column(Float)  # simulated time
+    surface: Mapped[str] = mapped_column(String(8))  # api | portal
+    method: Mapped[str] = mapped_column(String(10))
+    path: Mapped[str] = mapped_column(Text)
+    query: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[int] = mapped_column(Integer)
+    client_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    certificate_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    headers: Mapped[dict] = mapped_column(JSON, default=dict)  # secrets redacted
+    worker_pid: Mapped[int] = mapped_column(Integer)
+
+
+class RateCounter(Base):
+    """Rolling and daily request counters for the rate limits of spec 6.7."""
+
+    __tablename__ = "rate_counters"
+    __table_args__ = (UniqueConstraint("scope", "subject", "window_start"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(16))  # vendor_second | client_hour | client_day
+    subject: Mapped[str] = mapped_column(String(32))
+    window_start: Mapped[float] = mapped_column(Float)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+Index("ix_request_log_at", RequestLog.at)

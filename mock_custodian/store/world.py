@@ -1,0 +1,323 @@
+"""Loading a scenario into the database, and reading back what a third party needs to connect."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from faker import Faker
+from sqlalchemy import select
+
+from ..pki import DevPKI
+from ..scenario import PGE_CITIES, Scenario, derive_digits, resolve_instant
+from .db import Database, meta_get, meta_set, next_id
+from .models import (
+    Account,
+    Authorization,
+    Base,
+    Customer,
+    Meter,
+    ServiceAgreement,
+    ThirdParty,
+    ThirdPartyCertificate,
+)
+
+AUTHORIZATION_ID_START = 4095250
+APPLICATION_INFORMATION_ID_START = 7000100
+CLIENT_ID_START = 101
+
+USER_TYPE_LABELS = {
+    "standard": "Standard User",
+    "self_access": "Self-Access User",
+    "eef": "Energy Efficiency Finance",
+    "cca": "Community Choice Aggregator",
+}
+STATUS_LABELS = {
+    "submitted": "Submitted",
+    "in_review": "In Review",
+    "accepted": "Accepted",
+    "approved": "Approved",
+    "on_hold": "On Hold",
+    "expired": "Expired",
+    "terminated": "Terminated",
+}
+REQUIRED_TESTS = {
+    "standard": ("API Connectivity Test", "OAuth Test", "Application Information"),
+    "eef": ("API Connectivity Test", "OAuth Test", "Application Information"),
+    "self_access": ("API Connectivity Test",),
+    "cca": ("API Connectivity Test",),
+}
+
+
+def loaded_scenario(database: Database) -> dict[str, str] | None:
+    """What is loaded now: path and digest, or None for an empty database."""
+    with database.session() as db:
+        digest = meta_get(db, "scenario_digest")
+        if digest is None:
+            return None
+        return {
+            "digest": digest,
+            "path": meta_get(db, "scenario_path") or "",
+            "name": meta_get(db, "scenario_name") or "",
+        }
+
+
+def load_world(database: Database, scenario: Scenario, pki: DevPKI) -> None:
+    """Replace the whole world with ``scenario``; the simulated clock starts again at real time.
+
+    All or nothing: the new world is written in one transaction after the tables are recreated.
+    """
+    Base.metadata.drop_all(database.engine)
+    database.create_schema()
+    now = database.clock().epoch()
+    with database.session() as db:
+        tp_by_key: dict[str, ThirdParty] = {}
+        for spec in scenario.third_parties:
+            client_id = spec.client_id or str(next_id(db, "client_id", CLIENT_ID_START)).zfill(5)
+            accepted = spec.status in ("accepted", "approved", "on_hold", "expired", "terminated")
+            tp = ThirdParty(
+                client_id=client_id,
+                client_secret=spec.client_secret or str(uuid.uuid4()),
+                registration_access_token=str(uuid.uuid4()),
+                application_information_id=str(
+                    next_id(db, "application_information_id", APPLICATION_INFORMATION_ID_START)
+                ),
+                user_type=spec.user_type,
+                status=spec.status,
+                legal_name=spec.legal_name,
+                display_name=spec.display_name,
+                tax_id=spec.tax_id,
+                description=spec.description,
+                phone=spec.phone,
+                business_contact=spec.business_contact,
+                technical_contact=spec.technical_contact,
+                redirect_uri=spec.redirect_uri,
+                portal_uri=spec.portal_uri,
+                scope_selection_uri=spec.scope_selection_uri,
+                notification_uri=spec.notification_uri,
+                notify_daily=spec.notify_daily,
+                data_groups=spec.data_groups,
+                history_months=spec.history_months,
+                visible=spec.visible,
+                portal_username=spec.portal_username or spec.key,
+                portal_password=spec.portal_password or "demo",
+                cca_territory=[],
+                milestones=(
+                    {name: now for name in REQUIRED_TESTS[spec.user_type]} | {"Approved": now}
+                    if spec.status == "approved"
+                    else {}
+                ),
+                created_at=now,
+                client_id_issued_at=now if accepted else None,
+                accepted_at=now if accepted else None,
+                approved_at=now if spec.status == "approved" else None,
+                terminated_at=now if spec.status == "terminated" else None,
+            )
+            db.add(tp)
+            db.flush()
+            files = pki.ensure_client(client_id, spec.display_name)
+            db.add(
+                ThirdPartyCertificate(
+                    third_party_id=tp.id,
+                    fingerprint_sha256=files.fingerprint_sha256,
+                    pem=files.certificate.read_text(),
+                    status="active",
+                    uploaded_at=now,
+                    activates_at=now,
+                )
+            )
+            if accepted:
+                for kind in ("bulk", "registration"):
+                    db.add(_system_authorization(db, tp, kind, now))
+            tp_by_key[spec.key] = tp
+
+        sa_by_key: dict[str, ServiceAgreement] = {}
+        customer_by_key: dict[str, Customer] = {}
+        used_numbers: set[str] = set()
+
+        def unique_digits(*parts: str, length: int = 10) -> str:
+            salt = 0
+            while True:
+                value = derive_digits(scenario.seed, *parts, length=length, salt=salt)
+                if value not in used_numbers:
+                    used_numbers.add(value)
+                    return value
+                salt += 1
+
+        for spec in scenario.customers:
+            fake = Faker("en_US")
+            fake.seed_instance(int(derive_digits(scenario.seed, "customer", spec.key, length=12)))
+            city = _city(scenario.seed, spec.key, spec.city)
+            name = spec.name or (fake.company() if spec.customer_class != "RES" else fake.name())
+            email = spec.email or f"{spec.username}@example.com"
+            phone = spec.phone or f"({city[2]}) 555-{derive_digits(scenario.seed, 'phone', spec.key, length=4)}"
+            customer = Customer(
+                key=spec.key,
+                customer_number=unique_digits("customer", spec.key),
+                name=name,
+                username=spec.username,
+                password=spec.password,
+                email=email,
+                phone=phone,
+                customer_class=spec.customer_class,
+            )
+            db.add(customer)
+            db.flush()
+            customer_by_key[spec.key] = customer
+            home = _address(fake, scenario.seed, spec.key, city)
+            for acct_spec in spec.accounts:
+                account = Account(
+                    customer_id=customer.id,
+                    account_number=unique_digits("account", acct_spec.key),
+                    billing_address=home,
+                    linked=True,
+                )
+                db.add(account)
+                db.flush()
+                for sa_spec in acct_spec.service_agreements:
+                    address = dict(sa_spec.address) if sa_spec.address else home
+                    sa = ServiceAgreement(
+                        account_id=account.id,
+                        key=sa_spec.key,
+                        sa_number=unique_digits("sa", sa_spec.key),
+                        usage_point_id=unique_digits("usage_point", sa_spec.key),
+                        agreement_key=unique_digits("agreement", sa_spec.key),
+                        premise_number=unique_digits("premise", sa_spec.key),
+                        commodity=sa_spec.commodity,
+                        status=sa_spec.status,
+                        service_start=sa_spec.service_start,
+                        service_address=address,
+                        customer_class=sa_spec.customer_class,
+                        rate_schedule=sa_spec.rate_schedule,
+                        read_cycle=sa_spec.read_cycle,
+                        profile=dict(sa_spec.profile, seed=sa_spec.profile.get("seed", scenario.seed),
+                                     climate_zone=sa_spec.profile.get("climate_zone", city[3]),
+                                     meters=sa_spec.meters),
+                        dr_programs=sa_spec.dr_programs,
+                    )
+                    db.add(sa)
+                    db.flush()
+                    interval = _interval_length(sa_spec.profile)
+                    for position in range(1, sa_spec.meters + 1):
+                        db.add(
+                            Meter(
+                                service_agreement_id=sa.id,
+                                position=position,
+                                serial_number=("1009" if sa.commodity == "electric" else "2004")
+                                + unique_digits("meter", sa_spec.key, str(position), length=6),
+                                meter_type="SmartMeter" if interval else "Non-interval",
+                                interval_length=interval,
+                            )
+                        )
+                    sa_by_key[sa_spec.key] = sa
+
+        for tp_spec in scenario.third_parties:
+            tp_by_key[tp_spec.key].cca_territory = [sa_by_key[k].sa_number for k in tp_spec.cca_territory]
+
+        for auth_spec in scenario.authorizations:
+            tp = tp_by_key[auth_spec.third_party]
+            created = resolve_instant(auth_spec.created_at, now)
+            assert created is not None
+            authorization = Authorization(
+                id=next_id(db, "authorization_id", AUTHORIZATION_ID_START),
+                third_party_id=tp.id,
+                customer_id=customer_by_key[auth_spec.customer].id,
+                kind="customer",
+                data_groups=auth_spec.data_groups,
+                history_months=tp.history_months,
+                created_at=created,
+                ends_at=resolve_instant(auth_spec.ends_at, now),
+                updated_at=created,
+            )
+            authorization.service_agreements = [sa_by_key[k] for k in auth_spec.service_agreements]
+            db.add(authorization)
+
+        meta_set(db, "scenario_digest", scenario.digest)
+        meta_set(db, "scenario_path", scenario.path)
+        meta_set(db, "scenario_name", scenario.name)
+        meta_set(db, "scenario_seed", str(scenario.seed))
+        meta_set(db, "loaded_at", str(now))
+
+
+def _system_authorization(db: Any, tp: ThirdParty, kind: str, now: float) -> Authorization:
+    """The client-level (bulk) and registration entries every accepted registration has (spec 8.2)."""
+    return Authorization(
+        id=next_id(db, "authorization_id", AUTHORIZATION_ID_START),
+        third_party_id=tp.id,
+        customer_id=None,
+        kind=kind,
+        data_groups=[],
+        history_months=tp.history_months,
+        created_at=now,
+        ends_at=None,
+        updated_at=now,
+    )
+
+
+def _interval_length(profile: dict) -> int | None:
+    if "interval_length" in profile:
+        return int(profile["interval_length"])
+    return {
+        "residential_hourly": 3600,
+        "ev_charging": 3600,
+        "commercial_15min": 900,
+        "solar_net_metered": 900,
+        "gas_daily": 86400,
+        "non_interval": None,
+    }[profile["profile"]]
+
+
+def _city(seed: int, key: str, wanted: str | None) -> tuple[str, str, str, str]:
+    if wanted:
+        return next(c for c in PGE_CITIES if c[0] == wanted)
+    return PGE_CITIES[int(derive_digits(seed, "city", key, length=6)) % len(PGE_CITIES)]
+
+
+def _address(fake: Faker, seed: int, key: str, city: tuple[str, str, str, str]) -> dict[str, str]:
+    zip_code = city[1] + derive_digits(seed, "zip", key, length=2)[-2:]
+    return {"street": fake.street_address().upper(), "city": city[0].upper(), "state": "CA", "zip": zip_code}
+
+
+def third_party_credentials(database: Database, pki: DevPKI, server: dict[str, Any]) -> dict[str, Any]:
+    """What ``mock-custodian credentials --json`` prints and ``/__sim/credentials`` serves."""
+    with database.session() as db:
+        tps = db.execute(select(ThirdParty).order_by(ThirdParty.client_id)).scalars().all()
+        bulk_ids = {
+            a.third_party_id: a.id
+            for a in db.execute(select(Authorization).where(Authorization.kind == "bulk")).scalars()
+        }
+        out = []
+        for tp in tps:
+            folder = pki.client_folder(tp.client_id)
+            out.append(
+                {
+                    "client_id": tp.client_id,
+                    "client_secret": tp.client_secret,
+                    "display_name": tp.display_name,
+                    "user_type": USER_TYPE_LABELS[tp.user_type],
+                    "registration_status": STATUS_LABELS.get(tp.status, tp.status),
+                    "bulk_id": tp.client_id,
+                    "bulk_authorization_id": bulk_ids.get(tp.id),
+                    "application_information_id": tp.application_information_id,
+                    "registration_access_token": tp.registration_access_token,
+                    "redirect_uri": tp.redirect_uri,
+                    "third_party_portal_uri": tp.portal_uri,
+                    "notification_uri": tp.notification_uri,
+                    "portal_username": tp.portal_username,
+                    "certificate": str(folder / "cert.pem"),
+                    "key": str(folder / "key.pem"),
+                    "certificate_chain": str(folder / "chain.pem"),
+                }
+            )
+    return {
+        "ca_bundle": str(pki.ca_bundle),
+        "api_base_url": server.get("api_base_url"),
+        "portal_base_url": server.get("portal_base_url"),
+        "data_custodian_certificate_chain": str(pki.data_custodian_files().chain),
+        "third_parties": out,
+    }
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=False)
