@@ -147,6 +147,9 @@ def _guard() -> None:
 
 
 def _render_error(exc: PGEError) -> Response:
+    # Kept for the request log: the precise reason is what the rehearsal pages show.
+    g.error = exc.error
+    g.error_reason = exc.description
     response = Response(exc.body(), status=exc.status, content_type=exc.content_type)
     for name, value in exc.headers.items():
         response.headers[name] = value
@@ -173,6 +176,20 @@ def _render_unexpected(exc: Exception) -> Response:
     return Response('{"error":"server_error"}', 500, content_type="application/json;charset=UTF-8")
 
 
+def _claimed_client_id() -> str | None:
+    """The client_id a request claims (Basic user name, or query parameter), before any check."""
+    auth = request.authorization
+    if auth is not None and auth.type == "basic" and auth.username:
+        return auth.username[:32]
+    claimed = request.args.get("client_id") or request.args.get("clientId")
+    return claimed[:32] if claimed else None
+
+
+def _presented_fingerprint() -> str | None:
+    peer = request.environ.get(tls.ENVIRON_KEY)
+    return peer.fingerprint_sha256 if peer is not None else None
+
+
 def _log_request(response: Response) -> Response:
     """Record what the client sent and got, with secrets redacted, for request verification."""
     if request.path.startswith(SIM_PREFIX):
@@ -195,8 +212,11 @@ def _log_request(response: Response) -> Response:
                     query=request.query_string.decode("latin-1"),
                     status=response.status_code,
                     client_id=getattr(g, "client_id", None),
-                    certificate_sha256=getattr(g, "certificate_sha256", None),
+                    claimed_client_id=_claimed_client_id(),
+                    certificate_sha256=getattr(g, "certificate_sha256", None) or _presented_fingerprint(),
                     headers=headers,
+                    error=getattr(g, "error", None),
+                    reason=getattr(g, "error_reason", None),
                     worker_pid=os.getpid(),
                 )
             )

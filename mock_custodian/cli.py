@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import importlib
 import json
 import sys
 import time
@@ -17,6 +18,10 @@ from .store.db import Database
 from .store.world import load_world, loaded_scenario, third_party_credentials
 
 RUNTIME_FILE = "server.json"
+
+# Further command groups live in their own modules, each with
+# ``register(subparsers, scenario_subparsers)`` adding parsers with ``set_defaults(handler=...)``.
+COMMAND_MODULES: tuple[str, ...] = ()
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -62,6 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
     scenario_sub = scenario.add_subparsers(dest="scenario_command", required=True)
     validate = scenario_sub.add_parser("validate", help="check a scenario file; errors name file, line, field")
     validate.add_argument("file", type=Path)
+
+    serve.set_defaults(handler=cmd_serve)
+    creds.set_defaults(handler=cmd_credentials)
+    issue.set_defaults(handler=cmd_certs_issue)
+    validate.set_defaults(handler=cmd_scenario_validate)
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(sub, scenario_sub)
     return parser
 
 
@@ -157,14 +169,8 @@ def cmd_scenario_validate(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {
-        "serve": cmd_serve,
-        "credentials": cmd_credentials,
-        "certs": cmd_certs_issue,
-        "scenario": cmd_scenario_validate,
-    }
     try:
-        return handlers[args.command](args)
+        return args.handler(args)
     except ScenarioError as exc:
         print(f"mock-custodian: scenario error: {exc}", file=sys.stderr)
         return 2

@@ -67,9 +67,25 @@ class ClientCertificateVerifier:
         return PeerCertificate(True, True, fingerprint, subject)
 
 
+_HINTS = {
+    "unable to get local issuer certificate": (
+        "the certificate does not chain to a trusted CA; if an intermediate issued it, send the intermediate "
+        "too (present the chain file, leaf first)"
+    ),
+    "self-signed certificate": "self-signed certificates are refused",
+    "self signed certificate": "self-signed certificates are refused",
+    "certificate has expired": "the certificate has expired",
+    "certificate is not yet valid": "the certificate is not yet valid",
+}
+
+
 def _reason(exc: crypto.X509StoreContextError) -> str:
+    """OpenSSL's verdict in words a third party can act on."""
     message = str(exc.args[0]) if exc.args else str(exc)
-    return message
+    for needle, hint in _HINTS.items():
+        if needle in message:
+            return hint
+    return f"certificate verification failed: {message}"
 
 
 def certificate_from_proxy_header(value: str) -> PeerCertificate:

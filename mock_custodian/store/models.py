@@ -291,9 +291,12 @@ class RequestLog(Base):
     path: Mapped[str] = mapped_column(Text)
     query: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[int] = mapped_column(Integer)
-    client_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    client_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)  # authenticated
+    claimed_client_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)  # from Basic
     certificate_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     headers: Mapped[dict] = mapped_column(JSON, default=dict)  # secrets redacted
+    error: Mapped[str | None] = mapped_column(String(64), nullable=True)  # PG&E error code returned
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)  # the mock's precise diagnosis
     worker_pid: Mapped[int] = mapped_column(Integer)
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from ..pki import DevPKI
 from ..scenario import PGE_CITIES, Scenario, derive_digits, resolve_instant
 from .db import Database, meta_get, meta_set, next_id
+from .milestones import APPROVED, REQUIRED_TESTS
 from .models import (
     Account,
     Authorization,
@@ -41,12 +42,6 @@ STATUS_LABELS = {
     "on_hold": "On Hold",
     "expired": "Expired",
     "terminated": "Terminated",
-}
-REQUIRED_TESTS = {
-    "standard": ("API Connectivity Test", "OAuth Test", "Application Information"),
-    "eef": ("API Connectivity Test", "OAuth Test", "Application Information"),
-    "self_access": ("API Connectivity Test",),
-    "cca": ("API Connectivity Test",),
 }
 
 
@@ -104,7 +99,7 @@ def load_world(database: Database, scenario: Scenario, pki: DevPKI) -> None:
                 portal_password=spec.portal_password or "demo",
                 cca_territory=[],
                 milestones=(
-                    {name: now for name in REQUIRED_TESTS[spec.user_type]} | {"Approved": now}
+                    {name: now for name in REQUIRED_TESTS[spec.user_type]} | {APPROVED: now}
                     if spec.status == "approved"
                     else {}
                 ),
