@@ -224,9 +224,11 @@ def _load_day_energy(
     return k, k * p.cool * cdd, k * p.heat * hdd
 
 
-def _load_expected(
-    sa: ServiceAgreementModel, meter: int, day: date, day_length: int, annual: float, commercial: bool
-) -> list[float] | tuple[float, ...]:
+def _load_values(
+    sa: ServiceAgreementModel, meter: int, day: date, day_start: int, day_length: int, annual: float,
+    commercial: bool, amplitude: float,
+) -> list[int]:
+    """Noisy load values of one day: (base, cooling, heating shapes x energies) x mean-one noise, in one pass."""
     p = _persona(sa.seed, sa.usage_point_id, meter, commercial, False)
     off = _is_off_day(day, commercial)
     base_e, cool_e, heat_e = _load_day_energy(sa, meter, day, annual, commercial)
@@ -238,9 +240,15 @@ def _load_expected(
         base = _shape(("res", p.morning, p.evening, off), day_length, L)
         cool = _shape(("cool",), day_length, L)
     heat = _shape(("heat", p.morning, p.evening), day_length, L)
+    words = _noise_words(sa.seed, sa.usage_point_id, meter, "load", day_start, len(base))
+    lo = 1.0 - amplitude
+    step = 2.0 * amplitude / 65535.0
     if cool_e == 0.0 and heat_e == 0.0:
-        return [base_e * b for b in base]
-    return [base_e * b + cool_e * c + heat_e * h for b, c, h in zip(base, cool, heat, strict=True)]
+        return [int(base_e * b * (lo + step * w)) for b, w in zip(base, words, strict=True)]
+    return [
+        int((base_e * b + cool_e * c + heat_e * h) * (lo + step * w))
+        for b, c, h, w in zip(base, cool, heat, words, strict=True)
+    ]
 
 
 # --------------------------------------------------------------------------- solar
@@ -363,10 +371,8 @@ def _channels(sa: ServiceAgreementModel, meter: int, day: date) -> tuple[list[in
     annual = sa.scale * _meter_share(sa)
     if profile.ev:
         annual -= sa.effective_ev_scale * _meter_share(sa)
-    expected = _load_expected(sa, meter, day, length, annual, profile.commercial)
     amplitude = 0.12 if profile.commercial else (0.3 if sa.interval_length == 3600 else 0.4)
-    load = _apply_noise(expected, _noise_words(sa.seed, sa.usage_point_id, meter, "load", start, len(expected)),
-                        amplitude)
+    load = _load_values(sa, meter, day, start, length, annual, profile.commercial, amplitude)
     if profile.ev:
         load = [x + int(e) for x, e in zip(load, _ev_values(sa, meter, day, start, length), strict=True)]
     if profile.solar:
