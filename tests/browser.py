@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,7 +25,7 @@ CHROMIUM_ARGS = [
 @contextmanager
 def chromium_page(ignore_https_errors: bool = False) -> Iterator:
     """A fresh page in headless Chromium; skips (with the reason) where Chromium is not installed."""
-    if not shutil.which("chromium") and not shutil.os.path.exists(CHROMIUM):
+    if not shutil.which("chromium") and not os.path.exists(CHROMIUM):
         pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
     from playwright.sync_api import sync_playwright
 
