@@ -1,0 +1,92 @@
+"""ESPI 1.1 / Atom writers with PG&E's conventions; feeds are iterators of bytes chunks.
+
+Writers take plain values (and synth's plain dataclasses), never ORM objects.
+"""
+
+from .admin import (
+    INDEFINITE_END,
+    AuthorizationValues,
+    application_information_entry,
+    authorization_entry,
+    batch_list_xml,
+    service_status_xml,
+)
+from .atom import CUSTOMER_FEED_TITLE, USAGE_FEED_TITLE, atom_time, entry_id, feed, new_feed_id, path_segment
+from .customer import (
+    AccountInfo,
+    Address,
+    AgreementInfo,
+    CustomerFeedItem,
+    CustomerInfo,
+    DemandResponseEnrollment,
+    MeterInfo,
+    customer_entries,
+    customer_feed,
+    masked_sa,
+)
+from .feeds import (
+    UsagePointRequest,
+    billed_reading_type,
+    bills_for,
+    has_usage_data,
+    iter_interval_block_entries,
+    meter_readings_of,
+    usage_feed,
+)
+from .usage import (
+    ReadingTypeSpec,
+    UsagePointPaths,
+    interval_block_entry,
+    local_time_parameters_entry,
+    meter_reading_entry,
+    meter_reading_id,
+    program_id_mappings_entry,
+    reading_type_entry,
+    reading_type_id,
+    usage_point_entry,
+    usage_summary_entry,
+)
+
+__all__ = [
+    "CUSTOMER_FEED_TITLE",
+    "INDEFINITE_END",
+    "USAGE_FEED_TITLE",
+    "AccountInfo",
+    "Address",
+    "AgreementInfo",
+    "AuthorizationValues",
+    "CustomerFeedItem",
+    "CustomerInfo",
+    "DemandResponseEnrollment",
+    "MeterInfo",
+    "ReadingTypeSpec",
+    "UsagePointPaths",
+    "UsagePointRequest",
+    "application_information_entry",
+    "atom_time",
+    "authorization_entry",
+    "batch_list_xml",
+    "billed_reading_type",
+    "bills_for",
+    "customer_entries",
+    "customer_feed",
+    "entry_id",
+    "feed",
+    "has_usage_data",
+    "interval_block_entry",
+    "iter_interval_block_entries",
+    "local_time_parameters_entry",
+    "masked_sa",
+    "meter_reading_entry",
+    "meter_reading_id",
+    "meter_readings_of",
+    "new_feed_id",
+    "path_segment",
+    "program_id_mappings_entry",
+    "reading_type_entry",
+    "reading_type_id",
+    "service_status_xml",
+    "usage_feed",
+    "usage_point_entry",
+    "usage_summary_entry",
+]
