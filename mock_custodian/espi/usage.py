@@ -153,7 +153,7 @@ _READING_HEAD = (b"<ns0:IntervalReading><ns0:ReadingQuality><ns0:quality>%d</ns0
 _READING_MID = b"</ns0:start></ns0:timePeriod><ns0:value>"
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=128)
 def _block_template(quality: int, duration: int, n: int, tou: tuple[int, ...] | None) -> bytes:
     """A ``%d``-template of n readings: (start, value) pairs to fill, everything else baked in."""
     head = _READING_HEAD % (quality, duration)

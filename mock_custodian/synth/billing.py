@@ -141,7 +141,7 @@ def compute_bill(
     return _compute_bill(sa, period_start, period_end, issued_at, overrides)
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=1024)
 def _compute_bill_cached(sa: ServiceAgreementModel, period_start: int, period_end: int, issued_at: int) -> Bill:
     return _compute_bill(sa, period_start, period_end, issued_at, None)
 

@@ -169,7 +169,7 @@ class _Persona:
     ev_power_kw: float
 
 
-@lru_cache(maxsize=100_000)
+@lru_cache(maxsize=16384)
 def _persona(seed: int, usage_point_id: str, meter: int, commercial: bool, gas: bool) -> _Persona:
     b = _digest(seed, usage_point_id, meter, "persona")
     if gas:
@@ -191,7 +191,7 @@ _OCCUPANCY_RES = (0.8, 0.9, 0.95, 1.0, 1.05, 1.1, 1.2)  # sums to 7: a weekly pe
 _OCCUPANCY_COM = (0.94, 0.97, 0.99, 1.0, 1.01, 1.03, 1.06)
 
 
-@lru_cache(maxsize=100_000)
+@lru_cache(maxsize=4096)
 def _week_order(seed: int, usage_point_id: str, meter: int, tag: str, week: int) -> tuple[int, ...]:
     """A hash-chosen permutation of 0..6 for one week (weeks counted from date ordinal 0)."""
     b = _digest(seed, usage_point_id, meter, tag, week)
@@ -261,7 +261,7 @@ def _sin_elevation(epoch: float, lat: float) -> float:
     return math.sin(phi) * math.sin(decl) + math.cos(phi) * math.cos(decl) * math.cos(hour_angle)
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=512)
 def _pv_day(zone: int, day: date, interval_length: int) -> tuple[float, tuple[float, ...]]:
     """(clear-sky relative daily yield, per-interval fractions) from the sun's elevation at midpoints."""
     start, end = day_bounds(day)
@@ -287,7 +287,7 @@ def _pv_values(sa: ServiceAgreementModel, meter: int, day: date, day_start: int)
 
 
 # --------------------------------------------------------------------------- EV
-@lru_cache(maxsize=100_000)
+@lru_cache(maxsize=4096)
 def _ev_charge_days_in_week(seed: int, usage_point_id: str, meter: int, week: int) -> frozenset[int]:
     """Four of the seven days of each week see a night-time charging session."""
     return frozenset(_week_order(seed, usage_point_id, meter, "ev", week)[:4])
@@ -298,7 +298,7 @@ def _is_ev_day(sa: ServiceAgreementModel, meter: int, day: date) -> bool:
     return o % 7 in _ev_charge_days_in_week(sa.seed, sa.usage_point_id, meter, o // 7)
 
 
-@lru_cache(maxsize=100_000)
+@lru_cache(maxsize=4096)
 def _ev_sessions_in_year(sa: ServiceAgreementModel, meter: int, year: int) -> int:
     return sum(_is_ev_day(sa, meter, d) for d in _year_days(year))
 
@@ -359,7 +359,7 @@ PROFILES: dict[str, Profile] = {
 }
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=64)
 def _channels(sa: ServiceAgreementModel, meter: int, day: date) -> tuple[list[int], list[int] | None]:
     """(consumption, production or None) for one meter and local day, in value units."""
     profile = PROFILES[sa.profile]
