@@ -140,6 +140,7 @@ class ThirdPartySpec:
     portal_username: str | None
     portal_password: str | None
     cca_territory: list[str]
+    customer: str | None = None  # Self-Access: the customer whose login the user signs in with
 
 
 @dataclass
@@ -334,7 +335,7 @@ _TP_KEYS = {
     "key", "client_id", "user_type", "status", "legal_name", "display_name", "tax_id",
     "business_contact", "technical_contact", "description", "phone", "redirect_uri", "portal_uri",
     "scope_selection_uri", "notification_uri", "notify_daily", "data_groups", "history_months",
-    "visible", "client_secret", "portal_username", "portal_password", "cca_territory",
+    "visible", "client_secret", "portal_username", "portal_password", "cca_territory", "customer",
 }
 _CUSTOMER_KEYS = {"key", "username", "password", "name", "email", "phone", "class", "city", "accounts"}
 _ACCOUNT_KEYS = {"key", "service_agreements"}
@@ -425,7 +426,10 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
             portal_username=_opt(ctx, node, "portal_username", where, str),
             portal_password=_opt(ctx, node, "portal_password", where, str),
             cca_territory=[str(v) for v in _seq(ctx, node, "cca_territory", where)],
+            customer=_opt(ctx, node, "customer", where, str),
         )
+        if tp.customer is not None and user_type != "self_access":
+            raise ctx.fail(node, "customer", f"{where}.customer", "only a self_access third party has a customer")
         if tp.notification_uri is None:
             raise ctx.fail(node, None, f"{where}.notification_uri", "is required for every user type")
         seen_tp[key] = tp
@@ -484,6 +488,9 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
                 node = doc["third_parties"][tp_index]
                 raise ctx.fail(node, "cca_territory", f"third_parties[{tp_index}].cca_territory",
                                f"unknown service agreement {sa_key!r}")
+        if tp.customer is not None and tp.customer not in seen_customers:
+            raise ctx.fail(doc["third_parties"][tp_index], "customer", f"third_parties[{tp_index}].customer",
+                           f"unknown customer {tp.customer!r}")
 
     for i, raw in enumerate(_seq(ctx, doc, "authorizations", "scenario")):
         where = f"authorizations[{i}]"

@@ -55,6 +55,30 @@ class Settings:
     client_refresh_token_in_response: bool = True
     client_token_scope: str = "3"
     token_format: str = "json"  # json | xml
+    # Authorization-code lifetime (spec 4.5): 600 s, single use.
+    code_ttl: int = 600
+    # Customer authorization (spec 4, section 9). Name of the code parameter in the success redirect:
+    # authorization_code (PG&E) | both (adds RFC 6749's code) | code.
+    redirect_code_param: str = "authorization_code"
+    # Put the scope string into the redirect unescaped, as PG&E's examples print it.
+    raw_scope_in_redirect: bool = False
+    # Token responses carry the scope value with a literal "scope=" prefix (section 9 item 9).
+    token_scope_prefix: bool = True
+    # The refresh response repeats customerResourceURI (section 9 item 10; PG&E's example omits it).
+    refresh_includes_customer_uri: bool = False
+    # resourceURI form: plain (.../Subscription/{id}) | batch (.../Batch/Subscription/{id}).
+    resource_uri_style: str = "plain"
+    # Scope-string spellings (section 9 item 12): dataCustodianId | DataCustodianID; Daily | daily.
+    scope_custodian_key: str = "dataCustodianId"
+    scope_block_duration_value: str = "Daily"
+    # Honour MinAuthEndDate / PreferredAuthEndDate in /myAuthorization's scope parameter (spec 4.2).
+    honor_auth_end_date_hints: bool = True
+    # Customer end-date edits: any (any future date or Indefinite) | extend_only.
+    end_date_edit: str = "any"
+    # Let the customer change data groups in place (PG&E's developer contract: cancel and re-create).
+    allow_group_edit: bool = False
+    # Serve the alias entry points /#MyAuthorization/ and /myAuthorization/?clientId=... (spec 4.2).
+    authorize_aliases: bool = True
 
     # Simulated service status (spec 5.4): 1 available, 0 maintenance.
     service_status: int = 1

@@ -72,6 +72,8 @@ class ThirdParty(Base):
     portal_username: Mapped[str | None] = mapped_column(String(100), nullable=True)
     portal_password: Mapped[str | None] = mapped_column(String(100), nullable=True)
     cca_territory: Mapped[list] = mapped_column(JSON, default=list)  # SA numbers a CCA receives
+    # The customer login a Self-Access user signs in with: it picks its own name in the company list.
+    self_access_customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), nullable=True)
     milestones: Mapped[dict] = mapped_column(JSON, default=dict)  # name -> epoch completed
     created_at: Mapped[float] = mapped_column(Float)
     client_id_issued_at: Mapped[float | None] = mapped_column(Float, nullable=True)
@@ -278,6 +280,22 @@ class OutboxEmail(Base):
     subject: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text)
     sent_at: Mapped[float] = mapped_column(Float)
+
+
+class CustomerSession(Base):
+    """A customer's signed-in browser session on sharemydata.pge.com (My Energy or Guest Access).
+
+    Kept in the database so every gunicorn worker honours it; ``guest_account_id`` limits a guest to the
+    one account it proved, and ``csrf_token`` guards the session's form posts.
+    """
+
+    __tablename__ = "customer_sessions"
+    session_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    guest_account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), nullable=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)
 
 
 class RequestLog(Base):

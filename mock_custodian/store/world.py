@@ -209,6 +209,13 @@ def load_world(database: Database, scenario: Scenario, pki: DevPKI) -> None:
 
         for tp_spec in scenario.third_parties:
             tp_by_key[tp_spec.key].cca_territory = [sa_by_key[k].sa_number for k in tp_spec.cca_territory]
+            if tp_spec.user_type == "self_access":
+                # The self-access user's own login: named in the file, else the customer it authorized.
+                owner = tp_spec.customer or next(
+                    (a.customer for a in scenario.authorizations if a.third_party == tp_spec.key), None
+                )
+                if owner is not None:
+                    tp_by_key[tp_spec.key].self_access_customer_id = customer_by_key[owner].id
 
         for auth_spec in scenario.authorizations:
             tp = tp_by_key[auth_spec.third_party]
