@@ -18,36 +18,29 @@ from typing import Any
 import yaml
 
 from .clock import PACIFIC
+from .synth.config import PROFILE_NAMES, ServiceAgreementModel
 
 USER_TYPES = ("standard", "self_access", "eef", "cca")
 REGISTRATION_STATUSES = ("submitted", "in_review", "accepted", "approved", "on_hold", "expired", "terminated")
 DATA_GROUPS = ("Basic", "Account", "Billing", "Usage", "ProgramEnrollment")
-PROFILE_NAMES = (
-    "residential_hourly",
-    "commercial_15min",
-    "solar_net_metered",
-    "ev_charging",
-    "gas_daily",
-    "non_interval",
-)
 CUSTOMER_CLASSES = ("RES", "AGR", "COM/IND", "OTHER")
 HISTORY_MONTHS = (24, 36, 48)
 
-# Cities in PG&E's service territory: (city, ZIP prefix, area code, climate zone).
+# Cities in PG&E's service territory: (city, ZIP prefix, area code, California climate zone).
 PGE_CITIES = (
-    ("San Francisco", "941", "415", "T"),
-    ("Oakland", "946", "510", "T"),
-    ("Berkeley", "947", "510", "T"),
-    ("San Jose", "951", "408", "X"),
-    ("Sacramento", "958", "916", "S"),
-    ("Fresno", "937", "559", "R"),
-    ("Bakersfield", "933", "661", "W"),
-    ("Santa Rosa", "954", "707", "X"),
-    ("Chico", "959", "530", "R"),
-    ("Stockton", "952", "209", "S"),
-    ("Salinas", "939", "831", "T"),
-    ("San Luis Obispo", "934", "805", "X"),
-    ("Eureka", "955", "707", "V"),
+    ("San Francisco", "941", "415", 3),
+    ("Oakland", "946", "510", 3),
+    ("Berkeley", "947", "510", 3),
+    ("San Jose", "951", "408", 4),
+    ("Sacramento", "958", "916", 12),
+    ("Fresno", "937", "559", 13),
+    ("Bakersfield", "933", "661", 13),
+    ("Santa Rosa", "954", "707", 2),
+    ("Chico", "959", "530", 11),
+    ("Stockton", "952", "209", 12),
+    ("Salinas", "939", "831", 3),
+    ("San Luis Obispo", "934", "805", 5),
+    ("Eureka", "955", "707", 1),
 )
 
 DEFAULT_DEMO = Path(__file__).resolve().parent / "fixtures" / "demo.yaml"
@@ -339,11 +332,14 @@ _TP_KEYS = {
 }
 _CUSTOMER_KEYS = {"key", "username", "password", "name", "email", "phone", "class", "city", "accounts"}
 _ACCOUNT_KEYS = {"key", "service_agreements"}
-_SA_KEYS = {
-    "key", "commodity", "profile", "scale", "rate_schedule", "read_cycle", "service_start", "status",
-    "class", "meters", "dr_programs", "address", "tou", "tou_calendar", "flow_directions", "net_only",
-    "interval_length", "mv90", "voltage", "climate_zone", "seed", "ev_scale", "pv_kw",
-}
+# Keys of the data engine's ServiceAgreementModel a scenario may set (usage_point_id and sa_start are
+# derived: the usage point at load, sa_start from service_start).
+_MODEL_KEYS = (
+    "commodity", "scale", "seed", "interval_length", "meters", "flow_directions", "tou", "tou_calendar",
+    "rate_schedule", "read_cycle", "voltage", "mv90", "climate_zone", "pv_scale", "ev_scale",
+)
+_SA_KEYS = {"key", "profile", "service_start", "status", "class", "dr_programs", "address", *_MODEL_KEYS}
+PLACEHOLDER_USAGE_POINT = "1000000000"
 _AUTH_KEYS = {"third_party", "customer", "service_agreements", "data_groups", "created_at", "ends_at"}
 
 
@@ -526,42 +522,41 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
 def _parse_sa(ctx: _Ctx, node: _Map, where: str, customer_class: str) -> ServiceAgreementSpec:
     _check_keys(ctx, node, where, _SA_KEYS)
     key = _req(ctx, node, "key", where)
-    profile_name = _choice(ctx, node, "profile", where, PROFILE_NAMES)
-    commodity = _choice(ctx, node, "commodity", where, ("electric", "gas"),
-                        "gas" if profile_name == "gas_daily" else "electric")
-    if (profile_name == "gas_daily") != (commodity == "gas"):
-        raise ctx.fail(node, "commodity", f"{where}.commodity",
-                       f"profile {profile_name} does not fit commodity {commodity}")
-    scale = _req(ctx, node, "scale", where, (int, float))
-    if scale <= 0:
-        raise ctx.fail(node, "scale", f"{where}.scale", "must be a positive annual kWh (or therms for gas)")
-    meters = _opt(ctx, node, "meters", where, int, 1)
-    if not 1 <= meters <= 9:
-        raise ctx.fail(node, "meters", f"{where}.meters", "must be between 1 and 9")
+    _choice(ctx, node, "profile", where, PROFILE_NAMES)
     start = _instant(ctx, node, "service_start", where, None)
     if start is None or isinstance(start, str):
         raise ctx.fail(node, "service_start" if "service_start" in node else None, f"{where}.service_start",
                        "is required as an absolute date (YYYY-MM-DD)")
-    # Profile parameters travel as a plain mapping; synth interprets them.
-    profile: dict[str, Any] = {"profile": profile_name, "scale": float(scale)}
-    for opt_key in ("tou", "tou_calendar", "flow_directions", "net_only", "interval_length", "mv90",
-                    "voltage", "climate_zone", "seed", "ev_scale", "pv_kw"):
-        if opt_key in node and node[opt_key] is not None:
-            value = node[opt_key]
-            profile[opt_key] = list(value) if isinstance(value, list) else value
+    sa_class = _choice(ctx, node, "class", where, CUSTOMER_CLASSES, customer_class)
+    # The data engine validates the metering configuration; its messages start with the key.
+    mapping: dict[str, Any] = {k: node[k] for k in _MODEL_KEYS if k in node and node[k] is not None}
+    mapping.update(profile=node["profile"], usage_point_id=PLACEHOLDER_USAGE_POINT, sa_start=int(start),
+                   customer_class=sa_class)
+    try:
+        model = ServiceAgreementModel.from_dict(mapping)
+    except (ValueError, TypeError) as exc:
+        name = str(exc).split(":", 1)[0].strip()
+        key_name = "service_start" if name == "sa_start" else "class" if name == "customer_class" else name
+        message = str(exc).split(":", 1)[1].strip() if ":" in str(exc) else str(exc)
+        raise ctx.fail(node, key_name if key_name in node else None, f"{where}.{key_name}", message) from exc
     address = node.get("address")
     if address is not None and not isinstance(address, _Map):
         raise ctx.fail(node, "address", f"{where}.address", "expected a mapping (street, city, zip)")
+    profile = model.to_dict()
+    for derived in ("usage_point_id",):
+        profile.pop(derived)
+    explicit = {k for k in ("seed", "climate_zone") if k in node}
+    profile["explicit"] = sorted(explicit)  # seed / climate zone given in the file win over derived ones
     return ServiceAgreementSpec(
         key=key,
-        commodity=commodity,
+        commodity=model.commodity,
         profile=profile,
-        rate_schedule=_opt(ctx, node, "rate_schedule", where, str, "G-1" if commodity == "gas" else "E-1"),
-        read_cycle=_opt(ctx, node, "read_cycle", where, str, "Q"),
+        rate_schedule=model.rate_schedule,
+        read_cycle=model.read_cycle,
         service_start=float(start),
         status=_opt(ctx, node, "status", where, str, "Active"),
-        customer_class=_choice(ctx, node, "class", where, CUSTOMER_CLASSES, customer_class),
-        meters=meters,
+        customer_class=model.customer_class,
+        meters=model.meters,
         dr_programs=list(node.get("dr_programs") or []),
         address=dict(address) if address is not None else None,
     )

@@ -172,11 +172,12 @@ def load_world(database: Database, scenario: Scenario, pki: DevPKI) -> None:
                 db.flush()
                 for sa_spec in acct_spec.service_agreements:
                     address = dict(sa_spec.address) if sa_spec.address else home
+                    usage_point_id = unique_digits("usage_point", sa_spec.key)
                     sa = ServiceAgreement(
                         account_id=account.id,
                         key=sa_spec.key,
                         sa_number=unique_digits("sa", sa_spec.key),
-                        usage_point_id=unique_digits("usage_point", sa_spec.key),
+                        usage_point_id=usage_point_id,
                         agreement_key=unique_digits("agreement", sa_spec.key),
                         premise_number=unique_digits("premise", sa_spec.key),
                         commodity=sa_spec.commodity,
@@ -186,14 +187,12 @@ def load_world(database: Database, scenario: Scenario, pki: DevPKI) -> None:
                         customer_class=sa_spec.customer_class,
                         rate_schedule=sa_spec.rate_schedule,
                         read_cycle=sa_spec.read_cycle,
-                        profile=dict(sa_spec.profile, seed=sa_spec.profile.get("seed", scenario.seed),
-                                     climate_zone=sa_spec.profile.get("climate_zone", city[3]),
-                                     meters=sa_spec.meters),
+                        profile=_metering(sa_spec.profile, scenario.seed, sa_spec.key, city[3], usage_point_id),
                         dr_programs=sa_spec.dr_programs,
                     )
                     db.add(sa)
                     db.flush()
-                    interval = _interval_length(sa_spec.profile)
+                    interval = sa_spec.profile["interval_length"]
                     for position in range(1, sa_spec.meters + 1):
                         db.add(
                             Meter(
@@ -257,26 +256,28 @@ def _system_authorization(db: Any, tp: ThirdParty, kind: str, now: float) -> Aut
     )
 
 
-def _interval_length(profile: dict) -> int | None:
-    if "interval_length" in profile:
-        return int(profile["interval_length"])
-    return {
-        "residential_hourly": 3600,
-        "ev_charging": 3600,
-        "commercial_15min": 900,
-        "solar_net_metered": 900,
-        "gas_daily": 86400,
-        "non_interval": None,
-    }[profile["profile"]]
+def _metering(profile: dict, seed: int, sa_key: str, climate_zone: int, usage_point_id: str) -> dict:
+    """The SA's data-engine configuration as stored (``ServiceAgreementModel.from_dict`` reads it back).
+
+    Seed and climate zone are derived (from the scenario seed and the city) unless the file gave them.
+    """
+    stored = {k: v for k, v in profile.items() if k != "explicit"}
+    stored["usage_point_id"] = usage_point_id
+    explicit = set(profile.get("explicit", ()))
+    if "seed" not in explicit:
+        stored["seed"] = int(derive_digits(seed, "profile-seed", sa_key, length=9))
+    if "climate_zone" not in explicit:
+        stored["climate_zone"] = climate_zone
+    return stored
 
 
-def _city(seed: int, key: str, wanted: str | None) -> tuple[str, str, str, str]:
+def _city(seed: int, key: str, wanted: str | None) -> tuple[str, str, str, int]:
     if wanted:
         return next(c for c in PGE_CITIES if c[0] == wanted)
     return PGE_CITIES[int(derive_digits(seed, "city", key, length=6)) % len(PGE_CITIES)]
 
 
-def _address(fake: Faker, seed: int, key: str, city: tuple[str, str, str, str]) -> dict[str, str]:
+def _address(fake: Faker, seed: int, key: str, city: tuple[str, str, str, int]) -> dict[str, str]:
     zip_code = city[1] + derive_digits(seed, "zip", key, length=2)[-2:]
     return {"street": fake.street_address().upper(), "city": city[0].upper(), "state": "CA", "zip": zip_code}
 
