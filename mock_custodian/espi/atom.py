@@ -30,8 +30,12 @@ _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]
 
 def text(value: object) -> str:
     """Escape a value for element text; characters XML 1.0 cannot carry become U+FFFD."""
-    s = _INVALID_XML.sub("\ufffd", str(value))
-    return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    s = str(value)
+    if not s.isprintable():  # fast path: printable text holds no control characters or surrogates
+        s = _INVALID_XML.sub("\ufffd", s)
+    if "&" in s or "<" in s or ">" in s:
+        s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return s
 
 
 def attr(value: object) -> str:
@@ -74,15 +78,23 @@ def new_feed_id() -> str:
     return str(uuid.uuid4())
 
 
+@lru_cache(maxsize=4096)
 def path_segment(value: str) -> str:
     """Percent-encode what is not path-safe (base64 ``+`` and ``/``); ``=`` stays as PG&E prints it."""
     return quote(value, safe="=")
 
 
+_XSI = {
+    kind: f' xmlns:xsi="{XSI_NS}" xsi:type="ns1:{kind}"'
+    for kind in ("idType", "linkType", "textType", "dateTimeType", "contentType")
+}
+
+
 def _xsi(style: str, kind: str) -> str:
-    if style == "plain":
-        return ""
-    return f' xmlns:xsi="{XSI_NS}" xsi:type="ns1:{kind}"'
+    return "" if style == "plain" else _XSI[kind]
+
+
+_ENTRY_ROOT = f'<ns1:entry xmlns:ns1="{ATOM_NS}">'
 
 
 def entry(
@@ -101,19 +113,18 @@ def entry(
 
     ``root=True`` declares the Atom namespace on the entry (a single-resource GET).
     """
-    parts = [
-        f'<ns1:entry xmlns:ns1="{ATOM_NS}">' if root else "<ns1:entry>",
-        f"<ns1:id{_xsi(style, 'idType')}>{entry_id(self_href)}</ns1:id>",
-        f'<ns1:link href="{attr(up_href)}" rel="up"{_xsi(style, "linkType")}/>',
-        f'<ns1:link href="{attr(self_href)}" rel="self"{_xsi(style, "linkType")}/>',
-    ]
-    parts.extend(f'<ns1:link href="{attr(h)}" rel="related"{_xsi(style, "linkType")}/>' for h in related)
+    link = _xsi(style, "linkType")
+    dt = _xsi(style, "dateTimeType")
+    related_links = "".join(f'<ns1:link href="{attr(h)}" rel="related"{link}/>' for h in related)
+    title_element = ""
     if title is not None:
-        parts.append(f'<ns1:title type="text"{_xsi(style, "textType")}>{text(title)}</ns1:title>')
-    parts.append(f"<ns1:published{_xsi(style, 'dateTimeType')}>{atom_time(published)}</ns1:published>")
-    parts.append(f"<ns1:updated{_xsi(style, 'dateTimeType')}>{atom_time(updated)}</ns1:updated>")
-    parts.append(f"<ns1:content{_xsi(style, 'contentType')}>")
-    head = "".join(parts).encode()
+        title_element = f'<ns1:title type="text"{_xsi(style, "textType")}>{text(title)}</ns1:title>'
+    head = (
+        f'{_ENTRY_ROOT if root else "<ns1:entry>"}<ns1:id{_xsi(style, "idType")}>{entry_id(self_href)}</ns1:id>'
+        f'<ns1:link href="{attr(up_href)}" rel="up"{link}/><ns1:link href="{attr(self_href)}" rel="self"{link}/>'
+        f"{related_links}{title_element}<ns1:published{dt}>{atom_time(published)}</ns1:published>"
+        f"<ns1:updated{dt}>{atom_time(updated)}</ns1:updated><ns1:content{_xsi(style, 'contentType')}>"
+    ).encode()
     body = content if isinstance(content, bytes) else content.encode()
     return head + body + b"</ns1:content></ns1:entry>"
 

@@ -20,7 +20,7 @@ DST_START_RULE = "360E2000"
 TZ_OFFSET = -28800
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=2048)
 def day_start(day: date) -> int:
     """Epoch second of local midnight starting ``day``."""
     return int(datetime(day.year, day.month, day.day, tzinfo=PACIFIC).timestamp())

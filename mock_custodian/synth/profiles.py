@@ -191,7 +191,7 @@ _OCCUPANCY_RES = (0.8, 0.9, 0.95, 1.0, 1.05, 1.1, 1.2)  # sums to 7: a weekly pe
 _OCCUPANCY_COM = (0.94, 0.97, 0.99, 1.0, 1.01, 1.03, 1.06)
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=2048)
 def _week_order(seed: int, usage_point_id: str, meter: int, tag: str, week: int) -> tuple[int, ...]:
     """A hash-chosen permutation of 0..6 for one week (weeks counted from date ordinal 0)."""
     b = _digest(seed, usage_point_id, meter, tag, week)

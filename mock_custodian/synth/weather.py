@@ -40,14 +40,14 @@ def _unit(seed: int, zone: int, day: date, tag: bytes) -> float:
     return int.from_bytes(digest, "little") / 18446744073709551616.0
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=2048)
 def _anomaly_raw(seed: int, zone: int, ordinal: int) -> float:
     day = date.fromordinal(ordinal)
     # sum of three uniforms: roughly normal, mean 0, sd ~ 5 °F after scaling
     return (_unit(seed, zone, day, b"t1") + _unit(seed, zone, day, b"t2") + _unit(seed, zone, day, b"t3") - 1.5) * 10.0
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=2048)
 def daily_mean_temperature(seed: int, zone: int, day: date) -> float:
     """Daily mean temperature in °F: a seasonal cosine plus a 3-day-smoothed anomaly (weather spells)."""
     mean, amp, *_ = CLIMATE_ZONES[zone]
@@ -64,7 +64,7 @@ def degree_days(seed: int, zone: int, day: date) -> tuple[float, float]:
     return max(0.0, 65.0 - t), max(0.0, t - 65.0)
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=2048)
 def clearness(seed: int, zone: int, day: date) -> float:
     """Fraction of clear-sky PV output reaching the panels that day (0.2 .. 1.0)."""
     *_, summer_cloud, winter_cloud = CLIMATE_ZONES[zone]
