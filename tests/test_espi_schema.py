@@ -110,6 +110,11 @@ def test_each_resource_entry_validates_standalone(tmp_path: Path) -> None:
         docs[f"mr_feed_{profile}"] = b"".join(feed(
             (meter_reading_entry(paths, mr_id, rt.id, published=t, updated=t)
              for _, _, rt, mr_id in meter_readings_of(sa)), self_href=paths.meter_readings, updated=t))
+    ev = sa_for("ev_charging")
+    docs["plain_style"] = b"".join(usage_feed(
+        [UsagePointRequest("4095251", ev, *day_bounds(date(2026, 11, 1)))], resource_base=R, self_href=R, now=NOW,
+        style="plain"))
+    assert b'xsi:type="ns1:' not in docs["plain_style"]
     docs["ltp"] = local_time_parameters_entry(resource_base=R, published=t, updated=t, root=True)
     docs["pim"] = program_id_mappings_entry(resource_base=R, published=t, updated=t, root=True)
     docs["status"] = service_status_xml(1)
