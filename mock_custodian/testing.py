@@ -82,6 +82,8 @@ def start(
         args += ["--scenario", str(scenario)]
     args += list(extra_args or [])
     child_env = {k: v for k, v in os.environ.items() if not k.startswith("MOCK_CUSTODIAN_")}
+    # Rate limits are on in `mock-custodian serve` but off in test servers unless a test asks for them.
+    child_env["MOCK_CUSTODIAN_RATE_LIMITS_ENABLED"] = "false"
     child_env.update(env or {})
     log_path = data_dir / "server.log"
     log_file = log_path.open("ab")

@@ -1,0 +1,117 @@
+"""Rate limits of spec 6.7 (checklist 116-119), counted in the database across workers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+import requests
+
+from mock_custodian import testing
+from mock_custodian.clock import PACIFIC, ClockState
+from mock_custodian.store.db import Database
+from mock_custodian.store.ratelimit import RateLimits, check_and_count, day_window_start, next_day_reset
+
+RESOURCE = "/GreenButtonConnect/espi/1_1/resource"
+
+
+def _hit(server: testing.RunningServer, client_id: str) -> requests.Response:
+    # No bearer token: the answer is 401 unless a rate limit (checked first) answers 429.
+    with requests.Session() as session:
+        return session.get(f"{server.api_base_url}{RESOURCE}/ReadServiceStatus", cert=server.cert(client_id),
+                           verify=server.ca_bundle, timeout=10)
+
+
+@pytest.fixture
+def limited(tmp_path: Path):  # noqa: ANN201
+    """Two workers, rate limits on, the clock frozen so 'within one second' is exact."""
+    server = testing.start(tmp_path / "d", workers=2, env={
+        "MOCK_CUSTODIAN_RATE_LIMITS_ENABLED": "true",
+        "MOCK_CUSTODIAN_RATE_LIMIT_VENDOR_BURST": "1",
+    })
+    Database(f"sqlite:///{server.data_dir / 'mock-custodian.db'}").write_clock_state(
+        ClockState(frozen_at=dt.datetime(2026, 6, 1, 12, tzinfo=PACIFIC).timestamp()))
+    yield server
+    server.stop()
+
+
+def test_one_request_per_second_per_vendor_across_client_ids_and_workers(limited: testing.RunningServer) -> None:
+    # Sunny Solar (00101) and a second registration under the same Tax ID would share the budget; the demo
+    # gives each registration its own Tax ID, so give NewCo (00104) Sunny's Tax ID here.
+    db = Database(f"sqlite:///{limited.data_dir / 'mock-custodian.db'}")
+    with db.session() as session:
+        from mock_custodian.store.models import ThirdParty
+
+        tps = {tp.client_id: tp for tp in session.query(ThirdParty)}
+        tps["00104"].tax_id = tps["00101"].tax_id
+    assert _hit(limited, "00101").status_code == 401
+    refused = _hit(limited, "00104")
+    assert refused.status_code == 429
+    assert refused.json()["error"] == "rate_limit_exceeded"
+    assert int(refused.headers["Retry-After"]) >= 1
+    # Another vendor is unaffected.
+    assert _hit(limited, "00102").status_code == 401
+    # One simulated second later the vendor may call again.
+    db.write_clock_state(ClockState(frozen_at=db.read_clock_state().frozen_at + 1))
+    assert _hit(limited, "00104").status_code == 401
+
+
+def test_limits_off_by_setting(tmp_path: Path) -> None:
+    server = testing.start(tmp_path / "d")  # the test harness default: rate_limits_enabled=false
+    try:
+        Database(f"sqlite:///{server.data_dir / 'mock-custodian.db'}").write_clock_state(
+            ClockState(frozen_at=1_780_000_000.0))
+        assert [_hit(server, "00101").status_code for _ in range(5)] == [401] * 5
+    finally:
+        server.stop()
+
+
+def _db(tmp_path: Path) -> Database:
+    database = Database(f"sqlite:///{tmp_path / 'rl.db'}")
+    database.create_schema()
+    return database
+
+
+def test_burst_admits_a_token_call_and_a_data_call_together(tmp_path: Path) -> None:
+    database = _db(tmp_path)
+    limits = RateLimits(vendor_burst=2)
+    now = 1_780_000_000.0
+    with database.session() as db:
+        results = [check_and_count(db, "941234567", "00101", now, limits).allowed for _ in range(3)]
+    assert results == [True, True, False]
+
+
+def test_hourly_limit_is_rolling(tmp_path: Path) -> None:
+    database = _db(tmp_path)
+    limits = RateLimits(vendor_per_second=1000.0, vendor_burst=10**6, client_per_hour=2000)
+    start = 1_780_000_000.0
+    with database.session() as db:
+        for i in range(2000):
+            assert check_and_count(db, "v", "00101", start + i * 1.5, limits).allowed
+        refused = check_and_count(db, "v", "00101", start + 3000, limits)
+        assert not refused.allowed and "hour" in refused.limit
+        assert 0 < refused.retry_after <= 3660
+        assert check_and_count(db, "v", "00101", start + 3000 + refused.retry_after, limits).allowed
+        assert check_and_count(db, "v", "00102", start + 3000, limits).allowed  # other client ids unaffected
+
+
+def test_daily_limit_resets_at_17_pacific(tmp_path: Path) -> None:
+    database = _db(tmp_path)
+    limits = RateLimits(vendor_per_second=1000.0, vendor_burst=10**6, client_per_hour=10**6, client_per_day=20000)
+    morning = dt.datetime(2026, 6, 1, 9, tzinfo=PACIFIC).timestamp()
+    with database.session() as db:
+        for i in range(20000):
+            assert check_and_count(db, "v", "00101", morning + i * 0.01, limits).allowed
+        refused = check_and_count(db, "v", "00101", morning + 300, limits)
+        assert not refused.allowed and "day" in refused.limit
+        five_pm = dt.datetime(2026, 6, 1, 17, tzinfo=PACIFIC).timestamp()
+        assert refused.retry_after == int(five_pm - (morning + 300))
+        assert not check_and_count(db, "v", "00101", five_pm - 1, limits).allowed
+        assert check_and_count(db, "v", "00101", five_pm, limits).allowed
+
+
+def test_day_window_boundaries() -> None:
+    before = dt.datetime(2026, 3, 8, 16, 59, tzinfo=PACIFIC).timestamp()
+    assert day_window_start(before, 17) == dt.datetime(2026, 3, 7, 17, tzinfo=PACIFIC).timestamp()
+    assert next_day_reset(before, 17) == dt.datetime(2026, 3, 8, 17, tzinfo=PACIFIC).timestamp()
