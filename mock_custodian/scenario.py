@@ -545,8 +545,8 @@ def _parse_sa(ctx: _Ctx, node: _Map, where: str, customer_class: str) -> Service
     profile = model.to_dict()
     for derived in ("usage_point_id",):
         profile.pop(derived)
-    explicit = {k for k in ("seed", "climate_zone") if k in node}
-    profile["explicit"] = sorted(explicit)  # seed / climate zone given in the file win over derived ones
+    # Keys the file set win; the others (seed, climate zone, read cycle) are derived at load time.
+    profile["explicit"] = sorted(k for k in ("seed", "climate_zone", "read_cycle") if k in node)
     return ServiceAgreementSpec(
         key=key,
         commodity=model.commodity,

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from ..pki import DevPKI
 from ..scenario import PGE_CITIES, Scenario, derive_digits, resolve_instant
+from ..synth.config import ServiceAgreementModel
 from .db import Database, meta_get, meta_set, next_id
 from .milestones import APPROVED, REQUIRED_TESTS
 from .models import (
@@ -173,6 +174,7 @@ def load_world(database: Database, scenario: Scenario, pki: DevPKI) -> None:
                 for sa_spec in acct_spec.service_agreements:
                     address = dict(sa_spec.address) if sa_spec.address else home
                     usage_point_id = unique_digits("usage_point", sa_spec.key)
+                    metering = _metering(sa_spec.profile, scenario.seed, sa_spec.key, city[3], usage_point_id)
                     sa = ServiceAgreement(
                         account_id=account.id,
                         key=sa_spec.key,
@@ -186,8 +188,8 @@ def load_world(database: Database, scenario: Scenario, pki: DevPKI) -> None:
                         service_address=address,
                         customer_class=sa_spec.customer_class,
                         rate_schedule=sa_spec.rate_schedule,
-                        read_cycle=sa_spec.read_cycle,
-                        profile=_metering(sa_spec.profile, scenario.seed, sa_spec.key, city[3], usage_point_id),
+                        read_cycle=metering["read_cycle"],
+                        profile=metering,
                         dr_programs=sa_spec.dr_programs,
                     )
                     db.add(sa)
@@ -259,16 +261,17 @@ def _system_authorization(db: Any, tp: ThirdParty, kind: str, now: float) -> Aut
 def _metering(profile: dict, seed: int, sa_key: str, climate_zone: int, usage_point_id: str) -> dict:
     """The SA's data-engine configuration as stored (``ServiceAgreementModel.from_dict`` reads it back).
 
-    Seed and climate zone are derived (from the scenario seed and the city) unless the file gave them.
+    Seed, climate zone and read cycle are derived (from the scenario seed, the city and the usage
+    point) unless the file gave them.
     """
-    stored = {k: v for k, v in profile.items() if k != "explicit"}
-    stored["usage_point_id"] = usage_point_id
     explicit = set(profile.get("explicit", ()))
+    stored = {k: v for k, v in profile.items() if k != "explicit" and (k != "read_cycle" or k in explicit)}
+    stored["usage_point_id"] = usage_point_id
     if "seed" not in explicit:
         stored["seed"] = int(derive_digits(seed, "profile-seed", sa_key, length=9))
     if "climate_zone" not in explicit:
         stored["climate_zone"] = climate_zone
-    return stored
+    return ServiceAgreementModel.from_dict(stored).to_dict()
 
 
 def _city(seed: int, key: str, wanted: str | None) -> tuple[str, str, str, int]:
