@@ -149,7 +149,7 @@ def _guard() -> None:
 def _render_error(exc: PGEError) -> Response:
     # Kept for the request log: the precise reason is what the rehearsal pages show.
     g.error = exc.error
-    g.error_reason = exc.description
+    g.error_reason = exc.reason or exc.description
     response = Response(exc.body(), status=exc.status, content_type=exc.content_type)
     for name, value in exc.headers.items():
         response.headers[name] = value

@@ -11,11 +11,14 @@ class PGEError(Exception):
     status = 500
     content_type = "application/json;charset=UTF-8"
 
-    def __init__(self, error: str = "", description: str | None = None, headers: dict[str, str] | None = None):
-        super().__init__(description or error)
+    def __init__(self, error: str = "", description: str | None = None, headers: dict[str, str] | None = None,
+                 reason: str | None = None):
+        super().__init__(reason or description or error)
         self.error = error
         self.description = description
         self.headers = dict(headers or {})
+        # The precise cause for the request log and rehearsal pages, when PG&E's body must stay terse.
+        self.reason = reason
 
     def body(self) -> str:
         payload = {"error": self.error}
@@ -60,8 +63,9 @@ class InvalidClient(PGEError):
 
     status = 401
 
-    def __init__(self, description: str | None = None) -> None:
-        super().__init__("invalid_client", description, headers={"WWW-Authenticate": 'Basic realm="oauth2/client"'})
+    def __init__(self, description: str | None = None, reason: str | None = None) -> None:
+        super().__init__("invalid_client", description, headers={"WWW-Authenticate": 'Basic realm="oauth2/client"'},
+                         reason=reason)
 
 
 class OAuthError(PGEError):

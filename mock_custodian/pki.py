@@ -285,6 +285,28 @@ class DevPKI:
         return IssuedFiles(target / "cert.pem", target / "key.pem", target / "chain.pem",
                            fingerprint_sha256(cert), p12_path)
 
+    def sign_csr(self, csr_pem: bytes, days: int = 397) -> tuple[x509.Certificate, bytes]:
+        """A client certificate for a developer's own CSR (their key never leaves them): cert and chain PEM.
+
+        Raises ``ValueError`` with a reason a developer can act on.
+        """
+        try:
+            csr = x509.load_pem_x509_csr(csr_pem)
+        except ValueError:
+            raise ValueError("not a PEM certificate signing request (-----BEGIN CERTIFICATE REQUEST-----)") from None
+        if not csr.is_signature_valid:
+            raise ValueError("the CSR's signature does not verify against its own public key")
+        key = csr.public_key()
+        if not isinstance(key, rsa.RSAPublicKey):
+            raise ValueError(f"the CSR's key is not RSA; PG&E requires an RSA key of at least {KEY_SIZE} bits")
+        if key.key_size < KEY_SIZE:
+            raise ValueError(f"the CSR holds a {key.key_size}-bit RSA key; PG&E requires at least {KEY_SIZE} bits")
+        if len(csr.subject) == 0:
+            raise ValueError("the CSR has an empty subject; give it at least a CN")
+        issuer_cert, issuer_key = self._issuer()
+        cert = build_certificate(csr.subject, key, issuer_cert, issuer_key, client_auth=True, days=days)
+        return cert, cert_pem(cert) + cert_pem(issuer_cert)
+
     def client_folder(self, client_id: str) -> Path:
         return self.directory / "clients" / client_id
 

@@ -83,6 +83,26 @@ class Settings:
     # Simulated service status (spec 5.4): 1 available, 0 maintenance.
     service_status: int = 1
 
+    # Third Party Portal (spec 5.1-5.2). Accept a registration as soon as its e-mail link is used
+    # (PG&E: after a review); false leaves it In Review until `mock-custodian third-party accept`.
+    auto_accept: bool = True
+    # Seconds between e-mail confirmation and automatic acceptance, to mimic PG&E's review.
+    review_delay: int = 0
+    # Seconds before an uploaded replacement certificate takes over (spec 3.5; PG&E: "several days").
+    cert_activation_delay: int = 0
+    # A certificate without the clientAuth extended key usage (public CAs stopped issuing it in 2026):
+    # warn (accept, with a warning) | refuse.
+    client_auth_eku_policy: str = "warn"
+    # OAuth Test harness Start (spec 5.5): redirect to portal_uri (Third Party Portal URI, falling back
+    # to the OAuth URL) | oauth_url (the legacy OAuth URL, falling back to the portal URI);
+    # ThirdPartyID value: PGE | client_id.
+    harness_target: str = "portal_uri"
+    harness_thirdpartyid_value: str = "PGE"
+    # ApplicationInformation credential (section 9 item 15): bearer_rat | bearer_rat_or_basic.
+    appinfo_auth: str = "bearer_rat"
+    # Unit of client_id_issued_at in ApplicationInformation (section 9 item 22): ms | s.
+    appinfo_issued_at_unit: str = "ms"
+
     def resolved_data_dir(self) -> Path:
         return Path(self.data_dir).expanduser().resolve()
 

@@ -20,6 +20,7 @@ from ..app import runtime
 from ..errors import InvalidClient, OAuthError
 from ..store import tokens
 from ..store.registry import authenticate_client
+from . import diagnosis
 
 blueprint = Blueprint("token", __name__)
 
@@ -43,7 +44,8 @@ def token_parameters() -> dict[str, str]:
                 raise OAuthError("invalid_request", f"Parameter {name} has conflicting values")
             merged[name] = value
     if "client_secret" in merged:
-        raise InvalidClient("Client credentials must be sent with HTTP Basic authentication")
+        raise InvalidClient("Client credentials must be sent with HTTP Basic authentication",
+                            reason=diagnosis.body_credentials_reason())
     return merged
 
 
@@ -51,14 +53,14 @@ def basic_credentials() -> tuple[str, str]:
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "basic" or not value:
-        raise InvalidClient()
+        raise InvalidClient(reason=diagnosis.basic_header_reason())
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
-        raise InvalidClient() from None
+        raise InvalidClient(reason=diagnosis.basic_header_reason()) from None
     client_id, sep, secret = decoded.partition(":")
     if not sep:
-        raise InvalidClient()
+        raise InvalidClient(reason=diagnosis.basic_header_reason())
     return unquote(client_id), unquote(secret)
 
 
@@ -86,11 +88,13 @@ def _token(endpoint: str) -> Response:
         g.client_id = tp.client_id
         if tp.id not in g.certificate_owner_ids:
             # A valid certificate of another registration (spec 3.4).
-            raise InvalidClient("The client certificate is not registered to this client")
+            raise InvalidClient("The client certificate is not registered to this client",
+                                reason=f"the client certificate is not the one registered to client {tp.client_id} "
+                                       "(the Basic header's client_id); present that client's registered certificate")
         params = token_parameters()
         grant_type = params.get("grant_type")
         if not grant_type:
-            raise OAuthError("invalid_request", "Missing grant_type")
+            raise OAuthError("invalid_request", "Missing grant_type", reason=diagnosis.missing_grant_type_reason())
         if grant_type == "client_credentials":
             issued = tokens.issue_client_access_token(
                 db, tp, endpoint, rt.clock.epoch(), settings.client_token_ttl, settings.refresh_token_ttl,

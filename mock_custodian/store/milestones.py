@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from .models import ThirdParty
+from .outbox import send_email
 
 API_CONNECTIVITY = "API Connectivity Test"
 OAUTH_TEST = "OAuth Test"
@@ -38,4 +39,21 @@ def record_milestone(db: Session, tp: ThirdParty, name: str, now: float, auto_ap
         milestones[APPROVED] = now
         approved_now = True
     tp.milestones = milestones  # reassign so the JSON column is written
+    if approved_now:
+        send_approval_email(db, tp, now)
     return approved_now
+
+
+def send_approval_email(db: Session, tp: ThirdParty, now: float) -> None:
+    """PG&E e-mails that testing is complete when it approves (spec 5.2)."""
+    contact = (tp.business_contact or {}).get("email")
+    if not contact:
+        return
+    send_email(
+        db, contact, "Share My Data: testing complete, registration approved",
+        f"Hello {(tp.business_contact or {}).get('name') or tp.display_name},\n\nTesting for {tp.display_name} "
+        f"(client_id {tp.client_id}) is complete and the registration is Approved. Switch your authorization and "
+        "token calls to the production endpoints listed in your ApplicationInformation.\n\n"
+        "PG&E Share My Data (mock-custodian)\n",
+        now,
+    )

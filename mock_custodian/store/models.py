@@ -55,7 +55,9 @@ class ThirdParty(Base):
     user_type: Mapped[str] = mapped_column(String(16))  # standard | self_access | eef | cca
     status: Mapped[str] = mapped_column(String(16))  # submitted | in_review | accepted | approved | ...
     legal_name: Mapped[str] = mapped_column(String(200))
-    display_name: Mapped[str] = mapped_column(String(200), unique=True)
+    # Unique among live registrations (store.registration checks it): an expired or discarded
+    # registration's name can be registered again, as PG&E asks.
+    display_name: Mapped[str] = mapped_column(String(200), index=True)
     tax_id: Mapped[str] = mapped_column(String(9))
     description: Mapped[str] = mapped_column(Text, default="")
     phone: Mapped[str] = mapped_column(String(32), default="")
@@ -80,6 +82,15 @@ class ThirdParty(Base):
     accepted_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     approved_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     terminated_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Third Party Portal lifecycle (spec 5.2): the e-mail link, review, the 90-day deadline.
+    security_question: Mapped[str | None] = mapped_column(Text, nullable=True)
+    security_answer: Mapped[str | None] = mapped_column(Text, nullable=True)
+    terms_accepted_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    confirmation_token: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    confirmation_sent_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    confirmed_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    review_due_at: Mapped[float | None] = mapped_column(Float, nullable=True)  # None: accepted by hand
+    expired_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     certificates: Mapped[list[ThirdPartyCertificate]] = relationship(back_populates="third_party")
 
@@ -95,6 +106,9 @@ class ThirdPartyCertificate(Base):
     status: Mapped[str] = mapped_column(String(16))  # active | pending | retired
     uploaded_at: Mapped[float] = mapped_column(Float)
     activates_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # When a replacement takes over, the certificate it replaces stops working (spec 3.5).
+    retires_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    warnings: Mapped[list] = mapped_column(JSON, default=list)  # upload-check warnings (clientAuth EKU)
 
     third_party: Mapped[ThirdParty] = relationship(back_populates="certificates")
 
@@ -298,6 +312,17 @@ class CustomerSession(Base):
     expires_at: Mapped[float] = mapped_column(Float)
 
 
+class PortalSession(Base):
+    """A Third Party Portal sign-in (registration staff), in the database so every worker honours it."""
+
+    __tablename__ = "portal_sessions"
+    session_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    third_party_id: Mapped[int] = mapped_column(ForeignKey("third_parties.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)
+
+
 class RequestLog(Base):
     """What a client sent and what it got back: for tests that verify their own requests."""
 
@@ -315,6 +340,9 @@ class RequestLog(Base):
     headers: Mapped[dict] = mapped_column(JSON, default=dict)  # secrets redacted
     error: Mapped[str | None] = mapped_column(String(64), nullable=True)  # PG&E error code returned
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)  # the mock's precise diagnosis
+    # OAuth parameters as received, by place (query, form, json), secrets shortened: the rehearsal
+    # pages show them and tell a test step (client_credentials or code exchange) from another.
+    parameters: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     worker_pid: Mapped[int] = mapped_column(Integer)
 
 

@@ -18,12 +18,14 @@ def owners_of_fingerprint(db: Session, fingerprint: str, now: float) -> list[int
     """Ids of registrations for which this certificate is the one in force now (spec 3.3, 3.5)."""
     rows = db.execute(
         select(ThirdPartyCertificate.third_party_id, ThirdPartyCertificate.status,
-               ThirdPartyCertificate.activates_at)
+               ThirdPartyCertificate.activates_at, ThirdPartyCertificate.retires_at)
         .where(ThirdPartyCertificate.fingerprint_sha256 == fingerprint)
         .where(or_(ThirdPartyCertificate.status == "active", ThirdPartyCertificate.status == "pending"))
     ).all()
     owners = []
-    for third_party_id, status, activates_at in rows:
+    for third_party_id, status, activates_at, retires_at in rows:
+        if retires_at is not None and retires_at <= now:
+            continue  # its replacement has taken over: no overlap (spec 3.5)
         if status == "active" or (activates_at is not None and activates_at <= now):
             owners.append(third_party_id)
     return owners
@@ -32,8 +34,13 @@ def owners_of_fingerprint(db: Session, fingerprint: str, now: float) -> list[int
 def authenticate_client(db: Session, client_id: str, client_secret: str) -> ThirdParty:
     """HTTP Basic client authentication: 401 ``invalid_client`` for anything wrong."""
     tp = db.execute(select(ThirdParty).where(ThirdParty.client_id == client_id)).scalar_one_or_none()
-    if tp is None or not hmac.compare_digest(tp.client_secret.encode(), client_secret.encode()):
-        raise InvalidClient()
+    if tp is None:
+        raise InvalidClient(reason=f"the Basic header's client_id {client_id!r} is not a registered client_id")
+    if not hmac.compare_digest(tp.client_secret.encode(), client_secret.encode()):
+        raise InvalidClient(reason=f"the Basic header's client_secret is not client {client_id}'s client_secret")
+    if tp.status in ("submitted", "in_review"):
+        raise InvalidClient(reason=f"client {client_id}'s registration is not accepted yet ({tp.status}); "
+                                   "its credentials work from acceptance")
     if tp.status not in CREDENTIALED:
-        raise InvalidClient()
+        raise InvalidClient(reason=f"client {client_id}'s registration is {tp.status}; its credentials no longer work")
     return tp
