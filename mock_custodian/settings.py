@@ -80,8 +80,32 @@ class Settings:
     # Serve the alias entry points /#MyAuthorization/ and /myAuthorization/?clientId=... (spec 4.2).
     authorize_aliases: bool = True
 
+    # Rate limits (spec 6.7), counted on the simulated clock by certificate owner and vendor (Tax ID).
+    rate_limits_enabled: bool = True
+    rate_limit_vendor_per_second: float = 1.0
+    rate_limit_vendor_burst: int = 2  # token-bucket depth: a token call and a data call may come together
+    rate_limit_client_per_hour: int = 2000
+    rate_limit_client_per_day: int = 20000
+    rate_limit_day_reset_hour: int = 17  # local (Pacific) hour at which the daily count restarts
+
+    # Data requests (spec 6.1, 7.1, 7.6, 7.13).
+    default_window: str = "T-1"  # T-1 | T-2: the window when no published-*/updated-* is given
+    strict_dates: bool = False  # Zulu only (what PG&E's documentation promises)
+    lenient_dates: bool = False  # also numeric offsets and fractional seconds
+    accept_unhyphenated_dates: bool = True  # publishedmin / publishedmax aliases
+    publish_time_local: str = "06:00"  # day D's interval data appears at this local time on D+1
+    mv90_extra_delay_days: int = 2  # MV90 meters publish this many days later
+    dst_block_duration: str = "actual"  # actual | 86400: IntervalBlock duration on DST-change days
+    xml_style: str = "pge"  # pge (ns0/ns1 prefixes, xsi:type, re-declarations) | plain
+
     # Simulated service status (spec 5.4): 1 available, 0 maintenance.
     service_status: int = 1
+
+    # Test-double control surface under /__sim/ (spec 1.4; not PG&E). The token every control call
+    # presents (X-Control-Token); unset: a fresh one per start, printed and written to server.json.
+    control_token: str | None = None
+    # Serve the control API at all; false leaves only /__sim/health (an explicit opt-out, e.g. demos).
+    control_api: bool = True
 
     # Third Party Portal (spec 5.1-5.2). Accept a registration as soon as its e-mail link is used
     # (PG&E: after a review); false leaves it In Review until `mock-custodian third-party accept`.
@@ -144,6 +168,11 @@ def _coerce(kind: Any, raw: str, name: str) -> Any:
         return [item.strip() for item in raw.split(",") if item.strip()]
     if "Path" in text:
         return Path(raw)
+    if "float" in text and "str" not in text:
+        try:
+            return float(raw)
+        except ValueError as exc:
+            raise ValueError(f"{name}: expected a number, got {raw!r}") from exc
     if "int" in text and "str" not in text:
         try:
             return int(raw)

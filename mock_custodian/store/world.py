@@ -209,7 +209,11 @@ def load_world(database: Database, scenario: Scenario, pki: DevPKI) -> None:
                     sa_by_key[sa_spec.key] = sa
 
         for tp_spec in scenario.third_parties:
-            tp_by_key[tp_spec.key].cca_territory = [sa_by_key[k].sa_number for k in tp_spec.cca_territory]
+            tp = tp_by_key[tp_spec.key]
+            territory = [sa_by_key[k] for k in tp_spec.cca_territory]
+            tp.cca_territory = [sa.sa_number for sa in territory]
+            if tp.user_type == "cca" and tp.accepted_at is not None:
+                db.add_all(_cca_authorizations(db, tp, territory, now))
             if tp_spec.user_type == "self_access":
                 # The self-access user's own login: named in the file, else the customer it authorized.
                 owner = tp_spec.customer or next(
@@ -241,6 +245,24 @@ def load_world(database: Database, scenario: Scenario, pki: DevPKI) -> None:
         meta_set(db, "scenario_name", scenario.name)
         meta_set(db, "scenario_seed", str(scenario.seed))
         meta_set(db, "loaded_at", str(now))
+
+
+def _cca_authorizations(db: Any, tp: ThirdParty, territory: list[ServiceAgreement], now: float) -> list[Authorization]:
+    """A CCA's system authorizations: one per customer account in its territory, indefinite (spec 8.2)."""
+    by_account: dict[int, list[ServiceAgreement]] = {}
+    for sa in territory:
+        by_account.setdefault(sa.account_id, []).append(sa)
+    out = []
+    for account_id in sorted(by_account):
+        account = db.get(Account, account_id)
+        authorization = Authorization(
+            id=next_id(db, "authorization_id", AUTHORIZATION_ID_START), third_party_id=tp.id,
+            customer_id=account.customer_id, kind="cca", data_groups=["Usage", "Billing", "Basic", "Account"],
+            history_months=48, created_at=now, ends_at=None, updated_at=now,
+        )
+        authorization.service_agreements = by_account[account_id]
+        out.append(authorization)
+    return out
 
 
 def _system_authorization(db: Any, tp: ThirdParty, kind: str, now: float) -> Authorization:

@@ -1,0 +1,330 @@
+"""What an authorization may see, as plain values the ESPI writers stream (spec 6.1, 6.8, 7.13).
+
+Loads the rows once inside a session and returns a :class:`FeedPlan` of plain values, so the body can
+be streamed after the transaction closed. Used by the synchronous resources and by async packages,
+which therefore always agree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..clock import PACIFIC
+from ..espi import (
+    AccountInfo,
+    Address,
+    AgreementInfo,
+    CustomerFeedItem,
+    CustomerInfo,
+    DemandResponseEnrollment,
+    MeterInfo,
+    UsagePointRequest,
+    customer_feed,
+    has_usage_data,
+    usage_feed,
+)
+from ..synth.config import ServiceAgreementModel
+from ..windows import DataWindow
+from .authorizations import effective_end, is_live
+from .models import Authorization, ServiceAgreement, ThirdParty
+
+CUSTOMER_GROUPS = ("Basic", "Account", "ProgramEnrollment")
+# Authorizations whose data a third party's Bulk requests cover: customer (online or paper) and a CCA's
+# system authorizations, one per customer account in its territory (spec 6.8, 8.2).
+BULK_KINDS = ("customer", "paper", "cca")
+MAX_HISTORY_MONTHS = 48
+
+
+@dataclass(frozen=True)
+class Publication:
+    """When a local day's interval data becomes visible (spec 7.13): D+1 at ``publish_time_local``."""
+
+    publish_hour: int = 6
+    publish_minute: int = 0
+    mv90_extra_days: int = 2
+
+    @classmethod
+    def from_settings(cls, publish_time_local: str, mv90_extra_delay_days: int) -> Publication:
+        """From the ``publish_time_local`` ("HH:MM") and ``mv90_extra_delay_days`` settings."""
+        hour, _, minute = publish_time_local.partition(":")
+        try:
+            return cls(int(hour), int(minute or 0), int(mv90_extra_delay_days))
+        except ValueError:
+            raise ValueError(f"publish_time_local must be HH:MM, not {publish_time_local!r}") from None
+
+    def published_at(self, day_start: float, mv90: bool = False) -> float:
+        day = dt.datetime.fromtimestamp(day_start, PACIFIC).date()
+        target = day + dt.timedelta(days=1 + (self.mv90_extra_days if mv90 else 0))
+        return dt.datetime(target.year, target.month, target.day, self.publish_hour, self.publish_minute,
+                           tzinfo=PACIFIC).timestamp()
+
+    def cutoff(self, now: float, mv90: bool = False) -> float:
+        """End of the newest published day: data before this instant is visible at ``now``."""
+        local = dt.datetime.fromtimestamp(now, PACIFIC)
+        today = local.date()
+        published_today = (local.hour, local.minute) >= (self.publish_hour, self.publish_minute)
+        newest_end = today if published_today else today - dt.timedelta(days=1)
+        newest_end -= dt.timedelta(days=self.mv90_extra_days if mv90 else 0)
+        return dt.datetime(newest_end.year, newest_end.month, newest_end.day, tzinfo=PACIFIC).timestamp()
+
+
+def history_seconds(months: int) -> int:
+    """HistoryLength of spec 4.13: 24/36/48 months as 730/1095/1460 days, capped at 48 months."""
+    return min(months, MAX_HISTORY_MONTHS) * 365 * 86400 // 12
+
+
+def _next_local_midnight_at_or_after(instant: float) -> float:
+    local = dt.datetime.fromtimestamp(instant, PACIFIC)
+    day = local.date()
+    midnight = dt.datetime(day.year, day.month, day.day, tzinfo=PACIFIC)
+    if midnight.timestamp() < instant:
+        following = day + dt.timedelta(days=1)
+        midnight = dt.datetime(following.year, following.month, following.day, tzinfo=PACIFIC)
+    return midnight.timestamp()
+
+
+def history_start(authorization: Authorization, sa: ServiceAgreement, now: float) -> float:
+    """Earliest instant of data this authorization reaches for one SA: whole local days only.
+
+    Measured back from the authorization's creation (spec 5.7); a CCA's from the request date (6.1).
+    """
+    anchor = now if authorization.kind == "cca" else authorization.created_at
+    start = anchor - history_seconds(authorization.history_months)
+    return _next_local_midnight_at_or_after(max(start, sa.service_start))
+
+
+@dataclass(frozen=True)
+class UsagePointScope:
+    """One authorized SA with the bounds of what may be served (all epoch seconds)."""
+
+    subscription_id: str
+    model: ServiceAgreementModel
+    sa_number: str
+    data_start: float
+    data_end: float  # min(authorization end, SA end, publication cutoff)
+
+
+@dataclass(frozen=True)
+class SubscriptionScope:
+    """An authorization as the data endpoints see it: its groups and its usage points."""
+
+    subscription_id: str
+    third_party_id: int
+    data_groups: frozenset[str]
+    usage_points: tuple[UsagePointScope, ...]
+    live: bool
+
+    def has(self, *groups: str) -> bool:
+        return any(g in self.data_groups for g in groups)
+
+    def usage_point(self, usage_point_id: str) -> UsagePointScope | None:
+        return next((u for u in self.usage_points if u.model.usage_point_id == usage_point_id), None)
+
+
+def subscription_scope(authorization: Authorization, now: float, publication: Publication) -> SubscriptionScope:
+    """What one authorization reaches at ``now``; call inside the session that loaded it."""
+    end = effective_end(authorization)
+    points = []
+    for sa in authorization.service_agreements:
+        model = ServiceAgreementModel.from_dict(sa.profile)
+        data_end = min(x for x in (end, sa.service_end, publication.cutoff(now, model.mv90)) if x is not None)
+        points.append(UsagePointScope(str(authorization.id), model, sa.sa_number, history_start(authorization, sa, now),
+                                      data_end))
+    return SubscriptionScope(
+        subscription_id=str(authorization.id),
+        third_party_id=authorization.third_party_id,
+        data_groups=frozenset(authorization.data_groups or ()),
+        usage_points=tuple(sorted(points, key=lambda p: p.model.usage_point_id)),
+        live=is_live(authorization, now),
+    )
+
+
+def usage_request(point: UsagePointScope, groups: frozenset[str], window: DataWindow,
+                  publication: Publication, *, include_usage: bool = True,
+                  include_summaries: bool = True) -> UsagePointRequest | None:
+    """The data engine's request for one usage point: the window clamped to what may be served.
+
+    ``updated-*`` windows select days by the Atom ``updated`` time (the publication instant of the day,
+    until corrections exist) and bills by their issue time.
+    """
+    start = point.data_start if window.published_min is None else max(point.data_start, window.published_min)
+    end = point.data_end if window.published_max is None else min(point.data_end, window.published_max)
+    usage = "Usage" in groups and include_usage
+    billing = "Billing" in groups
+    request = UsagePointRequest(
+        subscription_id=point.subscription_id,
+        sa=point.model,
+        start=start,
+        end=end,
+        usage=usage,
+        billing=billing,
+        program_enrollment="ProgramEnrollment" in groups,
+        include_usage_summaries=include_summaries and (usage or billing or "Usage" in groups),
+    )
+    if window.by_updated:
+        request = _by_updated(request, point, window, publication)
+    return request
+
+
+def _by_updated(request: UsagePointRequest, point: UsagePointScope, window: DataWindow,
+                publication: Publication) -> UsagePointRequest:
+    lo = window.updated_min if window.updated_min is not None else float("-inf")
+    hi = window.updated_max if window.updated_max is not None else float("inf")
+    days = []
+    cursor = _next_local_midnight_at_or_after(request.start)
+    while cursor < request.end:
+        if lo <= publication.published_at(cursor, point.model.mv90) < hi:
+            days.append(int(cursor))
+        local = dt.datetime.fromtimestamp(cursor, PACIFIC).date() + dt.timedelta(days=1)
+        cursor = dt.datetime(local.year, local.month, local.day, tzinfo=PACIFIC).timestamp()
+    return replace(request, days=frozenset(days))
+
+
+@dataclass
+class FeedPlan:
+    """A usage or customer feed ready to stream: plain values only, no session needed."""
+
+    kind: str  # usage | customer
+    self_href: str
+    resource_base: str
+    now: float
+    usage_points: list[UsagePointRequest] = field(default_factory=list)
+    customer_items: list[CustomerFeedItem] = field(default_factory=list)
+    dr_only: bool = False
+    updated_window: tuple[float, float] | None = None
+    publication: Publication = field(default_factory=Publication)
+    dst_block_duration: str = "actual"
+    xml_style: str = "pge"
+    feed_id: str | None = None
+    _issue_times: dict[str, float] | None = field(default=None, repr=False)
+
+    def is_empty(self) -> bool:
+        """PG&E answers 204 when a feed would carry no data (spec 6.3)."""
+        if self.kind == "customer":
+            return not self.customer_items
+        return not any(has_usage_data(self._filtered(r), self.now) for r in self.usage_points)
+
+    def _filtered(self, request: UsagePointRequest) -> UsagePointRequest:
+        if self.updated_window is None:
+            return request
+        lo, hi = self.updated_window
+        from ..espi import bills_for
+
+        issued = [b for b in bills_for(request, self.now) if lo <= b.issued_at < hi]
+        return replace(request, bills=issued)
+
+    def chunks(self) -> Iterator[bytes]:
+        if self.kind == "customer":
+            return customer_feed(self.customer_items, resource_base=self.resource_base, self_href=self.self_href,
+                                 now=self.now, feed_id=self.feed_id, dr_only=self.dr_only, style=self.xml_style)
+        return usage_feed(
+            [self._filtered(r) for r in self.usage_points], resource_base=self.resource_base,
+            self_href=self.self_href, now=self.now, feed_id=self.feed_id, entry_times=self._entry_times,
+            dst_block_duration=self.dst_block_duration, style=self.xml_style,
+        )
+
+    def _entry_times(self, href: str) -> tuple[float, float] | None:
+        """IntervalBlocks are dated by their day's publication, UsageSummaries by their bill's issue;
+        everything else by ``now``. This is what ``updated-min``/``updated-max`` select on."""
+        if "/IntervalBlock/" in href:
+            day_start = float(href.rsplit("/", 1)[1])
+            mv90 = any(r.sa.mv90 and f"/UsagePoint/{r.sa.usage_point_id}/" in href for r in self.usage_points)
+            at = self.publication.published_at(day_start, mv90)
+            return at, at
+        if "/UsageSummary/" in href:
+            issued = self._bill_issue_times().get(href)
+            return (issued, issued) if issued is not None else None
+        return None
+
+    def _bill_issue_times(self) -> dict[str, float]:
+        if self._issue_times is None:
+            from ..espi import bills_for
+
+            self._issue_times = {
+                f"{self.resource_base}/Subscription/{r.subscription_id}/UsagePoint/{r.sa.usage_point_id}"
+                f"/UsageSummary/{b.start}": float(b.issued_at)
+                for r in self.usage_points for b in bills_for(r, self.now)
+            }
+        return self._issue_times
+
+
+def usage_plan(scopes: Iterable[SubscriptionScope], window: DataWindow, now: float, *, self_href: str,
+               resource_base: str, publication: Publication, usage_point_id: str | None = None,
+               **style: object) -> FeedPlan:
+    """A usage feed over the usage points of ``scopes`` (optionally one usage point) for ``window``."""
+    requests: list[UsagePointRequest] = []
+    for scope in scopes:
+        for point in scope.usage_points:
+            if usage_point_id is not None and point.model.usage_point_id != usage_point_id:
+                continue
+            request = usage_request(point, scope.data_groups, window, publication)
+            if request is not None and request.start < request.end:
+                requests.append(request)
+    updated = None
+    if window.by_updated:
+        updated = (window.updated_min if window.updated_min is not None else float("-inf"),
+                   window.updated_max if window.updated_max is not None else float("inf"))
+    return FeedPlan("usage", self_href, resource_base, now, usage_points=requests, updated_window=updated,
+                    publication=publication, **style)  # type: ignore[arg-type]
+
+
+def _address(raw: dict) -> Address:
+    return Address(street=str(raw.get("street", "")), city=str(raw.get("city", "")),
+                   zip_code=str(raw.get("zip", "")), state=str(raw.get("state", "CA")))
+
+
+def _dr(raw: dict) -> DemandResponseEnrollment:
+    def when(key: str) -> int | None:
+        value = raw.get(key)
+        return int(value) if isinstance(value, int | float) else None
+
+    return DemandResponseEnrollment(
+        program_name=str(raw.get("program", raw.get("program_name", "SmartAC"))),
+        enrollment_status=str(raw.get("status", "enrolled")),
+        enrollment_date=when("enrolled_at"),
+        de_enrollment_date=when("unenrolled_at"),
+        term_date_without_financial=when("term_without_financial_obligation"),
+        term_date_regardless_financial=when("term_regardless_of_financial_obligation"),
+    )
+
+
+def customer_item(authorization: Authorization, groups: Iterable[str] | None = None) -> CustomerFeedItem:
+    """One authorization's customer data (spec 7.12), for the SAs it covers."""
+    customer = authorization.customer
+    assert customer is not None
+    by_account: dict[int, list[ServiceAgreement]] = {}
+    for sa in authorization.service_agreements:
+        by_account.setdefault(sa.account_id, []).append(sa)
+    accounts = []
+    for account in customer.accounts:
+        sas = by_account.get(account.id)
+        if not sas:
+            continue
+        agreements = [
+            AgreementInfo(
+                usage_point_id=sa.usage_point_id, sa_number=sa.sa_number, customer_class=sa.customer_class,
+                sign_date=int(sa.service_start), premise_number=sa.premise_number,
+                service_address=_address(sa.service_address), status=sa.status,
+                meters=tuple(MeterInfo(m.serial_number, m.meter_type, m.interval_length) for m in sa.meters),
+                dr_programs=tuple(_dr(p) for p in sa.dr_programs or ()),
+            )
+            for sa in sas
+        ]
+        accounts.append(AccountInfo(account.account_number, tuple(agreements), _address(account.billing_address)))
+    info = CustomerInfo(customer.customer_number, customer.name, tuple(accounts))
+    return CustomerFeedItem(str(authorization.id), info, tuple(groups if groups is not None
+                                                             else authorization.data_groups or ()))
+
+
+def bulk_authorizations(db: Session, tp: ThirdParty, now: float) -> list[Authorization]:
+    """Every data-bearing authorization of a third party in force at ``now``, ascending ID (Bulk scope)."""
+    rows = db.execute(
+        select(Authorization).where(Authorization.third_party_id == tp.id, Authorization.kind.in_(BULK_KINDS))
+        .order_by(Authorization.id)
+    ).scalars()
+    return [a for a in rows if is_live(a, now)]
