@@ -86,6 +86,7 @@ def create_app(settings: Settings, database: Database | None = None) -> Flask:
     app.extensions["mock_custodian"] = Runtime(settings, db, db.clock(), pki)
 
     from .api.control import blueprint as control_bp
+    from .api.faults import install as install_faults
     from .api.resources import blueprint as resources_bp
     from .oauth.token import blueprint as token_bp
     from .portal.views import blueprint as portal_bp
@@ -95,6 +96,7 @@ def create_app(settings: Settings, database: Database | None = None) -> Flask:
 
     app.before_request(_guard)
     app.after_request(_log_request)
+    install_faults(app)  # /__sim/ fault injection: its hook runs after the guard
     app.register_error_handler(PGEError, _render_error)
     app.register_error_handler(HTTPException, _render_http_error)
     app.register_error_handler(Exception, _render_unexpected)

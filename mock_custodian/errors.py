@@ -120,3 +120,56 @@ class ServiceUnavailable(PGEError):
 
     def __init__(self) -> None:
         super().__init__("service_unavailable")
+
+
+# --- Simulator scaffolding (/__sim/, spec 1.4): never part of a PG&E-shaped answer. ---------------
+
+
+class ControlError(PGEError):
+    """An error of the control API: JSON with a precise description."""
+
+    status = 400
+
+    def __init__(self, description: str, error: str = "invalid_request") -> None:
+        super().__init__(error, description)
+
+
+class ControlUnauthorized(ControlError):
+    """A control call without the right ``X-Control-Token``."""
+
+    status = 401
+
+    def __init__(self, description: str) -> None:
+        super().__init__(description, "control_token_required")
+        self.headers["WWW-Authenticate"] = 'Bearer realm="mock-custodian control"'
+
+
+class ControlNotFound(ControlError):
+    status = 404
+
+    def __init__(self, description: str) -> None:
+        super().__init__(description, "not_found")
+
+
+class InjectedFault(PGEError):
+    """A response a configured fault substitutes for the real one (status, body, type chosen by the test)."""
+
+    def __init__(self, status: int, body: str, content_type: str, reason: str,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__("injected_fault", reason, headers)
+        self.status = status
+        self.content_type = content_type
+        self._body = body
+
+    def body(self) -> str:
+        return self._body
+
+
+class RateLimited(PGEError):
+    """R429: a rate limit of spec 6.7, with ``Retry-After`` in seconds."""
+
+    status = 429
+
+    def __init__(self, retry_after: int, which: str) -> None:
+        super().__init__("rate_limit_exceeded", f"Rate limit exceeded: {which}",
+                         headers={"Retry-After": str(retry_after)})

@@ -15,6 +15,7 @@ import errno
 import json
 import logging
 import os
+import secrets
 import select
 import socket
 import time
@@ -234,6 +235,9 @@ class MockCustodianServer(BaseApplication):
         self.settings = settings
         self.pki = pki
         self.runtime_file = runtime_file
+        if settings.control_api and not settings.control_token:
+            # One per start, made before the workers fork so they all share it (see api/control.py).
+            settings.control_token = secrets.token_urlsafe(24)
         super().__init__()
 
     def load_config(self) -> None:
@@ -264,8 +268,10 @@ class MockCustodianServer(BaseApplication):
             "portal_base_url": self.settings.resolved_portal_base_url(),
             "ca_bundle": str(self.pki.ca_bundle),
             "started_at": time.time(),
+            "control_token": self.settings.control_token if self.settings.control_api else None,
         }
         tmp = self.runtime_file.with_suffix(".tmp")
+        tmp.touch(mode=0o600)  # it holds the control token
         tmp.write_text(json.dumps(runtime, indent=2))
         tmp.replace(self.runtime_file)
         print(
@@ -273,6 +279,9 @@ class MockCustodianServer(BaseApplication):
             f"CA bundle {runtime['ca_bundle']}",
             flush=True,
         )
+        if self.settings.control_api:
+            print(f"mock-custodian control API: {runtime['portal_base_url']}/__sim/  "
+                  f"X-Control-Token: {self.settings.control_token}", flush=True)
 
     def _post_worker_init(self, worker: Any) -> None:
         TLSThreadWorker.terminator = TLSTerminator(self.settings, self.pki, self.settings.portal_port)

@@ -1,13 +1,17 @@
 """Start the real server (gunicorn, TLS, client certificates) on random local ports, for tests and demos.
 
-``with running() as pge:`` gives a handle with the base URLs, the CA bundle and every third party's
-credentials, exactly what a third party's own test suite needs.
+``with mock_custodian.running() as pge:`` gives a handle with the base URLs, the CA bundle, every
+third party's credentials, and the test-double controls (clock, reset, scenarios, faults, the
+request log, notifications, jobs, direct consent). The controls are thin calls of the ``/__sim/``
+control API, so anything the handle does a suite in another language can do with plain HTTP.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,17 +20,83 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urljoin, urlsplit
 
-import requests  # the test extra; used only to poll readiness
+import requests
 
 READY_TIMEOUT_S = 30.0
+CONTROL_TIMEOUT_S = 60.0
+
+
+class ControlAPIError(RuntimeError):
+    """A control call the server refused; ``status`` and ``body`` say why."""
+
+    def __init__(self, method: str, path: str, status: int, body: str) -> None:
+        super().__init__(f"{method} {path} -> {status}: {body}")
+        self.status = status
+        self.body = body
+
+
+class SimulatedClock:
+    """The server's one clock (stored in its database, so every worker agrees)."""
+
+    def __init__(self, server: RunningServer) -> None:
+        self._server = server
+
+    def state(self) -> dict[str, Any]:
+        """``now`` (ISO, UTC), ``epoch``, ``local`` (Pacific), ``frozen``, ``offset_s``."""
+        return self._server.control("GET", "/clock")
+
+    def now(self) -> dt.datetime:
+        return _as_datetime(self.state()["epoch"])
+
+    def advance(self, delta: dt.timedelta | float | str | None = None, *, seconds: float = 0, minutes: float = 0,
+                hours: float = 0, days: float = 0, weeks: float = 0) -> dt.datetime:
+        """Move simulated time: ``advance(hours=2)``, ``advance(timedelta(days=1))``, ``advance("PT2H")``."""
+        total = seconds + minutes * 60 + hours * 3600 + days * 86400 + weeks * 604800
+        body: dict[str, Any] = {"seconds": total}
+        if isinstance(delta, dt.timedelta):
+            body["seconds"] += delta.total_seconds()
+        elif isinstance(delta, str):
+            body["by"] = delta
+        elif delta is not None:
+            body["seconds"] += float(delta)
+        return _as_datetime(self._server.control("POST", "/clock/advance", json=body)["epoch"])
+
+    def set(self, instant: dt.datetime | str | float) -> dt.datetime:
+        """Make now ``instant`` (an aware datetime, ISO 8601 with a zone, or epoch seconds)."""
+        return _as_datetime(self._server.control("POST", "/clock/set", json={"to": _instant(instant)})["epoch"])
+
+    def freeze(self, at: dt.datetime | str | float | None = None) -> dt.datetime:
+        """Stop simulated time (at now, or at ``at``); it then moves only when the test moves it."""
+        body = {} if at is None else {"at": _instant(at)}
+        return _as_datetime(self._server.control("POST", "/clock/freeze", json=body)["epoch"])
+
+    def thaw(self) -> dt.datetime:
+        """Let simulated time run again from where it stands."""
+        return _as_datetime(self._server.control("POST", "/clock/thaw")["epoch"])
+
+    unfreeze = thaw
+
+
+def _as_datetime(epoch: float) -> dt.datetime:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC)
+
+
+def _instant(value: dt.datetime | str | float) -> str | float:
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            raise ValueError("give an aware datetime (with tzinfo); simulated time is an instant")
+        return value.timestamp()
+    return value
 
 
 @dataclass
 class RunningServer:
-    """A live mock-custodian process and what a client needs to talk to it."""
+    """A live mock-custodian process and what a client needs to talk to it and to control it."""
 
     process: subprocess.Popen
     data_dir: Path
@@ -37,7 +107,9 @@ class RunningServer:
     log_path: Path
     args: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
+    control_token: str | None = None
 
+    # --- connecting -----------------------------------------------------------------------------
     def third_party(self, client_id: str) -> dict[str, Any]:
         for tp in self.credentials["third_parties"]:
             if tp["client_id"] == client_id:
@@ -61,6 +133,262 @@ class RunningServer:
                 self.process.kill()
                 self.process.wait(timeout)
 
+    # --- the control API ------------------------------------------------------------------------
+    def control(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None,
+                data: bytes | str | None = None, headers: dict[str, str] | None = None, raw: bool = False) -> Any:
+        """Call ``/__sim{path}`` with the control token; the parsed JSON (or the response, ``raw``)."""
+        if not self.control_token:
+            raise ControlAPIError(method, path, 0, "this server runs without a control API (control_api=false)")
+        sent = {"X-Control-Token": self.control_token, **(headers or {})}
+        response = requests.request(method, f"{self.portal_base_url}/__sim{path}", json=json, params=params,
+                                    data=data, headers=sent, verify=self.ca_bundle, timeout=CONTROL_TIMEOUT_S)
+        if response.status_code >= 400:
+            raise ControlAPIError(method, path, response.status_code, response.text)
+        if raw:
+            return response
+        return response.json() if response.content else None
+
+    @property
+    def clock(self) -> SimulatedClock:
+        return SimulatedClock(self)
+
+    def reset(self) -> dict[str, Any]:
+        """Back to the loaded scenario: world, tokens, clock, request log, faults and sink start over."""
+        loaded = self.control("POST", "/reset")
+        self.refresh_credentials()
+        return loaded
+
+    def load_scenario(self, scenario: Path | str) -> dict[str, Any]:
+        """Replace the world with a scenario: a file path, or YAML text."""
+        text = Path(scenario).read_text() if _is_path(scenario) else str(scenario)
+        loaded = self.control("POST", "/scenario", data=text.encode(), headers={"Content-Type": "application/yaml"})
+        self.refresh_credentials()
+        return loaded
+
+    def refresh_credentials(self) -> dict[str, Any]:
+        self.credentials = self.control("GET", "/credentials")
+        return self.credentials
+
+    # --- what happened --------------------------------------------------------------------------
+    def requests(self, **filters: Any) -> list[dict[str, Any]]:
+        """Requests clients sent, oldest first: method, path, query, headers (secrets redacted), the
+        certificate presented (``certificate.registered_to``), status, error and reason.
+
+        Filters: ``client_id``, ``method``, ``path`` (``*`` globs), ``status``, ``surface``, ``since_id``.
+        """
+        return self.control("GET", "/requests", params={k: v for k, v in filters.items() if v is not None})[
+            "requests"]
+
+    def clear_requests(self) -> None:
+        self.control("DELETE", "/requests")
+
+    def notifications(self, client_id: str | None = None) -> list[dict[str, Any]]:
+        """Notifications the data custodian owes or sent: uri, body, status, and each attempt's outcome."""
+        return self.control("GET", "/notifications", params={"client_id": client_id} if client_id else None)[
+            "notifications"]
+
+    def jobs(self, status: str | None = None) -> list[dict[str, Any]]:
+        return self.control("GET", "/jobs", params={"status": status} if status else None)["jobs"]
+
+    def release_jobs(self) -> dict[str, list]:
+        """Make every waiting asynchronous job and notification retry due now (no waiting out delays)."""
+        return self.control("POST", "/jobs/release")["released"]
+
+    def sink_url(self, name: str = "default") -> str:
+        """An https URL (portal listener) that records every POST: register it as a notification URI."""
+        return f"{self.portal_base_url}/__sim/sink/{name}"
+
+    def sink(self, name: str = "default") -> list[dict[str, Any]]:
+        """What the sink received: body, headers, content type, time."""
+        return self.control("GET", f"/sink/{name}")["posts"]
+
+    # --- faults ---------------------------------------------------------------------------------
+    def fault(self, kind: str, **spec: Any) -> dict[str, Any]:
+        """Configure one fault, e.g. ``fault("maintenance", path="*/ReadServiceStatus", times=1)``;
+        kind parameters may be given flat (``status=502, body_format="html"``)."""
+        return self.control("POST", "/faults", json={"kind": kind, **spec})
+
+    def faults(self) -> list[dict[str, Any]]:
+        return self.control("GET", "/faults")["faults"]
+
+    def clear_faults(self) -> None:
+        self.control("DELETE", "/faults")
+
+    # --- consent --------------------------------------------------------------------------------
+    def authorize(self, customer: str, third_party: str, service_agreements: list[str] | None = None,
+                  groups: list[str] | None = None, *, password: str | None = None,
+                  via: str = "auto") -> dict[str, Any]:
+        """A customer's consent for ``third_party`` (a client_id): returns ``authorization_id``,
+        ``code`` and ``token`` (PG&E's token response).
+
+        ``via="consent"`` drives the real pages (sign in on ``/myAuthorization``, submit the consent
+        form, take ``authorization_code`` from the redirect) and exchanges the code at the token
+        endpoint with the third party's certificate. ``via="control"`` creates the authorization
+        directly (``/__sim/authorizations``). ``auto`` uses the real pages whenever they exist.
+        """
+        if via not in ("auto", "consent", "control"):
+            raise ValueError("via is auto, consent or control")
+        if via == "control" or (via == "auto" and not self._consent_pages_exist()):
+            created = self.control("POST", "/authorizations", json={
+                "customer": customer, "client_id": third_party, "service_agreements": service_agreements,
+                "data_groups": groups})
+            return {"via": "control", "authorization_id": created["authorization_id"],
+                    "code": created["authorization_code"], "token": created["token"], "scope": created["scope"]}
+        return ConsentBrowser(self).authorize(customer, third_party, service_agreements, groups, password)
+
+    def _consent_pages_exist(self) -> bool:
+        response = requests.get(f"{self.portal_base_url}/myAuthorization", verify=self.ca_bundle, timeout=10,
+                                allow_redirects=False)
+        return response.status_code != 404
+
+
+def _is_path(value: Path | str) -> bool:
+    if isinstance(value, Path):
+        return True
+    return "\n" not in value and len(value) < 4096 and Path(value).exists()
+
+
+# --- the real consent flow, as a browser would do it ------------------------------------------------
+
+
+class _Forms(HTMLParser):
+    """Every form on a page: action, method, and its inputs (name, type, value, checked)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[dict[str, Any]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: (v or "") for k, v in attrs}
+        if tag == "form":
+            self.forms.append({"action": a.get("action", ""), "method": a.get("method", "get").upper(),
+                               "inputs": [], "buttons": []})
+        elif self.forms and tag in ("input", "button", "select"):
+            kind = "button" if tag == "button" else a.get("type", "text" if tag == "input" else "select").lower()
+            self.forms[-1]["inputs"].append({"tag": tag, "name": a.get("name"), "type": kind,
+                                             "value": a.get("value", ""), "checked": "checked" in a})
+        elif self.forms and tag == "option" and self.forms[-1]["inputs"]:
+            select = self.forms[-1]["inputs"][-1]
+            if select["tag"] == "select" and (not select["value"] or "selected" in a):
+                select["value"] = a.get("value", "")
+
+
+def _forms(html: str) -> list[dict[str, Any]]:
+    parser = _Forms()
+    parser.feed(html)
+    return parser.forms
+
+
+class ConsentBrowser:
+    """Drives ``/myAuthorization`` over HTTP like a customer's browser (no JavaScript needed)."""
+
+    def __init__(self, server: RunningServer) -> None:
+        self.server = server
+        self.session = requests.Session()
+        self.session.verify = server.ca_bundle
+
+    def authorize(self, customer: str, client_id: str, service_agreements: list[str] | None,
+                  groups: list[str] | None, password: str | None) -> dict[str, Any]:
+        tp = self.server.third_party(client_id)
+        if not tp.get("redirect_uri"):
+            raise ControlAPIError("GET", "/myAuthorization", 0, f"{client_id} has no redirect URI to consent for")
+        state = f"mock-{int(time.time() * 1000)}"
+        page = self.session.get(f"{self.server.portal_base_url}/myAuthorization",
+                                params={"client_id": client_id, "redirect_uri": tp["redirect_uri"],
+                                        "response_type": "code", "state": state},
+                                allow_redirects=False, timeout=30)
+        location = None
+        for _step in range(6):  # sign-in, consent, maybe a confirmation: bounded
+            if page.is_redirect or page.status_code in (301, 302, 303, 307):
+                target = urljoin(page.url, page.headers["Location"])
+                if target.startswith(tp["redirect_uri"]):
+                    location = target
+                    break
+                page = self.session.get(target, allow_redirects=False, timeout=30)
+                continue
+            if page.status_code != 200:
+                raise ControlAPIError("GET", page.url, page.status_code, page.text[:500])
+            form = _main_form(_forms(page.text))
+            fields = _fill(form, customer, password or "demo", service_agreements, groups, page.text)
+            page = self.session.request(form["method"], urljoin(page.url, form["action"] or page.url), data=fields,
+                                        allow_redirects=False, timeout=30)
+        if location is None:
+            raise ControlAPIError("POST", "/myAuthorization", page.status_code,
+                                  "the consent flow did not redirect back: " + page.text[:500])
+        query = parse_qs(urlsplit(location).query)
+        if "error" in query:
+            raise ControlAPIError("GET", "/myAuthorization", 302, f"consent refused: {query['error'][0]}")
+        code = (query.get("authorization_code") or query.get("code") or [""])[0]
+        token = requests.post(
+            f"{self.server.api_base_url}/datacustodian/oauth/v2/token",
+            params={"grant_type": "authorization_code", "code": code, "redirect_uri": tp["redirect_uri"]},
+            auth=(tp["client_id"], tp["client_secret"]), cert=self.server.cert(client_id),
+            verify=self.server.ca_bundle, timeout=30,
+        )
+        if token.status_code != 200:
+            raise ControlAPIError("POST", "/datacustodian/oauth/v2/token", token.status_code, token.text)
+        body = token.json()
+        authorization_id = int(body["authorizationURI"].rstrip("/").rsplit("/", 1)[-1])
+        return {"via": "consent", "authorization_id": authorization_id, "code": code, "token": body,
+                "scope": (query.get("scope") or [""])[0]}
+
+
+def _main_form(forms: list[dict[str, Any]]) -> dict[str, Any]:
+    """The page's working form: the one with a password or a submit that is not Cancel."""
+    for form in forms:
+        if any(i["type"] == "password" for i in form["inputs"]):
+            return form
+    for form in forms:
+        names = {i["name"] for i in form["inputs"]}
+        if names & {"data_groups", "service_agreements", "sa", "groups"} or any(
+            i["type"] == "checkbox" for i in form["inputs"]
+        ):
+            return form
+    if not forms:
+        raise ControlAPIError("GET", "/myAuthorization", 200, "no form on the consent page")
+    return forms[0]
+
+
+def _fill(form: dict[str, Any], customer: str, password: str, service_agreements: list[str] | None,
+          groups: list[str] | None, html: str) -> list[tuple[str, str]]:
+    """The form's fields as a browser submits them, with the test's choices ticked."""
+    fields: list[tuple[str, str]] = []
+    for item in form["inputs"]:
+        name, kind, value = item["name"], item["type"], item["value"]
+        if not name:
+            continue
+        if kind == "password":
+            fields.append((name, password))
+        elif kind in ("text", "email") and re.search(r"user|login|name", name, re.I):
+            fields.append((name, customer))
+        elif kind == "checkbox":
+            wanted = _wanted(name, value, item["checked"], service_agreements, groups, html)
+            if wanted:
+                fields.append((name, value or "on"))
+        elif kind in ("submit", "button"):
+            if value.lower() not in ("cancel", "decline") and name.lower() not in ("cancel",):
+                fields.append((name, value))
+        elif kind == "radio":
+            if item["checked"]:
+                fields.append((name, value))
+        else:
+            fields.append((name, value))
+    return fields
+
+
+def _wanted(name: str, value: str, checked: bool, service_agreements: list[str] | None, groups: list[str] | None,
+            html: str) -> bool:
+    if re.search(r"group|scope", name, re.I):
+        return value in groups if groups is not None else True
+    if re.search(r"service|agreement|sa", name, re.I):
+        if service_agreements is None:
+            return True
+        return value in service_agreements or any(ref in value for ref in service_agreements)
+    return checked or re.search(r"agree|accept|terms", name, re.I) is not None
+
+
+# --- starting and stopping ----------------------------------------------------------------------
+
 
 def start(
     data_dir: Path | str,
@@ -69,8 +397,12 @@ def start(
     workers: int = 1,
     extra_args: list[str] | None = None,
     env: dict[str, str] | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> RunningServer:
-    """Start ``mock-custodian serve`` on random ports in ``data_dir`` and wait until it answers."""
+    """Start ``mock-custodian serve`` on random ports in ``data_dir`` and wait until it answers.
+
+    ``settings`` are Settings fields (``{"client_token_ttl": 300}``), passed as ``MOCK_CUSTODIAN_*``.
+    """
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     runtime_file = data_dir / "server.json"
@@ -84,6 +416,8 @@ def start(
     child_env = {k: v for k, v in os.environ.items() if not k.startswith("MOCK_CUSTODIAN_")}
     # Rate limits are on in `mock-custodian serve` but off in test servers unless a test asks for them.
     child_env["MOCK_CUSTODIAN_RATE_LIMITS_ENABLED"] = "false"
+    for name, value in (settings or {}).items():
+        child_env[f"MOCK_CUSTODIAN_{name.upper()}"] = _env_value(value)
     child_env.update(env or {})
     log_path = data_dir / "server.log"
     log_file = log_path.open("ab")
@@ -104,22 +438,41 @@ def start(
         time.sleep(0.05)
     else:
         process.kill()
+        process.wait(5)
         raise RuntimeError(f"mock-custodian did not become ready in {READY_TIMEOUT_S}s:\n{log_path.read_text()}")
-    creds = subprocess.run(
-        [sys.executable, "-m", "mock_custodian", "credentials", "--json", "--data-dir", str(data_dir)],
-        check=True, capture_output=True, text=True, env=child_env,
-    )
-    return RunningServer(
+    server = RunningServer(
         process=process,
         data_dir=data_dir,
         api_base_url=info["api_base_url"],
         portal_base_url=info["portal_base_url"],
         ca_bundle=info["ca_bundle"],
-        credentials=json.loads(creds.stdout),
+        credentials={},
         log_path=log_path,
         args=args,
         env=child_env,
+        control_token=info.get("control_token"),
     )
+    try:
+        if server.control_token:
+            server.refresh_credentials()
+        else:
+            creds = subprocess.run(
+                [sys.executable, "-m", "mock_custodian", "credentials", "--json", "--data-dir", str(data_dir)],
+                check=True, capture_output=True, text=True, env=child_env,
+            )
+            server.credentials = json.loads(creds.stdout)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def _env_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)
 
 
 def _healthy(info: dict[str, Any]) -> bool:
@@ -135,10 +488,12 @@ def running(
     workers: int = 1,
     extra_args: list[str] | None = None,
     env: dict[str, str] | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> Iterator[RunningServer]:
     """A server for the duration of a ``with`` block, in a temporary data dir unless one is given."""
     with tempfile.TemporaryDirectory(prefix="mock-custodian-") as tmp:
-        server = start(data_dir or tmp, scenario=scenario, workers=workers, extra_args=extra_args, env=env)
+        server = start(data_dir or tmp, scenario=scenario, workers=workers, extra_args=extra_args, env=env,
+                       settings=settings)
         try:
             yield server
         finally:

@@ -1,16 +1,94 @@
-"""Simulator scaffolding under ``/__sim/`` (spec 1.4): never on PG&E's paths."""
+"""Simulator scaffolding under ``/__sim/`` (spec 1.4): never on PG&E's paths.
+
+The control API a third party's test suite, in any language, drives: clock, reset and scenarios,
+credentials, the request log, jobs and notifications, direct authorizations, faults, and a
+record-only notification sink. Every call but ``health``, ``openapi.json`` and the sink's POST
+needs ``X-Control-Token`` (or ``Authorization: Bearer``) with the server's control token.
+Handlers parse, call one backend in ``store/control.py`` or ``store/faults.py``, render JSON.
+"""
 
 from __future__ import annotations
 
+import hmac
+import json
 import os
+from pathlib import Path
+from typing import Any
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, Response, request
 from flask.typing import ResponseReturnValue
 
-from ..app import runtime
-from ..store.world import loaded_scenario
+from .. import tls
+from ..app import REDACTED_HEADERS, runtime, surface
+from ..errors import ControlError, ControlNotFound, ControlUnauthorized, NoListener
+from ..scenario import ScenarioError, load_scenario_file
+from ..store import control, faults
+from ..store.world import loaded_scenario, third_party_credentials
+from .openapi import openapi_document
 
 blueprint = Blueprint("sim", __name__, url_prefix="/__sim")
+
+OPEN_ENDPOINTS = {"sim.health", "sim.openapi", "sim.sink_receive"}
+CERT_FILES = {"cert.pem": "cert.pem", "chain.pem": "chain.pem", "key.pem": "key.pem"}
+
+
+@blueprint.before_request
+def _require_control_token() -> None:
+    """Only the holder of the control token drives the simulator; health stays open for probes."""
+    settings = runtime().settings
+    if request.endpoint == "sim.health":
+        return None
+    if not settings.control_api:
+        raise NoListener(request.path)
+    if request.endpoint in OPEN_ENDPOINTS:
+        return None
+    expected = settings.control_token
+    presented = request.headers.get("X-Control-Token")
+    if presented is None:
+        scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+        presented = value.strip() if scheme.lower() == "bearer" else None
+    if not expected:
+        raise ControlUnauthorized("this server has no control token configured (set MOCK_CUSTODIAN_CONTROL_TOKEN)")
+    if not presented:
+        raise ControlUnauthorized("send the control token in X-Control-Token (printed at start-up and in "
+                                  "server.json, or MOCK_CUSTODIAN_CONTROL_TOKEN)")
+    if not hmac.compare_digest(presented.encode(), expected.encode()):
+        raise ControlUnauthorized("wrong control token")
+    return None
+
+
+def jsonify(value: Any = None, **fields: Any) -> Response:
+    """JSON in the order the backend built it (PG&E's token-response key order survives)."""
+    payload = fields if value is None else value
+    return Response(json.dumps(payload, indent=None, separators=(",", ":")), 200, mimetype="application/json")
+
+
+def _body() -> dict[str, Any]:
+    """The JSON object a control call sends; an empty body is ``{}``."""
+    if not request.get_data():
+        return {}
+    payload = request.get_json(silent=True)
+    if not isinstance(payload, dict):
+        raise ControlError("the request body must be a JSON object")
+    return payload
+
+
+def _int_arg(name: str) -> int | None:
+    value = request.args.get(name)
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ControlError(f"{name} must be an integer (got {value!r})") from None
+
+
+def _clock_response(status: int = 200) -> ResponseReturnValue:
+    rt = runtime()
+    return jsonify(control.clock_view(rt.clock.state(), rt.clock.real_epoch())), status
+
+
+# --- open ---------------------------------------------------------------------------------------
 
 
 @blueprint.route("/health", methods=["GET"])
@@ -24,3 +102,319 @@ def health() -> ResponseReturnValue:
         scenario=scenario["name"] if scenario else None,
         clock=rt.clock.now().isoformat().replace("+00:00", "Z"),
     )
+
+
+@blueprint.route("/openapi.json", methods=["GET"])
+def openapi() -> ResponseReturnValue:
+    return jsonify(openapi_document(runtime().portal_base_url()))
+
+
+@blueprint.route("/sink/<name>", methods=["POST"])
+def sink_receive() -> ResponseReturnValue:
+    """The record-only notification receiver a third party can register as its notification URI."""
+    rt = runtime()
+    name = request.view_args["name"] if request.view_args else ""
+    headers = {k: ("[redacted]" if k.lower() in REDACTED_HEADERS else v) for k, v in request.headers.items()}
+    peer = request.environ.get(tls.ENVIRON_KEY)
+    with rt.database.session() as db:
+        control.record_sink_post(
+            db, name, now=rt.clock.epoch(), surface=surface(), query=request.query_string.decode("latin-1"),
+            headers=headers, content_type=request.content_type, body=request.get_data(),
+            certificate_sha256=peer.fingerprint_sha256 if peer is not None else None,
+        )
+    return Response("", 200, content_type="text/plain;charset=UTF-8")
+
+
+# --- credentials ----------------------------------------------------------------------------------
+
+
+@blueprint.route("/credentials", methods=["GET"])
+def credentials() -> ResponseReturnValue:
+    """What ``mock-custodian credentials --json`` prints; ``?inline=pem`` adds the PEM texts."""
+    rt = runtime()
+    server = {"api_base_url": rt.api_base_url(), "portal_base_url": rt.portal_base_url()}
+    creds = third_party_credentials(rt.database, rt.pki, server)
+    creds["sink_base_url"] = f"{rt.portal_base_url()}/__sim/sink"
+    inline = request.args.get("inline")
+    if inline not in (None, "", "pem"):
+        raise ControlError("inline must be pem")
+    if inline == "pem":
+        creds["ca_bundle_pem"] = rt.pki.ca_bundle.read_text()
+        for tp in creds["third_parties"]:
+            for key in ("certificate", "key", "certificate_chain"):
+                tp[f"{key}_pem"] = Path(tp[key]).read_text()
+    return jsonify(creds)
+
+
+@blueprint.route("/ca.pem", methods=["GET"])
+def ca_bundle() -> ResponseReturnValue:
+    return Response(runtime().pki.ca_bundle.read_bytes(), 200, content_type="application/x-pem-file")
+
+
+@blueprint.route("/credentials/<client_id>/<filename>", methods=["GET"])
+def credential_file(client_id: str, filename: str) -> ResponseReturnValue:
+    """One client's certificate files: ``cert.pem``, ``chain.pem``, ``key.pem`` or ``bundle.p12``."""
+    rt = runtime()
+    with rt.database.session() as db:
+        folder = control.client_folder(rt.pki, db, client_id)
+    if filename in CERT_FILES:
+        return Response((folder / CERT_FILES[filename]).read_bytes(), 200, content_type="application/x-pem-file")
+    if filename == "bundle.p12":
+        blob = control.pkcs12_bundle(folder, rt.pki.intermediate_cert_path, client_id, request.args.get("password"))
+        response = Response(blob, 200, content_type="application/x-pkcs12")
+        response.headers["Content-Disposition"] = f'attachment; filename="{client_id}.p12"'
+        return response
+    raise ControlNotFound(f"no file {filename!r}; use cert.pem, chain.pem, key.pem or bundle.p12")
+
+
+# --- world ----------------------------------------------------------------------------------------
+
+
+@blueprint.route("/scenario", methods=["GET"])
+def scenario_info() -> ResponseReturnValue:
+    return jsonify(loaded_scenario(runtime().database) or {})
+
+
+@blueprint.route("/scenario", methods=["POST"])
+def scenario_load() -> ResponseReturnValue:
+    """Load another world: the YAML itself as the body, or JSON ``{"yaml": ...}`` / ``{"path": ...}``."""
+    rt = runtime()
+    try:
+        if request.mimetype in ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain"):
+            scenario = control.scenario_from_upload(request.get_data(as_text=True), rt.settings.resolved_data_dir())
+        else:
+            body = _body()
+            if isinstance(body.get("yaml"), str):
+                scenario = control.scenario_from_upload(body["yaml"], rt.settings.resolved_data_dir())
+            elif isinstance(body.get("path"), str):
+                scenario = load_scenario_file(body["path"])
+            elif body.get("builtin") == "demo":
+                scenario = load_scenario_file(None)
+            else:
+                raise ControlError("send the scenario YAML (Content-Type application/yaml), or JSON with yaml, "
+                                   "path (a file the server can read) or builtin: demo")
+    except ScenarioError as exc:
+        raise ControlError(f"scenario error: {exc}", "invalid_scenario") from None
+    control.reload_world(rt.database, rt.pki, scenario)
+    return jsonify(loaded_scenario(rt.database) or {})
+
+
+@blueprint.route("/reset", methods=["POST"])
+def reset() -> ResponseReturnValue:
+    """Back to the loaded scenario: world, tokens, clock, logs, faults and sink all start over."""
+    rt = runtime()
+    try:
+        scenario = control.current_scenario(rt.database, rt.settings.scenario)
+    except ScenarioError as exc:
+        raise ControlError(f"scenario error: {exc}", "invalid_scenario") from None
+    control.reload_world(rt.database, rt.pki, scenario)
+    return jsonify(loaded_scenario(rt.database) or {})
+
+
+# --- clock ----------------------------------------------------------------------------------------
+
+
+@blueprint.route("/clock", methods=["GET"])
+def clock_get() -> ResponseReturnValue:
+    return _clock_response()
+
+
+@blueprint.route("/clock/advance", methods=["POST"])
+def clock_advance() -> ResponseReturnValue:
+    """Move simulated time: ``{"seconds": 7200}``, ``{"hours": 2}``, or ``{"by": "PT2H" | "2h"}``."""
+    body = _body()
+    units = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400, "weeks": 604800}
+    unknown = set(body) - set(units) - {"by"}
+    if unknown:
+        raise ControlError(f"unknown field(s) {sorted(unknown)}; use by, seconds, minutes, hours, days, weeks")
+    if not body:
+        raise ControlError("say how far: by (e.g. \"2h\", \"PT2H\") or seconds/minutes/hours/days/weeks")
+    seconds = control.parse_duration(body["by"]) if "by" in body else 0.0
+    for name, factor in units.items():
+        if name in body:
+            seconds += control.parse_duration(body[name]) * factor
+    rt = runtime()
+    with rt.database.session() as db:
+        control.advance_clock(db, seconds)
+    return _clock_response()
+
+
+@blueprint.route("/clock/set", methods=["POST"])
+def clock_set() -> ResponseReturnValue:
+    """Make now a given instant: ``{"to": "2026-03-01T00:00:00Z"}`` (a frozen clock stays frozen)."""
+    body = _body()
+    if "to" not in body:
+        raise ControlError("send {\"to\": INSTANT} (ISO 8601 with Z or an offset, or epoch seconds)")
+    instant = control.parse_instant_value(body["to"])
+    rt = runtime()
+    with rt.database.session() as db:
+        control.set_clock(db, instant, rt.clock.real_epoch())
+    return _clock_response()
+
+
+@blueprint.route("/clock/freeze", methods=["POST"])
+def clock_freeze() -> ResponseReturnValue:
+    """Stop simulated time, at now or at ``{"at": INSTANT}``."""
+    body = _body()
+    at = control.parse_instant_value(body["at"]) if body.get("at") is not None else None
+    rt = runtime()
+    with rt.database.session() as db:
+        control.freeze_clock(db, rt.clock.real_epoch(), at)
+    return _clock_response()
+
+
+@blueprint.route("/clock/thaw", methods=["POST"])
+def clock_thaw() -> ResponseReturnValue:
+    rt = runtime()
+    with rt.database.session() as db:
+        control.thaw_clock(db, rt.clock.real_epoch())
+    return _clock_response()
+
+
+# --- request log, jobs, notifications, sink ----------------------------------------------------------
+
+
+@blueprint.route("/requests", methods=["GET"])
+def requests_list() -> ResponseReturnValue:
+    """What clients sent (secrets redacted) and got: filters client_id, method, path (glob), status,
+    surface, since_id, limit."""
+    rt = runtime()
+    surface_arg = request.args.get("surface")
+    if surface_arg not in (None, "", "api", "portal"):
+        raise ControlError("surface must be api or portal")
+    with rt.database.session() as db:
+        rows = control.request_log(
+            db, since_id=_int_arg("since_id"), client_id=request.args.get("client_id"),
+            method=request.args.get("method"), path=request.args.get("path"), status=_int_arg("status"),
+            surface=surface_arg or None, limit=_int_arg("limit") or 1000,
+        )
+    return jsonify(requests=rows)
+
+
+@blueprint.route("/requests", methods=["DELETE"])
+def requests_clear() -> ResponseReturnValue:
+    rt = runtime()
+    with rt.database.session() as db:
+        count = control.clear_request_log(db)
+    return jsonify(deleted=count)
+
+
+@blueprint.route("/jobs", methods=["GET"])
+def jobs_list() -> ResponseReturnValue:
+    rt = runtime()
+    with rt.database.session() as db:
+        jobs = control.list_jobs(db, request.args.get("status"), request.args.get("client_id"))
+    return jsonify(jobs=jobs)
+
+
+@blueprint.route("/jobs/release", methods=["POST"])
+def jobs_release() -> ResponseReturnValue:
+    """Make every waiting job and notification retry due now (see ``store.control.release``)."""
+    rt = runtime()
+    with rt.database.session() as db:
+        released = control.release(db, rt.clock.epoch())
+    return jsonify(released=released)
+
+
+@blueprint.route("/notifications", methods=["GET"])
+def notifications_list() -> ResponseReturnValue:
+    """Every notification the data custodian owes or sent, with each delivery attempt's outcome."""
+    rt = runtime()
+    with rt.database.session() as db:
+        rows = control.list_notifications(db, request.args.get("client_id"))
+    return jsonify(notifications=rows)
+
+
+@blueprint.route("/sink", methods=["GET"])
+def sink_all() -> ResponseReturnValue:
+    rt = runtime()
+    with rt.database.session() as db:
+        posts = control.sink_posts(db)
+    return jsonify(posts=posts)
+
+
+@blueprint.route("/sink/<name>", methods=["GET"])
+def sink_list(name: str) -> ResponseReturnValue:
+    rt = runtime()
+    with rt.database.session() as db:
+        posts = control.sink_posts(db, name)
+    return jsonify(url=f"{rt.portal_base_url()}/__sim/sink/{name}", posts=posts)
+
+
+@blueprint.route("/sink/<name>", methods=["DELETE"])
+def sink_clear(name: str) -> ResponseReturnValue:
+    rt = runtime()
+    with rt.database.session() as db:
+        count = control.clear_sink(db, name)
+    return jsonify(deleted=count)
+
+
+# --- shortcuts ------------------------------------------------------------------------------------
+
+
+@blueprint.route("/authorizations", methods=["POST"])
+def authorization_create() -> ResponseReturnValue:
+    """A customer authorization without the browser: the authorization, a code and a token pair."""
+    body = _body()
+    allowed = {"customer", "client_id", "third_party", "service_agreements", "data_groups", "groups", "ends_at"}
+    unknown = set(body) - allowed
+    if unknown:
+        raise ControlError(f"unknown field(s) {sorted(unknown)}; known: {', '.join(sorted(allowed))}")
+    customer = body.get("customer")
+    client_id = body.get("client_id") or body.get("third_party")
+    if not isinstance(customer, str) or not isinstance(client_id, str):
+        raise ControlError("customer (key or user name) and client_id are required strings")
+    ends_at = control.parse_instant_value(body["ends_at"]) if body.get("ends_at") is not None else None
+    rt = runtime()
+    with rt.database.session() as db:
+        result = control.create_authorization(
+            db, customer=customer, client_id=client_id, service_agreements=body.get("service_agreements"),
+            data_groups=body.get("data_groups", body.get("groups")), ends_at=ends_at, now=rt.clock.epoch(),
+            settings=rt.settings, resource_base_url=rt.resource_base_url(),
+        )
+    return jsonify(result), 201
+
+
+# --- faults ---------------------------------------------------------------------------------------
+
+
+@blueprint.route("/faults", methods=["GET"])
+def faults_list() -> ResponseReturnValue:
+    rt = runtime()
+    with rt.database.session() as db:
+        rows = [faults.describe(f) for f in faults.list_faults(db)]
+    return jsonify(faults=rows, kinds=faults.KINDS)
+
+
+@blueprint.route("/faults", methods=["POST"])
+def faults_add() -> ResponseReturnValue:
+    """One call to set a fault, e.g. ``{"kind": "maintenance", "path": "*/ReadServiceStatus", "times": 1}``."""
+    rt = runtime()
+    with rt.database.session() as db:
+        fault = faults.add_fault(db, _body(), rt.clock.epoch())
+        out = faults.describe(fault)
+    return jsonify(out), 201
+
+
+@blueprint.route("/faults", methods=["DELETE"])
+def faults_clear() -> ResponseReturnValue:
+    rt = runtime()
+    with rt.database.session() as db:
+        count = faults.clear_faults(db)
+    return jsonify(deleted=count)
+
+
+@blueprint.route("/faults/<int:fault_id>", methods=["GET"])
+def fault_get(fault_id: int) -> ResponseReturnValue:
+    rt = runtime()
+    with rt.database.session() as db:
+        out = faults.describe(faults.get_fault(db, fault_id))
+    return jsonify(out)
+
+
+@blueprint.route("/faults/<int:fault_id>", methods=["DELETE"])
+def fault_delete(fault_id: int) -> ResponseReturnValue:
+    rt = runtime()
+    with rt.database.session() as db:
+        faults.delete_fault(db, fault_id)
+    return jsonify(deleted=1)

@@ -358,4 +358,42 @@ class RateCounter(Base):
     count: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class Fault(Base):
+    """An injected failure (scaffolding, spec 1.4), shared by every worker; see ``store/faults.py``.
+
+    Request kinds fire on matching inbound requests; ``notification_*`` kinds are claimed by the
+    notification sender (``store.faults.claim_notification_fault``) for a matching delivery.
+    """
+
+    __tablename__ = "sim_faults"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    path: Mapped[str | None] = mapped_column(Text, nullable=True)  # glob over request path / notify URI
+    method: Mapped[str | None] = mapped_column(String(10), nullable=True)
+    client_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    surface: Mapped[str | None] = mapped_column(String(8), nullable=True)  # api | portal
+    times: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None = every match
+    probability: Mapped[float] = mapped_column(Float, default=1.0)
+    params: Mapped[dict] = mapped_column(JSON, default=dict)
+    matched: Mapped[int] = mapped_column(Integer, default=0)  # matching requests seen
+    fired: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[float] = mapped_column(Float)
+    last_fired_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class SinkPost(Base):
+    """A POST received by the record-only notification sink ``/__sim/sink/{name}``."""
+
+    __tablename__ = "sim_sink_posts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sink: Mapped[str] = mapped_column(String(64), index=True)
+    received_at: Mapped[float] = mapped_column(Float)  # simulated time
+    surface: Mapped[str] = mapped_column(String(8))
+    query: Mapped[str] = mapped_column(Text, default="")
+    headers: Mapped[dict] = mapped_column(JSON, default=dict)
+    content_type: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    body: Mapped[str] = mapped_column(Text, default="")
+    certificate_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
 Index("ix_request_log_at", RequestLog.at)
