@@ -31,7 +31,7 @@ log = logging.getLogger("mock_custodian")
 CERT_EXEMPT_PATHS = ("/datacustodian/test/oauth/v2/authorize",)
 SIM_PREFIX = "/__sim/"
 API_BLUEPRINTS = {"token", "resources"}
-PORTAL_BLUEPRINTS = {"portal"}
+PORTAL_BLUEPRINTS = {"portal", "customer"}
 REDACTED_HEADERS = {"authorization", "cookie", "x-control-token"}
 
 
@@ -89,9 +89,10 @@ def create_app(settings: Settings, database: Database | None = None) -> Flask:
     from .api.faults import install as install_faults
     from .api.resources import blueprint as resources_bp
     from .oauth.token import blueprint as token_bp
+    from .portal.customer import blueprint as customer_bp
     from .portal.views import blueprint as portal_bp
 
-    for bp in (token_bp, resources_bp, portal_bp, control_bp):
+    for bp in (token_bp, resources_bp, portal_bp, customer_bp, control_bp):
         app.register_blueprint(bp)
 
     app.before_request(_guard)

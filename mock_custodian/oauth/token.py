@@ -1,8 +1,10 @@
 """PG&E's token endpoints (spec 4.8, 4.9): production and test, parameters anywhere, PG&E's keys.
 
-Handlers parse, call one backend function, render. This module implements the common rules and
-``grant_type=client_credentials``; ``authorization_code`` and ``refresh_token`` arrive with the
-customer-authorization work.
+Handlers parse, call one backend function (``store.tokens``, ``store.grants``), render. The grants
+are PG&E's, not RFC 6749's shapes: ``client_access_token`` for client credentials, three URIs and a
+``scope=``-prefixed scope for a code exchange, rotation on every refresh, keys in PG&E's order
+(never through ``jsonify``, which sorts them). authlib's server classes would impose RFC 6749's
+shapes and parameter sources, so the protocol rules live in ``store.grants`` instead.
 """
 
 from __future__ import annotations
@@ -18,13 +20,19 @@ from lxml import etree
 
 from ..app import runtime
 from ..errors import InvalidClient, OAuthError
-from ..store import tokens
+from ..settings import Settings
+from ..store import grants, tokens
+from ..store.grants import IssuedTokens
+from ..store.milestones import OAUTH_TEST, record_milestone
+from ..store.models import ThirdParty
 from ..store.registry import authenticate_client
 from . import diagnosis
+from .scope import ScopeSpelling, authorization_scope, registration_scope, token_scope
 
 blueprint = Blueprint("token", __name__)
 
 TOKEN_XML_NAMESPACE = "https://api.pge.com/datacustodian/oauth/v2/token"
+GRANT_TYPES = ("client_credentials", "authorization_code", "refresh_token")
 
 
 def token_parameters() -> dict[str, str]:
@@ -79,6 +87,61 @@ def render_token(payload: OrderedDict[str, object]) -> Response:
     return response
 
 
+def customer_uris(resource_base: str, authorization_id: int | str, style: str = "plain") -> dict[str, str]:
+    """resourceURI, authorizationURI, customerResourceURI: one ID, never swapped (spec 4.10, section 9 item 4)."""
+    subscription = f"{resource_base}/Batch/Subscription" if style == "batch" else f"{resource_base}/Subscription"
+    return {
+        "resourceURI": f"{subscription}/{authorization_id}",
+        "authorizationURI": f"{resource_base}/Authorization/{authorization_id}",
+        "customerResourceURI": f"{resource_base}/Batch/RetailCustomer/{authorization_id}",
+    }
+
+
+def _spelling(settings: Settings) -> ScopeSpelling:
+    return ScopeSpelling(settings.scope_custodian_key, settings.scope_block_duration_value)
+
+
+def _client_payload(settings: Settings, access_token: str, expires_in: int,
+                    refresh_token: str | None) -> OrderedDict[str, object]:
+    """PG&E's client-credentials keys, in its order; ``client_access_token``, never ``access_token``."""
+    payload: OrderedDict[str, object] = OrderedDict(
+        client_access_token=access_token,
+        expires_in=expires_in,
+        scope=settings.client_token_scope,
+        token_type="Bearer",
+    )
+    if refresh_token:
+        payload["refresh_token"] = refresh_token
+    return payload
+
+
+def _customer_payload(issued: IssuedTokens, tp: ThirdParty, *, refreshing: bool) -> OrderedDict[str, object]:
+    """access_token, token_type, expires_in, refresh_token, scope, resourceURI, authorizationURI[, customer]."""
+    rt = runtime()
+    settings = rt.settings
+    resource_base = rt.resource_base_url()
+    if issued.harness:
+        # The OAuth Test harness's answer (spec 5.5 step 6): no customer, fixed ".../test" URIs.
+        scope = registration_scope(tp.data_groups or [], tp.history_months, tp.client_id, _spelling(settings))
+        uris = {"resourceURI": f"{resource_base}/Batch/Subscription/test",
+                "authorizationURI": f"{resource_base}/Authorization/test"}
+    else:
+        assert issued.authorization is not None
+        scope = authorization_scope(issued.authorization, _spelling(settings))
+        uris = customer_uris(resource_base, issued.authorization.id, settings.resource_uri_style)
+        if refreshing and not settings.refresh_includes_customer_uri:
+            del uris["customerResourceURI"]
+    payload: OrderedDict[str, object] = OrderedDict(
+        access_token=issued.access_token,
+        token_type="Bearer",
+        expires_in=issued.expires_in,
+        refresh_token=issued.refresh_token,
+        scope=token_scope(scope, settings.token_scope_prefix),
+    )
+    payload.update(uris)
+    return payload
+
+
 def _token(endpoint: str) -> Response:
     rt = runtime()
     settings = rt.settings
@@ -95,23 +158,37 @@ def _token(endpoint: str) -> Response:
         grant_type = params.get("grant_type")
         if not grant_type:
             raise OAuthError("invalid_request", "Missing grant_type", reason=diagnosis.missing_grant_type_reason())
+        if grant_type not in GRANT_TYPES:
+            raise OAuthError("unsupported_grant_type", f"Unsupported grant type: {grant_type}")
+        if endpoint == "production" and tp.status != "approved":
+            raise OAuthError("unauthorized_client", "The registration is not approved for production")
+        now = rt.clock.epoch()
         if grant_type == "client_credentials":
-            issued = tokens.issue_client_access_token(
-                db, tp, endpoint, rt.clock.epoch(), settings.client_token_ttl, settings.refresh_token_ttl,
+            issued_client = tokens.issue_client_access_token(
+                db, tp, endpoint, now, settings.client_token_ttl, settings.refresh_token_ttl,
                 settings.client_refresh_token_in_response,
             )
-            payload: OrderedDict[str, object] = OrderedDict(
-                client_access_token=issued.client_access_token,
-                expires_in=issued.expires_in,
-                scope=settings.client_token_scope,
-                token_type="Bearer",
+            return render_token(_client_payload(settings, issued_client.client_access_token,
+                                                issued_client.expires_in, issued_client.refresh_token))
+        if grant_type == "authorization_code":
+            issued = grants.exchange_code(
+                db, tp, code=params.get("code"), redirect_uri=params.get("redirect_uri"), endpoint=endpoint,
+                now=now, code_ttl=settings.code_ttl, access_ttl=settings.access_token_ttl,
+                refresh_ttl=settings.refresh_token_ttl,
             )
-            if issued.refresh_token:
-                payload["refresh_token"] = issued.refresh_token
-            return render_token(payload)
-        if grant_type in ("authorization_code", "refresh_token"):
-            raise OAuthError("unsupported_grant_type", f"{grant_type} is not available in this build yet")
-        raise OAuthError("unsupported_grant_type", f"Unsupported grant type: {grant_type}")
+            if issued.harness:
+                record_milestone(db, tp, OAUTH_TEST, now)
+            return render_token(_customer_payload(issued, tp, refreshing=False))
+        issued = grants.refresh(
+            db, tp, refresh_token=params.get("refresh_token"), endpoint=endpoint, now=now,
+            access_ttl=settings.access_token_ttl, client_ttl=settings.client_token_ttl,
+            refresh_ttl=settings.refresh_token_ttl,
+        )
+        if issued.token_kind == tokens.CLIENT_ACCESS:
+            # A client refresh token mirrors the grant it came from (spec 4.11).
+            return render_token(_client_payload(settings, issued.access_token, issued.expires_in,
+                                                issued.refresh_token))
+        return render_token(_customer_payload(issued, tp, refreshing=True))
 
 
 @blueprint.route("/datacustodian/oauth/v2/token", methods=["POST"])
