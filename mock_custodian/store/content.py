@@ -224,11 +224,11 @@ class FeedPlan:
                                  now=self.now, feed_id=self.feed_id, dr_only=self.dr_only, style=self.xml_style)
         return usage_feed(
             [self._filtered(r) for r in self.usage_points], resource_base=self.resource_base,
-            self_href=self.self_href, now=self.now, feed_id=self.feed_id, entry_times=self._entry_times,
+            self_href=self.self_href, now=self.now, feed_id=self.feed_id, entry_times=self.entry_times,
             dst_block_duration=self.dst_block_duration, style=self.xml_style,
         )
 
-    def _entry_times(self, href: str) -> tuple[float, float] | None:
+    def entry_times(self, href: str) -> tuple[float, float] | None:
         """IntervalBlocks are dated by their day's publication, UsageSummaries by their bill's issue;
         everything else by ``now``. This is what ``updated-min``/``updated-max`` select on."""
         if "/IntervalBlock/" in href:
