@@ -21,7 +21,7 @@ RUNTIME_FILE = "server.json"
 
 # Further command groups live in their own modules, each with
 # ``register(subparsers, scenario_subparsers)`` adding parsers with ``set_defaults(handler=...)``.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("mock_custodian.control_cli",)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:

@@ -9,6 +9,7 @@ control API, so anything the handle does a suite in another language can do with
 from __future__ import annotations
 
 import datetime as dt
+import html as html_module
 import json
 import os
 import re
@@ -214,32 +215,35 @@ class RunningServer:
     def clear_faults(self) -> None:
         self.control("DELETE", "/faults")
 
-    # --- consent --------------------------------------------------------------------------------
+    # --- consent ----------------------------------------------------------------------------------
+    def customers(self) -> list[dict[str, Any]]:
+        """The loaded world's customers, accounts and SAs (keys, SA numbers, usage point ids)."""
+        return self.control("GET", "/customers")["customers"]
+
     def authorize(self, customer: str, third_party: str, service_agreements: list[str] | None = None,
                   groups: list[str] | None = None, *, password: str | None = None,
-                  via: str = "auto") -> dict[str, Any]:
-        """A customer's consent for ``third_party`` (a client_id): returns ``authorization_id``,
-        ``code`` and ``token`` (PG&E's token response).
+                  via: str = "consent") -> dict[str, Any]:
+        """A customer's consent for ``third_party`` (a client_id), then the code exchange.
 
-        ``via="consent"`` drives the real pages (sign in on ``/myAuthorization``, submit the consent
-        form, take ``authorization_code`` from the redirect) and exchanges the code at the token
-        endpoint with the third party's certificate. ``via="control"`` creates the authorization
-        directly (``/__sim/authorizations``). ``auto`` uses the real pages whenever they exist.
+        Returns ``authorization_id``, ``code`` (already exchanged), ``scope`` and ``token`` (PG&E's
+        token response). ``service_agreements`` are SA keys, SA numbers or usage point ids (default:
+        all); ``groups`` data groups (default: all the third party registered).
+
+        ``via="consent"`` (default) drives the real pages as a browser would: sign in on
+        ``/myAuthorization`` (password default ``demo``), tick the choices, Submit, take
+        ``authorization_code`` from the redirect, and exchange it at the token endpoint with the third
+        party's certificate. ``via="control"`` uses ``POST /__sim/authorizations`` (the same backend,
+        no pages), for tests that do not care about consent.
         """
-        if via not in ("auto", "consent", "control"):
-            raise ValueError("via is auto, consent or control")
-        if via == "control" or (via == "auto" and not self._consent_pages_exist()):
+        if via == "control":
             created = self.control("POST", "/authorizations", json={
                 "customer": customer, "client_id": third_party, "service_agreements": service_agreements,
                 "data_groups": groups})
             return {"via": "control", "authorization_id": created["authorization_id"],
                     "code": created["authorization_code"], "token": created["token"], "scope": created["scope"]}
+        if via != "consent":
+            raise ValueError("via is consent or control")
         return ConsentBrowser(self).authorize(customer, third_party, service_agreements, groups, password)
-
-    def _consent_pages_exist(self) -> bool:
-        response = requests.get(f"{self.portal_base_url}/myAuthorization", verify=self.ca_bundle, timeout=10,
-                                allow_redirects=False)
-        return response.status_code != 404
 
 
 def _is_path(value: Path | str) -> bool:
@@ -252,7 +256,7 @@ def _is_path(value: Path | str) -> bool:
 
 
 class _Forms(HTMLParser):
-    """Every form on a page: action, method, and its inputs (name, type, value, checked)."""
+    """Every form on a page: its action and its inputs (name, type, value)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -261,67 +265,82 @@ class _Forms(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         a = {k: (v or "") for k, v in attrs}
         if tag == "form":
-            self.forms.append({"action": a.get("action", ""), "method": a.get("method", "get").upper(),
-                               "inputs": [], "buttons": []})
-        elif self.forms and tag in ("input", "button", "select"):
-            kind = "button" if tag == "button" else a.get("type", "text" if tag == "input" else "select").lower()
-            self.forms[-1]["inputs"].append({"tag": tag, "name": a.get("name"), "type": kind,
-                                             "value": a.get("value", ""), "checked": "checked" in a})
-        elif self.forms and tag == "option" and self.forms[-1]["inputs"]:
-            select = self.forms[-1]["inputs"][-1]
-            if select["tag"] == "select" and (not select["value"] or "selected" in a):
-                select["value"] = a.get("value", "")
+            self.forms.append({"action": a.get("action", ""), "inputs": []})
+        elif tag == "input" and self.forms:
+            self.forms[-1]["inputs"].append({"name": a.get("name", ""), "type": a.get("type", "text").lower(),
+                                             "value": a.get("value", "")})
 
 
-def _forms(html: str) -> list[dict[str, Any]]:
+def _form(html: str, action_suffix: str) -> dict[str, Any]:
     parser = _Forms()
     parser.feed(html)
-    return parser.forms
+    for form in parser.forms:
+        if form["action"].endswith(action_suffix):
+            return form
+    raise ControlAPIError("GET", "/myAuthorization", 200, f"no {action_suffix} form on the page: "
+                          + _page_message(html))
+
+
+def _page_message(html: str) -> str:
+    """The visible problem text of a page (its alert or first paragraphs), for error messages."""
+    found = re.findall(r'<(?:div|p)[^>]*(?:role="alert"|class="(?:errors|lead)")[^>]*>(.*?)</(?:div|p)>', html, re.S)
+    text = " ".join(re.sub(r"<[^>]+>", " ", f) for f in found) or re.sub(r"<[^>]+>", " ", html)[:400]
+    return re.sub(r"\s+", " ", html_module.unescape(text)).strip()[:500]
 
 
 class ConsentBrowser:
-    """Drives ``/myAuthorization`` over HTTP like a customer's browser (no JavaScript needed)."""
+    """Drives ``/myAuthorization`` over HTTP like a customer's browser (cookies, forms; no JavaScript)."""
 
     def __init__(self, server: RunningServer) -> None:
         self.server = server
         self.session = requests.Session()
-        self.session.verify = server.ca_bundle
+        self.verify = server.ca_bundle  # per call: an environment CA bundle would override Session.verify
 
     def authorize(self, customer: str, client_id: str, service_agreements: list[str] | None,
                   groups: list[str] | None, password: str | None) -> dict[str, Any]:
         tp = self.server.third_party(client_id)
-        if not tp.get("redirect_uri"):
+        redirect_uri = tp.get("redirect_uri")
+        if not redirect_uri:
             raise ControlAPIError("GET", "/myAuthorization", 0, f"{client_id} has no redirect URI to consent for")
-        state = f"mock-{int(time.time() * 1000)}"
-        page = self.session.get(f"{self.server.portal_base_url}/myAuthorization",
-                                params={"client_id": client_id, "redirect_uri": tp["redirect_uri"],
-                                        "response_type": "code", "state": state},
-                                allow_redirects=False, timeout=30)
-        location = None
-        for _step in range(6):  # sign-in, consent, maybe a confirmation: bounded
-            if page.is_redirect or page.status_code in (301, 302, 303, 307):
-                target = urljoin(page.url, page.headers["Location"])
-                if target.startswith(tp["redirect_uri"]):
-                    location = target
-                    break
-                page = self.session.get(target, allow_redirects=False, timeout=30)
-                continue
-            if page.status_code != 200:
-                raise ControlAPIError("GET", page.url, page.status_code, page.text[:500])
-            form = _main_form(_forms(page.text))
-            fields = _fill(form, customer, password or "demo", service_agreements, groups, page.text)
-            page = self.session.request(form["method"], urljoin(page.url, form["action"] or page.url), data=fields,
-                                        allow_redirects=False, timeout=30)
-        if location is None:
-            raise ControlAPIError("POST", "/myAuthorization", page.status_code,
-                                  "the consent flow did not redirect back: " + page.text[:500])
+        portal = self.server.portal_base_url
+        state = f"mock-custodian-{time.time_ns()}"
+        page = self.session.get(f"{portal}/myAuthorization", params={
+            "client_id": client_id, "redirect_uri": redirect_uri, "response_type": "code", "state": state},
+            allow_redirects=False, timeout=30, verify=self.verify)
+        if page.status_code != 200:
+            raise ControlAPIError("GET", "/myAuthorization", page.status_code, _page_message(page.text))
+        signin = _form(page.text, "/signin")
+        fields = [(i["name"], i["value"]) for i in signin["inputs"] if i["type"] == "hidden"]
+        fields += [("username", customer), ("password", password or "demo"), ("action", "signin")]
+        signed = self.session.post(urljoin(page.url, signin["action"]), data=fields, allow_redirects=False,
+                                   timeout=30, verify=self.verify)
+        if signed.status_code != 303:
+            raise ControlAPIError("POST", "/myAuthorization/signin", signed.status_code, _page_message(signed.text))
+        page = self.session.get(urljoin(signed.url, signed.headers["Location"]), allow_redirects=False, timeout=30,
+                                verify=self.verify)
+        consent = _form(page.text, "/consent")
+        fields = [(i["name"], i["value"]) for i in consent["inputs"] if i["type"] == "hidden"]
+        offered = [i["value"] for i in consent["inputs"] if i["name"] == "data_groups"]
+        for group in (offered if groups is None else groups):
+            fields.append(("data_groups", group))
+        if service_agreements is None:
+            fields.append(("select_all", "1"))
+        else:
+            for sa_id in self._service_agreement_ids(customer, service_agreements, page.text):
+                fields.append(("service_agreements", sa_id))
+        fields += [("duration", "indefinite"), ("action", "submit")]
+        done = self.session.post(urljoin(page.url, consent["action"]), data=fields, allow_redirects=False,
+                                 timeout=30, verify=self.verify)
+        location = done.headers.get("Location", "")
+        if done.status_code != 302 or not location.startswith(redirect_uri):
+            raise ControlAPIError("POST", "/myAuthorization/consent", done.status_code, _page_message(done.text))
         query = parse_qs(urlsplit(location).query)
         if "error" in query:
-            raise ControlAPIError("GET", "/myAuthorization", 302, f"consent refused: {query['error'][0]}")
+            raise ControlAPIError("POST", "/myAuthorization/consent", 302, f"consent refused: {query['error'][0]}")
         code = (query.get("authorization_code") or query.get("code") or [""])[0]
         token = requests.post(
             f"{self.server.api_base_url}/datacustodian/oauth/v2/token",
-            params={"grant_type": "authorization_code", "code": code, "redirect_uri": tp["redirect_uri"]},
+            params={"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri},
             auth=(tp["client_id"], tp["client_secret"]), cert=self.server.cert(client_id),
             verify=self.server.ca_bundle, timeout=30,
         )
@@ -332,59 +351,25 @@ class ConsentBrowser:
         return {"via": "consent", "authorization_id": authorization_id, "code": code, "token": body,
                 "scope": (query.get("scope") or [""])[0]}
 
-
-def _main_form(forms: list[dict[str, Any]]) -> dict[str, Any]:
-    """The page's working form: the one with a password or a submit that is not Cancel."""
-    for form in forms:
-        if any(i["type"] == "password" for i in form["inputs"]):
-            return form
-    for form in forms:
-        names = {i["name"] for i in form["inputs"]}
-        if names & {"data_groups", "service_agreements", "sa", "groups"} or any(
-            i["type"] == "checkbox" for i in form["inputs"]
-        ):
-            return form
-    if not forms:
-        raise ControlAPIError("GET", "/myAuthorization", 200, "no form on the consent page")
-    return forms[0]
-
-
-def _fill(form: dict[str, Any], customer: str, password: str, service_agreements: list[str] | None,
-          groups: list[str] | None, html: str) -> list[tuple[str, str]]:
-    """The form's fields as a browser submits them, with the test's choices ticked."""
-    fields: list[tuple[str, str]] = []
-    for item in form["inputs"]:
-        name, kind, value = item["name"], item["type"], item["value"]
-        if not name:
-            continue
-        if kind == "password":
-            fields.append((name, password))
-        elif kind in ("text", "email") and re.search(r"user|login|name", name, re.I):
-            fields.append((name, customer))
-        elif kind == "checkbox":
-            wanted = _wanted(name, value, item["checked"], service_agreements, groups, html)
-            if wanted:
-                fields.append((name, value or "on"))
-        elif kind in ("submit", "button"):
-            if value.lower() not in ("cancel", "decline") and name.lower() not in ("cancel",):
-                fields.append((name, value))
-        elif kind == "radio":
-            if item["checked"]:
-                fields.append((name, value))
-        else:
-            fields.append((name, value))
-    return fields
-
-
-def _wanted(name: str, value: str, checked: bool, service_agreements: list[str] | None, groups: list[str] | None,
-            html: str) -> bool:
-    if re.search(r"group|scope", name, re.I):
-        return value in groups if groups is not None else True
-    if re.search(r"service|agreement|sa", name, re.I):
-        if service_agreements is None:
-            return True
-        return value in service_agreements or any(ref in value for ref in service_agreements)
-    return checked or re.search(r"agree|accept|terms", name, re.I) is not None
+    def _service_agreement_ids(self, customer: str, refs: list[str], html: str) -> list[str]:
+        """The consent form's checkbox values for SAs named by key, SA number or usage point id."""
+        sa_numbers = {}
+        for person in self.server.customers():
+            if customer in (person["key"], person["username"]):
+                for account in person["accounts"]:
+                    for sa in account["service_agreements"]:
+                        for ref in (sa["key"], sa["sa_number"], sa["usage_point_id"]):
+                            sa_numbers[ref] = sa["sa_number"]
+        on_page = dict(re.findall(r'<label for="sa-(\d+)">[^<]*SA (\d+)', html))
+        by_number = {number: box for box, number in on_page.items()}
+        ids = []
+        for ref in refs:
+            number = sa_numbers.get(str(ref))
+            if number is None or number not in by_number:
+                raise ControlAPIError("GET", "/myAuthorization", 200,
+                                      f"service agreement {ref!r} is not offered to {customer} on the consent page")
+            ids.append(by_number[number])
+        return ids
 
 
 # --- starting and stopping ----------------------------------------------------------------------

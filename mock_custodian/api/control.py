@@ -21,6 +21,8 @@ from flask.typing import ResponseReturnValue
 from .. import tls
 from ..app import REDACTED_HEADERS, runtime, surface
 from ..errors import ControlError, ControlNotFound, ControlUnauthorized, NoListener
+from ..oauth.scope import ScopeSpelling, authorization_scope
+from ..oauth.token import _customer_payload as customer_token_payload
 from ..scenario import ScenarioError, load_scenario_file
 from ..store import control, faults
 from ..store.world import loaded_scenario, third_party_credentials
@@ -187,7 +189,7 @@ def scenario_load() -> ResponseReturnValue:
             if isinstance(body.get("yaml"), str):
                 scenario = control.scenario_from_upload(body["yaml"], rt.settings.resolved_data_dir())
             elif isinstance(body.get("path"), str):
-                scenario = load_scenario_file(body["path"])
+                scenario = load_scenario_file(Path(body["path"]).resolve())
             elif body.get("builtin") == "demo":
                 scenario = load_scenario_file(None)
             else:
@@ -352,27 +354,58 @@ def sink_clear(name: str) -> ResponseReturnValue:
 # --- shortcuts ------------------------------------------------------------------------------------
 
 
+@blueprint.route("/customers", methods=["GET"])
+def customers_list() -> ResponseReturnValue:
+    """Customers, accounts and SAs (keys, SA numbers, usage point ids) of the loaded world."""
+    rt = runtime()
+    with rt.database.session() as db:
+        rows = control.customers(db)
+    return jsonify(customers=rows)
+
+
 @blueprint.route("/authorizations", methods=["POST"])
 def authorization_create() -> ResponseReturnValue:
-    """A customer authorization without the browser: the authorization, a code and a token pair."""
+    """A customer authorization without the browser: Submit's effects, then the code exchange."""
     body = _body()
-    allowed = {"customer", "client_id", "third_party", "service_agreements", "data_groups", "groups", "ends_at"}
+    allowed = {"customer", "client_id", "service_agreements", "data_groups", "end_date", "exchange"}
     unknown = set(body) - allowed
     if unknown:
         raise ControlError(f"unknown field(s) {sorted(unknown)}; known: {', '.join(sorted(allowed))}")
-    customer = body.get("customer")
-    client_id = body.get("client_id") or body.get("third_party")
+    customer, client_id, exchange = body.get("customer"), body.get("client_id"), body.get("exchange", True)
     if not isinstance(customer, str) or not isinstance(client_id, str):
         raise ControlError("customer (key or user name) and client_id are required strings")
-    ends_at = control.parse_instant_value(body["ends_at"]) if body.get("ends_at") is not None else None
+    if not isinstance(exchange, bool):
+        raise ControlError("exchange must be true or false")
     rt = runtime()
     with rt.database.session() as db:
-        result = control.create_authorization(
+        created, issued = control.create_authorization(
             db, customer=customer, client_id=client_id, service_agreements=body.get("service_agreements"),
-            data_groups=body.get("data_groups", body.get("groups")), ends_at=ends_at, now=rt.clock.epoch(),
-            settings=rt.settings, resource_base_url=rt.resource_base_url(),
+            data_groups=body.get("data_groups"), end_date=body.get("end_date"), now=rt.clock.epoch(),
+            resource_base=rt.resource_base_url(), exchange=exchange, settings=rt.settings,
         )
-    return jsonify(result), 201
+        authorization = created.authorization
+        settings = rt.settings
+        out = {
+            "authorization_id": authorization.id,
+            "client_id": client_id,
+            "customer": authorization.customer.key if authorization.customer else customer,
+            "service_agreements": [
+                {"key": sa.key, "sa_number": sa.sa_number, "usage_point_id": sa.usage_point_id,
+                 "commodity": sa.commodity}
+                for sa in authorization.service_agreements
+            ],
+            "data_groups": list(authorization.data_groups or []),
+            "scope": authorization_scope(authorization, ScopeSpelling(settings.scope_custodian_key,
+                                                                      settings.scope_block_duration_value)),
+            "replaced": [old.id for old in created.replaced],
+            "authorization_code": created.code,
+            "code_exchanged": issued is not None,
+            "token": (customer_token_payload(issued, authorization.third_party, refreshing=False)
+                      if issued is not None else None),
+        }
+    response = jsonify(out)
+    response.status_code = 201
+    return response
 
 
 # --- faults ---------------------------------------------------------------------------------------

@@ -109,21 +109,33 @@ SCHEMAS: dict[str, Any] = {
         "customer": {"type": "string", "description": "scenario key or user name"},
         "client_id": STRING,
         "service_agreements": {"type": "array", "items": STRING,
-                               "description": "SA keys, SA numbers or usage point ids (default: every active SA)"},
+                               "description": "SA keys, SA numbers or usage point ids (default: every eligible SA)"},
         "data_groups": {"type": "array", "items": {"enum": ["Basic", "Account", "Billing", "Usage",
                                                             "ProgramEnrollment"]},
                         "description": "default: every group the third party registered"},
-        "ends_at": INSTANT,
-    }, ("customer", "client_id")),
+        "end_date": {"type": "string", "format": "date", "description": "last local day (default: indefinite)"},
+        "exchange": {"type": "boolean", "default": True,
+                     "description": "exchange the code for tokens now (false: exchange it at the token endpoint)"},
+    }, ("customer", "client_id"), extra=False),
     "AuthorizationCreated": _obj({
         "authorization_id": INTEGER, "customer": STRING, "client_id": STRING,
         "service_agreements": {"type": "array", "items": {"type": "object"}},
         "data_groups": {"type": "array", "items": STRING}, "scope": STRING,
-        "replaced": {"type": "array", "items": INTEGER}, "authorization_code": STRING, "redirect_uri": STRING,
-        "token": _obj({"access_token": STRING, "token_type": STRING, "expires_in": INTEGER,
-                       "refresh_token": STRING, "scope": STRING, "resourceURI": STRING,
-                       "authorizationURI": STRING, "customerResourceURI": STRING}),
+        "replaced": {"type": "array", "items": INTEGER}, "authorization_code": NULLABLE_STRING,
+        "code_exchanged": {"type": "boolean"},
+        "token": {"oneOf": [{"type": "null"}, _obj({
+            "access_token": STRING, "token_type": STRING, "expires_in": INTEGER, "refresh_token": STRING,
+            "scope": STRING, "resourceURI": STRING, "authorizationURI": STRING, "customerResourceURI": STRING})]},
     }, ("authorization_id", "token")),
+    "Customer": _obj({
+        "key": STRING, "username": STRING, "name": STRING, "class": STRING,
+        "accounts": {"type": "array", "items": _obj({
+            "account_number": STRING, "linked": {"type": "boolean"},
+            "service_agreements": {"type": "array", "items": _obj({
+                "key": STRING, "sa_number": STRING, "usage_point_id": STRING, "commodity": STRING,
+                "status": STRING, "rate_schedule": STRING, "meters": INTEGER})},
+        })},
+    }),
     "FaultSpec": _obj({
         "kind": {"enum": list(KINDS), "description": "; ".join(f"{k}: {v}" for k, v in KINDS.items())},
         "path": {"type": "string", "description": "glob over the request path (or notification URI); default all"},
@@ -243,13 +255,16 @@ def _paths() -> dict[str, Any]:
             "delete": _op("sink_clear", "Forget what this sink received", _json(_ref("Deleted")),
                           params=[sink_name], errors=(400, 401)),
         },
+        "/__sim/customers": {"get": _op("customers_list", "Customers, accounts and service agreements",
+                                        _json(_obj({"customers": {"type": "array", "items": _ref("Customer")}})))},
         "/__sim/authorizations": {"post": _op(
             "authorization_create", "A customer authorization without the consent pages",
             _json(_ref("AuthorizationCreated"), "created"), ok_code=201, body=_body(_ref("AuthorizationRequest")),
             errors=(400, 401, 404),
-            description="Leaves what a completed consent leaves: the authorization (replacing an active one of "
-                        "the same customer and third party), an unused authorization code bound to the registered "
-                        "redirect URI, and an access/refresh token pair in PG&E's token-response shape.")},
+            description="Runs the consent page's Submit (its validation; a live authorization of the same "
+                        "customer and third party is replaced and its replacement notified), then exchanges the "
+                        "code as the token endpoint does, answering PG&E's token response. Approved Standard or "
+                        "EEF registrations get a code and tokens; Self-Access ones only the authorization.")},
         "/__sim/faults": {
             "get": _op("faults_list", "Configured faults with their counters",
                        _json(_obj({"faults": {"type": "array", "items": _ref("Fault")},

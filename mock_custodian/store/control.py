@@ -10,8 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-import uuid
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -25,22 +23,27 @@ from ..clock import PACIFIC, ClockState, parse_instant
 from ..errors import ControlError, ControlNotFound
 from ..pki import DevPKI
 from ..scenario import DATA_GROUPS, Scenario, load_scenario_file, parse_scenario
-from .db import Database, meta_get, next_id
+from .authorizations import (
+    ConsentInvalid,
+    Duration,
+    NewAuthorization,
+    consented_groups,
+    create_customer_authorization,
+    eligible_service_agreements,
+)
+from .db import Database, meta_get
+from .grants import IssuedTokens, exchange_code
 from .models import (
     AsyncJob,
-    Authorization,
-    AuthorizationCode,
     Customer,
     Notification,
     RequestLog,
-    ServiceAgreement,
     SimClock,
     SinkPost,
     ThirdParty,
     ThirdPartyCertificate,
-    Token,
 )
-from .world import AUTHORIZATION_ID_START, load_world
+from .world import load_world
 
 SINK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 MAX_LIST = 5000
@@ -382,41 +385,15 @@ def clear_sink(db: Session, name: str) -> int:
 
 # --- direct authorization (tests that do not care about consent) ------------------------------------
 
-GROUP_ORDER = ("Usage", "Billing", "Basic", "Account", "ProgramEnrollment")
-HISTORY_SECONDS = {24: 63072000, 36: 94608000, 48: 126144000}
+
+def third_party(db: Session, client_id: str) -> ThirdParty:
+    tp = db.execute(select(ThirdParty).where(ThirdParty.client_id == client_id)).scalar_one_or_none()
+    if tp is None:
+        raise ControlNotFound(f"no third party with client_id {client_id!r}")
+    return tp
 
 
-def scope_string(tp: ThirdParty, sas: Iterable[ServiceAgreement], groups: list[str], options: Any) -> str:
-    """The scope string of spec 4.13 for one authorization (bare form, no ``scope=`` prefix)."""
-    sas = list(sas)
-    chosen = set(groups)
-    blocks = ["1_3_8_13_14_18_19_31_32_35_37_38_39_40"]
-    electric_interval = any(sa.commodity == "electric" and any(m.interval_length for m in sa.meters) for sa in sas)
-    if "Usage" in chosen and electric_interval:
-        blocks.append("4_5")
-    if any(sa.commodity == "gas" for sa in sas) and chosen & {"Usage", "Billing"}:
-        blocks.append("10")
-    if chosen & {"Usage", "Billing"}:
-        blocks.append("15")
-    if "Billing" in chosen:
-        blocks.append("16")
-    if chosen & {"Basic", "Account", "ProgramEnrollment"}:
-        blocks.append("46_47")
-    history = HISTORY_SECONDS.get(tp.history_months, tp.history_months * 365 * 86400 // 12)
-    fields = [
-        f"FB={'_'.join(blocks)}",
-        f"AdditionalScope={'_'.join(g for g in GROUP_ORDER if g in chosen)}",
-        "IntervalDuration=900_3600",
-        f"BlockDuration={getattr(options, 'scope_block_duration_value', 'Daily')}",
-        f"HistoryLength={history}",
-        f"AccountCollection={len(sas)}",
-        f"BR={tp.client_id}",
-        f"{getattr(options, 'scope_custodian_key', 'dataCustodianId')}=PGE",
-    ]
-    return ";".join(fields)
-
-
-def _customer(db: Session, ref: str) -> Customer:
+def customer_by_ref(db: Session, ref: str) -> Customer:
     customer = db.execute(
         select(Customer).where(or_(Customer.key == ref, Customer.username == ref))
     ).scalar_one_or_none()
@@ -425,11 +402,22 @@ def _customer(db: Session, ref: str) -> Customer:
     return customer
 
 
-def _third_party(db: Session, client_id: str) -> ThirdParty:
-    tp = db.execute(select(ThirdParty).where(ThirdParty.client_id == client_id)).scalar_one_or_none()
-    if tp is None:
-        raise ControlNotFound(f"no third party with client_id {client_id!r}")
-    return tp
+def customers(db: Session) -> list[dict[str, Any]]:
+    """Every customer with accounts and SAs: the keys and numbers tests pass to authorizations."""
+    out = []
+    for person in db.execute(select(Customer).order_by(Customer.id)).scalars():
+        out.append({
+            "key": person.key, "username": person.username, "name": person.name, "class": person.customer_class,
+            "accounts": [{
+                "account_number": account.account_number, "linked": account.linked,
+                "service_agreements": [{
+                    "key": sa.key, "sa_number": sa.sa_number, "usage_point_id": sa.usage_point_id,
+                    "commodity": sa.commodity, "status": sa.status, "rate_schedule": sa.rate_schedule,
+                    "meters": len(sa.meters),
+                } for sa in account.service_agreements],
+            } for account in person.accounts],
+        })
+    return out
 
 
 def create_authorization(
@@ -439,133 +427,77 @@ def create_authorization(
     client_id: str,
     service_agreements: list[str] | None,
     data_groups: list[str] | None,
-    ends_at: float | None,
+    end_date: str | None,
     now: float,
+    resource_base: str,
+    exchange: bool,
     settings: Any,
-    resource_base_url: str,
-) -> dict[str, Any]:
-    """What a completed consent leaves behind, without the browser: authorization, code and token pair.
+) -> tuple[NewAuthorization, IssuedTokens | None]:
+    """What a completed consent leaves behind, without the browser, through the consent backend itself.
 
-    Follows PG&E's rules for the result: one active authorization per customer and third party (an
-    earlier one is replaced and its tokens refused, spec 4.14); CCAs never get customer consent.
+    The same rules and effects as Submit on the consent page (spec 4.4, 4.14: validation, one live
+    authorization per customer and third party, the replaced one's notification, the e-mail), then
+    the code exchanged exactly as the token endpoint does unless ``exchange`` is false.
     """
-    tp = _third_party(db, client_id)
-    if tp.user_type == "cca":
-        raise ControlError(f"{client_id} is a CCA: CCAs never run customer consent (they use Bulk)")
-    if tp.status not in ("accepted", "approved"):
-        raise ControlError(f"{client_id}'s registration is {tp.status}: only Accepted or Approved ones get consent")
-    person = _customer(db, customer)
-    owned = [sa for account in person.accounts if account.linked for sa in account.service_agreements]
+    tp = third_party(db, client_id)
+    if tp.user_type not in ("standard", "eef", "self_access"):
+        raise ControlError(f"{client_id} is a {tp.user_type} registration: only Standard, EEF and Self-Access "
+                           "registrations are authorized by customers (a CCA receives its territory)")
+    if tp.status != "approved":
+        raise ControlError(f"{client_id}'s registration is {tp.status}, not Approved: customers can authorize only "
+                           "approved registrations (rehearse with the OAuth Test harness until then)")
+    person = customer_by_ref(db, customer)
+    owned = [sa for account in person.accounts for sa in account.service_agreements]
+    eligible = {sa.id for sa in eligible_service_agreements(db, person.id, now)}
     if service_agreements is None:
-        chosen = [sa for sa in owned if sa.status == "Active"]
+        sa_ids = sorted(eligible)
     else:
         if not isinstance(service_agreements, list) or not service_agreements:
             raise ControlError("service_agreements must be a non-empty list (SA keys, SA numbers or usage point ids)")
-        by_ref: dict[str, ServiceAgreement] = {}
-        for sa in owned:
-            for ref in (sa.key, sa.sa_number, sa.usage_point_id):
-                by_ref[ref] = sa
-        chosen = []
+        by_ref = {ref: sa for sa in owned for ref in (sa.key, sa.sa_number, sa.usage_point_id)}
+        sa_ids = []
         for ref in service_agreements:
             sa = by_ref.get(str(ref))
             if sa is None:
-                raise ControlError(f"{customer} has no service agreement {ref!r} (use its key, SA number or "
-                                   "usage point id)")
-            if sa not in chosen:
-                chosen.append(sa)
-    if not chosen:
-        raise ControlError(f"{customer} has no active service agreement to authorize")
-    registered = list(tp.data_groups or [])
+                raise ControlError(f"customer {customer!r} has no service agreement {ref!r} (use its key, SA number "
+                                   "or usage point id; GET /__sim/customers lists them)")
+            if sa.id not in sa_ids:
+                sa_ids.append(sa.id)
     if data_groups is None:
-        groups = registered or ["Usage"]
+        groups = list(tp.data_groups or [])
+    elif not isinstance(data_groups, list) or not all(isinstance(g, str) for g in data_groups):
+        raise ControlError("data_groups must be a list of group names")
     else:
-        if not isinstance(data_groups, list) or not data_groups:
-            raise ControlError("data_groups must be a non-empty list")
         unknown = [g for g in data_groups if g not in DATA_GROUPS]
         if unknown:
             raise ControlError(f"unknown data group(s) {unknown}; PG&E's are {', '.join(DATA_GROUPS)}")
-        beyond = [g for g in data_groups if registered and g not in registered]
-        if beyond:
-            raise ControlError(f"{client_id} registered only {', '.join(registered)}; cannot grant {beyond}")
-        groups = [g for g in GROUP_ORDER if g in data_groups]
-    if ends_at is not None and ends_at <= now:
-        raise ControlError("ends_at must be in the future (simulated time)")
-
-    previous = db.execute(
-        select(Authorization).where(
-            Authorization.third_party_id == tp.id,
-            Authorization.customer_id == person.id,
-            Authorization.kind == "customer",
-            Authorization.revoked_at.is_(None),
-            or_(Authorization.ends_at.is_(None), Authorization.ends_at > now),
+        groups = data_groups
+    groups = consented_groups(tp, groups)
+    try:
+        duration = Duration(dt.date.fromisoformat(end_date) if end_date else None)
+    except (TypeError, ValueError):
+        raise ControlError(f"end_date must be YYYY-MM-DD (got {end_date!r})") from None
+    redirect_uri = tp.redirect_uri if tp.user_type != "self_access" else None
+    try:
+        created = create_customer_authorization(
+            db, tp=tp, customer_id=person.id, data_groups=groups, service_agreement_ids=sa_ids, duration=duration,
+            now=now, resource_base=resource_base, redirect_uri=redirect_uri,
         )
-    ).scalars().all()
-    authorization = Authorization(
-        id=next_id(db, "authorization_id", AUTHORIZATION_ID_START),
-        third_party_id=tp.id,
-        customer_id=person.id,
-        kind="customer",
-        data_groups=groups,
-        history_months=tp.history_months,
-        created_at=now,
-        ends_at=ends_at,
-        updated_at=now,
-    )
-    authorization.service_agreements = chosen
-    db.add(authorization)
-    db.flush()
-    for old in previous:
-        old.revoked_at = now
-        old.revoked_reason = "replaced"
-        old.replaced_by = authorization.id
-        old.updated_at = now
-        db.execute(update(Token).where(Token.authorization_id == old.id, Token.revoked_at.is_(None))
-                   .values(revoked_at=now))
-
-    endpoint = "production" if tp.status == "approved" else "test"
-    code = AuthorizationCode(code=str(uuid.uuid4()), third_party_id=tp.id, authorization_id=authorization.id,
-                             redirect_uri=tp.redirect_uri or "", endpoint=endpoint, issued_at=now)
-    access = Token(token=str(uuid.uuid4()), kind="access", endpoint=endpoint, third_party_id=tp.id,
-                   authorization_id=authorization.id, issued_at=now, expires_at=now + settings.access_token_ttl)
-    refresh = Token(token=str(uuid.uuid4()), kind="refresh", endpoint=endpoint, third_party_id=tp.id,
-                    authorization_id=authorization.id, issued_at=now, expires_at=now + settings.refresh_token_ttl)
-    db.add_all([code, access, refresh])
-    scope = scope_string(tp, chosen, groups, settings)
-    token_scope = f"scope={scope}" if getattr(settings, "token_scope_prefix", True) else scope
-    subscription = (f"{resource_base_url}/Batch/Subscription/{authorization.id}"
-                    if getattr(settings, "resource_uri_style", "plain") == "batch"
-                    else f"{resource_base_url}/Subscription/{authorization.id}")
-    return {
-        "authorization_id": authorization.id,
-        "customer": person.key,
-        "client_id": tp.client_id,
-        "service_agreements": [
-            {"key": sa.key, "sa_number": sa.sa_number, "usage_point_id": sa.usage_point_id, "commodity": sa.commodity}
-            for sa in chosen
-        ],
-        "data_groups": groups,
-        "scope": scope,
-        "replaced": [old.id for old in previous],
-        "authorization_code": code.code,
-        "redirect_uri": code.redirect_uri,
-        "token": {
-            "access_token": access.token,
-            "token_type": "Bearer",
-            "expires_in": settings.access_token_ttl,
-            "refresh_token": refresh.token,
-            "scope": token_scope,
-            "resourceURI": subscription,
-            "authorizationURI": f"{resource_base_url}/Authorization/{authorization.id}",
-            "customerResourceURI": f"{resource_base_url}/Batch/RetailCustomer/{authorization.id}",
-        },
-    }
+    except ConsentInvalid as exc:
+        raise ControlError("; ".join(f"{k}: {v}" for k, v in exc.errors.items())) from None
+    issued = None
+    if exchange and created.code is not None and redirect_uri is not None:
+        issued = exchange_code(db, tp, code=created.code, redirect_uri=redirect_uri, endpoint="production", now=now,
+                               code_ttl=settings.code_ttl, access_ttl=settings.access_token_ttl,
+                               refresh_ttl=settings.refresh_token_ttl)
+    return created, issued
 
 
 # --- credentials export -----------------------------------------------------------------------------
 
 
 def client_folder(pki: DevPKI, db: Session, client_id: str) -> Path:
-    _third_party(db, client_id)
+    third_party(db, client_id)
     folder = pki.client_folder(client_id)
     if not (folder / "cert.pem").exists():
         raise ControlNotFound(f"no certificate files for {client_id}")
