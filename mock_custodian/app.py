@@ -23,6 +23,7 @@ from .pki import DevPKI
 from .settings import Settings
 from .store.db import Database, meta_get
 from .store.models import RequestLog
+from .store.registration import advance_registrations, bearer_owner, describe_unregistered_certificate
 from .store.registry import owners_of_fingerprint
 
 log = logging.getLogger("mock_custodian")
@@ -32,7 +33,13 @@ CERT_EXEMPT_PATHS = ("/datacustodian/test/oauth/v2/authorize",)
 SIM_PREFIX = "/__sim/"
 API_BLUEPRINTS = {"token", "resources"}
 PORTAL_BLUEPRINTS = {"portal", "customer"}
+# The registration tests' resources and harness (API host) and the Third Party Portal (portal host).
+API_BLUEPRINTS |= {"registration_resources", "oauth_test_harness"}
+PORTAL_BLUEPRINTS |= {"third_party_portal"}
 REDACTED_HEADERS = {"authorization", "cookie", "x-control-token"}
+# Parameters logged only in part: codes, refresh tokens and secrets.
+SECRET_PARAMETERS = {"client_secret", "code", "authorization_code", "refresh_token", "access_token",
+                     "client_access_token", "password"}
 
 
 @dataclass
@@ -94,6 +101,12 @@ def create_app(settings: Settings, database: Database | None = None) -> Flask:
 
     for bp in (token_bp, resources_bp, portal_bp, customer_bp, control_bp):
         app.register_blueprint(bp)
+    from .api.registration_resources import blueprint as registration_resources_bp
+    from .oauth.test_authorize import blueprint as test_authorize_bp
+    from .portal.third_party import blueprint as third_party_portal_bp
+
+    for bp in (registration_resources_bp, test_authorize_bp, third_party_portal_bp):
+        app.register_blueprint(bp)
 
     app.before_request(_guard)
     app.after_request(_log_request)
@@ -141,7 +154,11 @@ def _guard() -> None:
     with rt.database.session() as db:
         owners = owners_of_fingerprint(db, peer.fingerprint_sha256 or "", rt.clock.epoch())
     if not owners:
-        raise InvalidCertificate("certificate is not registered to any client")
+        with rt.database.session() as db:
+            raise InvalidCertificate(describe_unregistered_certificate(
+                db, peer.fingerprint_sha256 or "", peer.subject, rt.clock.epoch()))
+    with rt.database.session() as db:
+        advance_registrations(db, owners, rt.clock.epoch())  # deadlines of spec 5.2, by the simulated clock
     g.certificate_owner_ids = owners
     g.certificate_sha256 = peer.fingerprint_sha256
     if blueprint is not None and blueprint not in API_BLUEPRINTS:
@@ -179,13 +196,63 @@ def _render_unexpected(exc: Exception) -> Response:
     return Response('{"error":"server_error"}', 500, content_type="application/json;charset=UTF-8")
 
 
-def _claimed_client_id() -> str | None:
-    """The client_id a request claims (Basic user name, or query parameter), before any check."""
+def _claimed_client_id(db: Any) -> str | None:
+    """The client_id a request claims (Basic user name, query parameter, or whose bearer token it carries).
+
+    Recorded even when the request fails before authentication, so the rehearsal pages can show a
+    third party the requests it got wrong.
+    """
+    if surface() != "api":
+        return None
     auth = request.authorization
     if auth is not None and auth.type == "basic" and auth.username:
         return auth.username[:32]
     claimed = request.args.get("client_id") or request.args.get("clientId")
-    return claimed[:32] if claimed else None
+    if claimed:
+        return claimed[:32]
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return bearer_owner(db, value.strip()[:64])
+    return None
+
+
+def _logged_parameters() -> dict[str, Any] | None:
+    """OAuth parameters by place, secrets shortened; the API host only (portal forms carry passwords)."""
+    if surface() != "api":
+        return None
+    places: dict[str, Any] = {}
+    if request.args:
+        places["query"] = _shorten(request.args.to_dict(flat=True))
+    if request.content_length and request.content_length <= 16384:
+        mimetype = request.mimetype
+        if mimetype == "application/x-www-form-urlencoded" and request.form:
+            places["form"] = _shorten(request.form.to_dict(flat=True))
+        elif mimetype == "multipart/form-data" and request.form:
+            places["unread"] = _shorten(request.form.to_dict(flat=True))
+            places["body"] = f"{mimetype} (not read by PG&E)"
+        elif mimetype == "application/json":
+            payload = request.get_json(silent=True)
+            if isinstance(payload, dict):
+                places["json"] = _shorten({k: str(v) for k, v in payload.items()})
+        elif request.get_data(cache=True):
+            places["body"] = f"{mimetype or 'untyped'} ({request.content_length} bytes, not read by PG&E)"
+            if mimetype in ("", "text/plain"):
+                text = request.get_data(cache=True).decode("utf-8", "replace")
+                pairs = dict(part.partition("=")[::2] for part in text.strip().split("&") if "=" in part)
+                if pairs:
+                    places["unread"] = _shorten(pairs)
+    return places or None
+
+
+def _shorten(values: dict[str, str]) -> dict[str, str]:
+    """Keep enough of a secret to tell two apart (the rehearsal shows which code was sent), never all."""
+    out = {}
+    for name, value in list(values.items())[:40]:
+        text = str(value)[:500]
+        if name in SECRET_PARAMETERS and len(text) > 8:
+            text = text[:8] + "..."
+        out[str(name)[:64]] = text
+    return out
 
 
 def _presented_fingerprint() -> str | None:
@@ -215,11 +282,12 @@ def _log_request(response: Response) -> Response:
                     query=request.query_string.decode("latin-1"),
                     status=response.status_code,
                     client_id=getattr(g, "client_id", None),
-                    claimed_client_id=_claimed_client_id(),
+                    claimed_client_id=_claimed_client_id(db),
                     certificate_sha256=getattr(g, "certificate_sha256", None) or _presented_fingerprint(),
                     headers=headers,
                     error=getattr(g, "error", None),
                     reason=getattr(g, "error_reason", None),
+                    parameters=_logged_parameters(),
                     worker_pid=os.getpid(),
                 )
             )
