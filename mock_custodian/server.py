@@ -248,7 +248,7 @@ class MockCustodianServer(BaseApplication):
         self.cfg.set("threads", s.threads)
         self.cfg.set("worker_class", "mock_custodian.server.TLSThreadWorker")
         self.cfg.set("sendfile", False)  # bytes must go through TLS, never os.sendfile on the raw fd
-        self.cfg.set("timeout", 60)
+        self.cfg.set("timeout", s.worker_timeout)
         self.cfg.set("graceful_timeout", 5)
         self.cfg.set("keepalive", 5)
         self.cfg.set("accesslog", None)

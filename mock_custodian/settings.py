@@ -26,6 +26,9 @@ class Settings:
     portal_port: int = 8444
     workers: int = 2
     threads: int = 8
+    # gunicorn's worker heartbeat timeout; the threaded worker keeps beating while a thread streams,
+    # so responses may take far longer than this.
+    worker_timeout: int = 60
     # Extra names for the server certificate (container service names, api.pge.com ...).
     san: list[str] = field(default_factory=list)
     # SNI names that make a connection on the API listener behave as the portal host
@@ -100,6 +103,32 @@ class Settings:
 
     # Simulated service status (spec 5.4): 1 available, 0 maintenance.
     service_status: int = 1
+
+    # Asynchronous Batch requests and notifications (spec 6.4-6.6; jobs/). Seconds of simulated time
+    # between a 202 and the package being built and notified (PG&E: typically 10-40 s; tests: 0).
+    async_delay_s: float = 15.0
+    package_ttl_days: float = 5.0  # a package is retrievable this long after its notification
+    package_max_subscriptions: int = 100  # a larger request is split into several packages
+    # Serve the CCA's BulkRetailCustomerInfo path without /resource/ (section 9 item 16).
+    cca_legacy_path: bool = True
+    # Token class that retrieves Bulk packages (section 9 item 11): cat | either (CAT or the TP's AT).
+    bulk_retrieval_token: str = "cat"
+    # Outbound notification POSTs (spec 3.7): verify the receiver's certificate against this bundle
+    # (default: the dev CA); false turns verification off, on purpose only. Present the data
+    # custodian's client certificate (certs/data-custodian/).
+    notify_verify_tls: bool = True
+    notify_trust_bundle: Path | None = None
+    notify_client_cert: bool = True
+    notify_timeout_s: float = 10.0  # per POST; a timeout counts as a failed attempt
+    # Minutes of simulated time after each failed attempt before the next; after the last, "failed".
+    notify_retry_minutes: list[float] = field(default_factory=lambda: [1.0, 5.0, 15.0])
+    # Notify the third party of its own revocation (DELETE Authorization or portal); PG&E: none.
+    notify_on_tp_revoke: bool = False
+    # Local (Pacific) time at which daily packages are built for "Notify me as data is ready" (HH:MM).
+    daily_package_time: str = "07:00"
+    # Run the job worker (builds packages, sends notifications) as a process next to the gunicorn
+    # arbiter; false when separate `mock-custodian worker` processes do it.
+    job_worker: bool = True
 
     # Test-double control surface under /__sim/ (spec 1.4; not PG&E). The token every control call
     # presents (X-Control-Token); unset: a fresh one per start, printed and written to server.json.
