@@ -21,7 +21,11 @@ RUNTIME_FILE = "server.json"
 
 # Further command groups live in their own modules, each with
 # ``register(subparsers, scenario_subparsers)`` adding parsers with ``set_defaults(handler=...)``.
-COMMAND_MODULES: tuple[str, ...] = ("mock_custodian.control_cli",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "mock_custodian.control_cli",
+    "mock_custodian.third_party_cli",
+    "mock_custodian.export",
+)
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
