@@ -139,7 +139,8 @@ def _request_problem(exc: Exception) -> Response:
 def _sa_view(sa: ServiceAgreement) -> dict[str, object]:
     address = sa.service_address or {}
     where = ", ".join(str(address[k]) for k in ("street", "city") if address.get(k))
-    return {"id": sa.id, "label": f"{sa.commodity.capitalize()} service, SA {sa.sa_number}", "address": where}
+    return {"number": sa.sa_number, "label": f"{sa.commodity.capitalize()} service, SA {sa.sa_number}",
+            "address": where}
 
 
 def _group_views(tokens: tuple[str, ...] | list[str]) -> list[dict[str, str]]:
@@ -163,11 +164,23 @@ def _duration(form: Mapping[str, str]) -> tuple[Duration | None, dict[str, str]]
         return None, {"end_date": "Enter the end date as YYYY-MM-DD."}
 
 
-def _ids(values: list[str]) -> tuple[list[int], dict[str, str]]:
-    try:
-        return [int(v) for v in values], {}
-    except ValueError:
+def _chosen(form: MultiDict, agreements: list[ServiceAgreement]) -> tuple[list[int], dict[str, str]]:
+    """The ticked service agreements (the form carries SA numbers); Select All means every listed one."""
+    if form.get("select_all"):
+        return [sa.id for sa in agreements], {}
+    by_number = {sa.sa_number: sa.id for sa in agreements}
+    values = form.getlist("service_agreements")
+    if any(v not in by_number for v in values):
         return [], {"service_agreements": "Choose service agreements from the list."}
+    return [by_number[v] for v in values], {}
+
+
+def _ticked(form: MultiDict | None, agreements: list[ServiceAgreement], default: set[str]) -> set[str]:
+    if form is None:
+        return default
+    if form.get("select_all"):
+        return {sa.sa_number for sa in agreements}
+    return set(form.getlist("service_agreements"))
 
 
 def _earliest_end_date(now: float) -> str:
@@ -238,12 +251,9 @@ def authorize_consent() -> Response:
         errors: dict[str, str] = {}
         duration, duration_errors = _duration(form)
         errors.update(duration_errors)
-        if form.get("select_all"):
-            sa_ids = [sa.id for sa in eligible_service_agreements(db, signed_in.customer_id, now,
-                                                                  signed_in.guest_account_id)]
-        else:
-            sa_ids, id_errors = _ids(form.getlist("service_agreements"))
-            errors.update(id_errors)
+        sa_ids, id_errors = _chosen(form, eligible_service_agreements(db, signed_in.customer_id, now,
+                                                                       signed_in.guest_account_id))
+        errors.update(id_errors)
         email = None
         if signed_in.guest:
             email = (form.get("email") or "").strip()
@@ -309,10 +319,7 @@ def _consent_page(db: Session, consent_request: ConsentRequest, signed_in: Signe
         duration, end_date = "indefinite", None
     min_end = local_date(hints.min_auth_end_date).isoformat() if hints.min_auth_end_date is not None else None
     earliest = max(_earliest_end_date(now), min_end or "")
-    chosen_sas = set()
-    if form is not None:
-        chosen_sas = {sa.id for sa in agreements} if form.get("select_all") else {
-            int(v) for v in form.getlist("service_agreements") if v.isdigit()}
+    chosen_sas = _ticked(form, agreements, set())
     return _page(
         "customer/consent.html", status,
         action="/myAuthorization/consent", carried=consent_request.carried(), company=consent_request.display_name,
@@ -454,11 +461,8 @@ def customer_self_access(client_id: str) -> Response:
             if form.get("action") == "cancel":
                 return _redirect(HOME, 303)
             duration, errors = _duration(form)
-            if form.get("select_all"):
-                sa_ids = [sa.id for sa in eligible_service_agreements(db, signed_in.customer_id, now)]
-            else:
-                sa_ids, id_errors = _ids(form.getlist("service_agreements"))
-                errors.update(id_errors)
+            sa_ids, id_errors = _chosen(form, eligible_service_agreements(db, signed_in.customer_id, now))
+            errors.update(id_errors)
             if not errors and duration is not None:
                 try:
                     create_customer_authorization(
@@ -470,10 +474,7 @@ def customer_self_access(client_id: str) -> Response:
                 except ConsentInvalid as exc:
                     errors = exc.errors
         agreements = eligible_service_agreements(db, signed_in.customer_id, now)
-        chosen = set()
-        if form is not None:
-            chosen = {sa.id for sa in agreements} if form.get("select_all") else {
-                int(v) for v in form.getlist("service_agreements") if v.isdigit()}
+        chosen = _ticked(form, agreements, set())
         return _page(
             "customer/consent.html", 400 if errors else 200,
             action=f"/customer/authorizations/self-access/{tp.client_id}", carried={}, company=tp.display_name,
@@ -508,7 +509,9 @@ def customer_edit_authorization(authorization_id: int) -> Response:
             if refused:
                 return refused
             duration, errors = _duration(form)
-            keep, id_errors = _ids(form.getlist("service_agreements"))
+            known = list(dict.fromkeys([*authorization.service_agreements,
+                                        *eligible_service_agreements(db, signed_in.customer_id, now)]))
+            keep, id_errors = _chosen(form, known)
             errors.update(id_errors)
             groups = form.getlist("data_groups") if settings.allow_group_edit else None
             if not errors and duration is not None:
@@ -525,12 +528,12 @@ def customer_edit_authorization(authorization_id: int) -> Response:
         end = authorization.ends_at
         if form is not None:
             duration_choice, end_date = form.get("duration") or "indefinite", form.get("end_date")
-            chosen_sas = {int(v) for v in form.getlist("service_agreements") if v.isdigit()}
+            chosen_sas = _ticked(form, list(authorization.service_agreements), set())
             chosen_groups = set(form.getlist("data_groups"))
         else:
             duration_choice = "indefinite" if end is None else "end_date"
             end_date = None if end is None else local_date(end - 1).isoformat()
-            chosen_sas = {sa.id for sa in authorization.service_agreements}
+            chosen_sas = {sa.sa_number for sa in authorization.service_agreements}
             chosen_groups = set(authorization.data_groups)
         return _page(
             "customer/edit.html", 400 if errors else 200, authorization_id=authorization.id,

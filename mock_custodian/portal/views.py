@@ -13,4 +13,5 @@ blueprint = Blueprint("portal", __name__)
 @blueprint.route("/", methods=["GET"])
 def home() -> ResponseReturnValue:
     """The Share My Data landing page; it routes ``#MyAuthorization/?...`` client-side (spec 4.2)."""
-    return render_template("home.html", api_base_url=runtime().api_base_url())
+    rt = runtime()
+    return render_template("home.html", api_base_url=rt.api_base_url(), authorize_aliases=rt.settings.authorize_aliases)
