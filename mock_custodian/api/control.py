@@ -112,10 +112,9 @@ def openapi() -> ResponseReturnValue:
 
 
 @blueprint.route("/sink/<name>", methods=["POST"])
-def sink_receive() -> ResponseReturnValue:
+def sink_receive(name: str) -> ResponseReturnValue:
     """The record-only notification receiver a third party can register as its notification URI."""
     rt = runtime()
-    name = request.view_args["name"] if request.view_args else ""
     headers = {k: ("[redacted]" if k.lower() in REDACTED_HEADERS else v) for k, v in request.headers.items()}
     peer = request.environ.get(tls.ENVIRON_KEY)
     with rt.database.session() as db:

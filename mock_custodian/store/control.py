@@ -292,10 +292,12 @@ def list_jobs(db: Session, status: str | None = None, client_id: str | None = No
             "request_path": j.request_path,
             "request_query": j.request_query,
             "x_transaction": j.x_transaction,
+            "kind": getattr(j, "kind", None),
             "status": j.status,
             "accepted_at": iso(j.accepted_at),
             "due_at": iso(j.due_at),
             "built_at": iso(j.built_at),
+            "error": getattr(j, "error", None),
         }
         for j in jobs
     ]
@@ -311,9 +313,12 @@ def list_notifications(db: Session, client_id: str | None = None) -> list[dict[s
             "uri": n.uri,
             "body": n.body,
             "x_transaction": n.x_transaction,
+            "kind": getattr(n, "kind", None),
             "status": n.status,
             "created_at": iso(n.created_at),
             "next_attempt_at": iso(n.next_attempt_at),
+            "delivered_at": iso(getattr(n, "delivered_at", None)),
+            "fault": getattr(n, "fault", None),  # the notification fault honoured, if any (store.faults)
             "attempts": list(n.attempts or []),
         }
         for n in rows

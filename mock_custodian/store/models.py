@@ -375,7 +375,7 @@ class Fault(Base):
     times: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None = every match
     probability: Mapped[float] = mapped_column(Float, default=1.0)
     params: Mapped[dict] = mapped_column(JSON, default=dict)
-    matched: Mapped[int] = mapped_column(Integer, default=0)  # matching requests seen
+    matched: Mapped[int] = mapped_column(Integer, default=0)  # matching requests seen while active
     fired: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[float] = mapped_column(Float)
     last_fired_at: Mapped[float | None] = mapped_column(Float, nullable=True)
