@@ -37,7 +37,11 @@ class PeerCertificate:
         return self.present and self.verified
 
 
-NO_CERTIFICATE = PeerCertificate(present=False, error="no client certificate was presented")
+NO_CERTIFICATE = PeerCertificate(
+    present=False,
+    error="no client certificate was presented; configure your HTTP client with your registered certificate, "
+    "its intermediate and its key (e.g. requests' cert=(chain.pem, key.pem), curl --cert chain.pem --key key.pem)",
+)
 
 
 class ClientCertificateVerifier:
@@ -63,7 +67,12 @@ class ClientCertificateVerifier:
         try:
             context.verify_certificate()
         except crypto.X509StoreContextError as exc:
-            return PeerCertificate(True, False, fingerprint, subject, _reason(exc))
+            reason = _reason(exc)
+            if not intermediates and "unable to get local issuer certificate" in str(exc):
+                reason = (f"the certificate was sent without its intermediate: its issuer "
+                          f"{leaf.issuer.rfc4514_string()} is not a trusted root, and the client sent no other "
+                          "certificate. Present the chain file (leaf first, then the intermediate)")
+            return PeerCertificate(True, False, fingerprint, subject, reason)
         return PeerCertificate(True, True, fingerprint, subject)
 
 

@@ -297,8 +297,8 @@ def validate_fields(db: Session, raw: Mapping[str, Any], *, user_type: str, part
         if not value:
             if name in required:
                 errors[name] = "is required" + (
-                    f" for a {USER_TYPE_LABELS[user_type]}" if name in ("third_party_portal_uri", "redirect_uri")
-                    else "")
+                    " for Standard and Energy Efficiency Finance users"
+                    if name in ("third_party_portal_uri", "redirect_uri") else "")
             else:
                 values[name] = None
             continue
@@ -831,7 +831,8 @@ def milestone_rows(tp: ThirdParty) -> list[dict[str, Any]]:
     milestones = tp.milestones or {}
     rows: list[dict[str, Any]] = [
         {"milestone": "Registration Submitted", "completed_at": tp.created_at},
-        {"milestone": "E-mail Confirmed", "completed_at": tp.confirmed_at},
+        # A scenario-loaded registration never saw the e-mail: acceptance implies it.
+        {"milestone": "E-mail Confirmed", "completed_at": tp.confirmed_at or tp.accepted_at},
         {"milestone": "Accepted", "completed_at": tp.accepted_at},
     ]
     for test in REQUIRED_TESTS[tp.user_type]:
