@@ -18,11 +18,13 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from . import tls
 from .clock import Clock
-from .errors import InvalidCertificate, MethodNotPermitted, NoListener, PGEError
+from .errors import InvalidCertificate, MethodNotPermitted, NoListener, PGEError, RateLimited
 from .pki import DevPKI
 from .settings import Settings
 from .store.db import Database, meta_get
-from .store.models import RequestLog
+from .store.lifecycle import apply_due_events, pending_events
+from .store.models import RequestLog, ThirdParty
+from .store.ratelimit import RateLimits, check_and_count
 from .store.registration import advance_registrations, bearer_owner, describe_unregistered_certificate
 from .store.registry import owners_of_fingerprint
 
@@ -36,6 +38,7 @@ PORTAL_BLUEPRINTS = {"portal", "customer"}
 # The registration tests' resources and harness (API host) and the Third Party Portal (portal host).
 API_BLUEPRINTS |= {"registration_resources", "oauth_test_harness"}
 PORTAL_BLUEPRINTS |= {"third_party_portal"}
+API_BLUEPRINTS |= {"batch_async"}  # asynchronous Batch requests and package retrieval (spec 6.4)
 REDACTED_HEADERS = {"authorization", "cookie", "x-control-token"}
 # Parameters logged only in part: codes, refresh tokens and secrets.
 SECRET_PARAMETERS = {"client_secret", "code", "authorization_code", "refresh_token", "access_token",
@@ -92,6 +95,7 @@ def create_app(settings: Settings, database: Database | None = None) -> Flask:
     pki = DevPKI(settings.resolved_data_dir() / "certs")
     app.extensions["mock_custodian"] = Runtime(settings, db, db.clock(), pki)
 
+    from .api import lifecycle_control  # noqa: F401  (adds /__sim/ lifecycle routes to the control blueprint)
     from .api.control import blueprint as control_bp
     from .api.faults import install as install_faults
     from .api.resources import blueprint as resources_bp
@@ -107,7 +111,11 @@ def create_app(settings: Settings, database: Database | None = None) -> Flask:
 
     for bp in (registration_resources_bp, test_authorize_bp, third_party_portal_bp):
         app.register_blueprint(bp)
+    from .api.batch_async import blueprint as batch_async_bp
 
+    app.register_blueprint(batch_async_bp)
+
+    app.before_request(_apply_due_events)
     app.before_request(_guard)
     app.after_request(_log_request)
     install_faults(app)  # /__sim/ fault injection: its hook runs after the guard
@@ -134,6 +142,16 @@ def peer_certificate() -> tls.PeerCertificate:
     return request.environ.get(tls.ENVIRON_KEY, tls.NO_CERTIFICATE)
 
 
+def _apply_due_events() -> None:
+    """Scheduled account/SA events take effect once the simulated clock reaches them (spec 4.15)."""
+    rt = runtime()
+    now = rt.clock.epoch()
+    with rt.database.session() as db:
+        if not pending_events(db, now):
+            return
+        apply_due_events(db, now, rt.resource_base_url())
+
+
 def _guard() -> None:
     """Surface routing, then the certificate check that PG&E runs before anything else (spec 2.3)."""
     path = request.path
@@ -152,7 +170,10 @@ def _guard() -> None:
         raise InvalidCertificate(peer.error or "certificate not verified")
     rt = runtime()
     with rt.database.session() as db:
-        owners = owners_of_fingerprint(db, peer.fingerprint_sha256 or "", rt.clock.epoch())
+        now = rt.clock.epoch()
+        owners = owners_of_fingerprint(db, peer.fingerprint_sha256 or "", now)
+        if owners and rt.settings.rate_limits_enabled:
+            _count_request(db, owners[0], now, rt.settings)
     if not owners:
         with rt.database.session() as db:
             raise InvalidCertificate(describe_unregistered_certificate(
@@ -164,6 +185,21 @@ def _guard() -> None:
     if blueprint is not None and blueprint not in API_BLUEPRINTS:
         raise NoListener(path)
     return None
+
+
+def _count_request(db: Any, owner_id: int, now: float, settings: Settings) -> None:
+    """Rate limits (spec 6.7), charged to the certificate's registration and its vendor (Tax ID)."""
+    tp = db.get(ThirdParty, owner_id)
+    limits = RateLimits(
+        vendor_per_second=settings.rate_limit_vendor_per_second,
+        vendor_burst=settings.rate_limit_vendor_burst,
+        client_per_hour=settings.rate_limit_client_per_hour,
+        client_per_day=settings.rate_limit_client_per_day,
+        day_reset_hour_local=settings.rate_limit_day_reset_hour,
+    )
+    decision = check_and_count(db, tp.tax_id, tp.client_id, now, limits)
+    if not decision.allowed:
+        raise RateLimited(decision.retry_after, decision.limit)
 
 
 def _render_error(exc: PGEError) -> Response:

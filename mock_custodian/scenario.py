@@ -181,6 +181,23 @@ class AuthorizationSpec:
 
 
 @dataclass
+class TimelineSpec:
+    """One entry of the scenario timeline: a data change or an account/SA event (spec 4.15, 7.13).
+
+    Instants are absolute epochs or offsets like ``-10d`` from load time; ``start``/``end`` of a data
+    change are local dates (an offset is rounded to its local day).
+    """
+
+    event: str
+    at: float | str | None
+    sa: str | None
+    account: str | None
+    start: float | str | None
+    end: float | str | None
+    params: dict
+
+
+@dataclass
 class Scenario:
     path: str
     name: str
@@ -188,6 +205,7 @@ class Scenario:
     third_parties: list[ThirdPartySpec] = field(default_factory=list)
     customers: list[CustomerSpec] = field(default_factory=list)
     authorizations: list[AuthorizationSpec] = field(default_factory=list)
+    timeline: list[TimelineSpec] = field(default_factory=list)
     digest: str = ""
 
 
@@ -353,7 +371,7 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
         raise ScenarioError(path, mark.line + 1 if mark else None, "", f"not valid YAML: {exc}") from exc
     if not isinstance(doc, _Map):
         raise ScenarioError(path, 1, "", "a scenario is a mapping with third_parties, customers, authorizations")
-    _check_keys(ctx, doc, "scenario", {"name", "seed", "third_parties", "customers", "authorizations"})
+    _check_keys(ctx, doc, "scenario", {"name", "seed", "third_parties", "customers", "authorizations", "timeline"})
     scenario = Scenario(
         path=path,
         name=_opt(ctx, doc, "name", "scenario", str, Path(path).stem),
@@ -516,7 +534,78 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
                 ends_at=_instant(ctx, node, "ends_at", where, None),
             )
         )
+    accounts = {acct.key: c.key for c in scenario.customers for acct in c.accounts}
+    for i, raw in enumerate(_seq(ctx, doc, "timeline", "scenario")):
+        where = f"timeline[{i}]"
+        node = _mapping(ctx, raw, where, doc)
+        scenario.timeline.append(_parse_timeline(ctx, node, where, seen_sa, accounts, seen_tp))
     return scenario
+
+
+DATA_CHANGE_EVENTS = ("gap", "correction", "bill_revision")
+ACCOUNT_EVENTS = ("meter_exchange", "rate_change", "temporary_turn_off", "turn_on", "move_out",
+                  "change_of_company", "unlink_account", "paper_authorization")
+_TIMELINE_KEYS = {"at", "event", "sa", "account", "start", "end", "factor", "quality", "estimate_after",
+                  "final_after", "estimate_quality", "meter", "flow_direction", "rate_schedule", "serial",
+                  "third_party", "data_groups", "service_agreements"}
+
+
+def _duration(ctx: _Ctx, node: _Map, key: str, where: str, default: int) -> int:
+    """Seconds, or a duration like ``2d`` / ``36h`` / ``90m``."""
+    value = node.get(key)
+    if value is None:
+        return default
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    match = re.fullmatch(r"(\d+)([dhm])", str(value).strip())
+    if not match:
+        raise ctx.fail(node, key, f"{where}.{key}", f"{value!r} is not a duration (seconds, or like 2d, 36h, 90m)")
+    return int(match.group(1)) * {"d": 86400, "h": 3600, "m": 60}[match.group(2)]
+
+
+def _parse_timeline(ctx: _Ctx, node: _Map, where: str, sas: dict, accounts: dict, tps: dict) -> TimelineSpec:
+    _check_keys(ctx, node, where, _TIMELINE_KEYS)
+    event = _choice(ctx, node, "event", where, DATA_CHANGE_EVENTS + ACCOUNT_EVENTS)
+    sa = _opt(ctx, node, "sa", where, str)
+    account = _opt(ctx, node, "account", where, str)
+    if event == "unlink_account":
+        if account is None or account not in accounts:
+            raise ctx.fail(node, "account" if account else None, f"{where}.account",
+                           f"unlink_account needs a known account key (one of {', '.join(sorted(accounts))})")
+    elif sa is None or sa not in sas:
+        raise ctx.fail(node, "sa" if sa else None, f"{where}.sa",
+                       f"{event} needs a known service agreement key" + (f", not {sa!r}" if sa else ""))
+    params: dict[str, Any] = {}
+    start = end = None
+    if event in DATA_CHANGE_EVENTS:
+        start = _instant(ctx, node, "start", where, None)
+        if start is None:
+            raise ctx.fail(node, None, f"{where}.start", f"{event} needs a start date")
+        end = _instant(ctx, node, "end", where, None) if event != "bill_revision" else None
+        if event != "bill_revision" and end is None:
+            raise ctx.fail(node, None, f"{where}.end", f"{event} needs an end date (the day after the last)")
+        if "factor" in node:
+            params["factor"] = float(_req(ctx, node, "factor", where, (int, float)))
+        for key in ("quality", "estimate_quality", "meter", "flow_direction"):
+            if key in node:
+                params[key] = _req(ctx, node, key, where, int)
+        if event == "gap":
+            params["estimate_after"] = _duration(ctx, node, "estimate_after", where, 2 * 86400)
+            params["final_after"] = _duration(ctx, node, "final_after", where, 7 * 86400)
+    elif event == "rate_change":
+        params["rate_schedule"] = _req(ctx, node, "rate_schedule", where)
+    elif event == "meter_exchange":
+        params["meter"] = _opt(ctx, node, "meter", where, int, 1)
+        if "serial" in node:
+            params["serial"] = _req(ctx, node, "serial", where)
+    elif event == "paper_authorization":
+        tp_key = _req(ctx, node, "third_party", where)
+        if tp_key not in tps:
+            raise ctx.fail(node, "third_party", f"{where}.third_party", f"unknown third party {tp_key!r}")
+        params["client_id_of"] = tp_key
+        params["data_groups"] = _groups(ctx, node, "data_groups", where, ["Usage", "Billing"])
+    at = _instant(ctx, node, "at", where, None if event in ("gap",) else "+0d")
+    return TimelineSpec(event=event, at=at, sa=sa, account=account, start=start, end=end, params=params)
 
 
 def _parse_sa(ctx: _Ctx, node: _Map, where: str, customer_class: str) -> ServiceAgreementSpec:

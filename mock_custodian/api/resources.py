@@ -29,9 +29,9 @@ from ..store.content import (
     history_start,
     subscription_scope,
     usage_plan,
-    usage_request,
 )
 from ..store.models import Authorization, ServiceAgreement, ThirdParty
+from ..synth.billing import Bill
 from ..synth.localtime import local_date
 from ..synth.readings import day_readings
 from ..windows import DataWindow, WindowError, parse_window
@@ -403,16 +403,27 @@ def interval_block(subscription_id: str, usage_point_id: str, meter_reading_id: 
         root=True, style=s.xml_style))
 
 
-def _summaries(scope: SubscriptionScope, point: UsagePointScope, window: DataWindow, now: float) -> list:
-    request_ = usage_request(point, scope.data_groups, window, _publication())
-    if request_ is None or request_.start >= request_.end:
-        return []
+def _summaries(scope: SubscriptionScope, point: UsagePointScope, window: DataWindow,
+               now: float) -> Iterator[tuple[Bill, float, float]]:
+    """Issued (or revised) bills in the window with their (published, updated) times."""
+    plan = _block_plan(scope, point, window, now)
+    if not plan.usage_points:
+        return iter(())
+    request_ = plan.usage_points[0]
+    times = plan.bill_times()
     bills = espi.bills_for(request_, now)
     if window.by_updated:
         lo = window.updated_min if window.updated_min is not None else float("-inf")
         hi = window.updated_max if window.updated_max is not None else float("inf")
-        bills = [b for b in bills if lo <= b.issued_at < hi]
-    return bills
+    else:
+        lo, hi = float("-inf"), float("inf")
+    prefix = f"{_paths(point).usage_summaries}/"
+    out = []
+    for bill in bills:
+        published, updated = times.get(f"{prefix}{bill.start}", (bill.issued_at, bill.issued_at))
+        if lo <= updated < hi:
+            out.append((bill, published, updated))
+    return iter(out)
 
 
 @_route("/Subscription/<subscription_id>/UsagePoint/<usage_point_id>/UsageSummary")
@@ -424,10 +435,10 @@ def usage_summaries(subscription_id: str, usage_point_id: str) -> Response:
     window = _window()
     now = runtime().clock.epoch()
     billing, style, paths = scope.has("Billing"), runtime().settings.xml_style, _paths(point)
-    entries = (espi.usage_summary_entry(paths, bill, published=bill.issued_at, updated=bill.issued_at,
-                                        billing=billing, style=style)
-               for bill in _summaries(scope, point, window, now))
-    return _feed_or_204(iter(entries), now)
+    entries = (espi.usage_summary_entry(paths, bill, published=published, updated=updated, billing=billing,
+                                        style=style)
+               for bill, published, updated in _summaries(scope, point, window, now))
+    return _feed_or_204(entries, now)
 
 
 @_route("/Subscription/<subscription_id>/UsagePoint/<usage_point_id>/UsageSummary/<int:summary_start>")
@@ -436,10 +447,11 @@ def usage_summary(subscription_id: str, usage_point_id: str, summary_start: int)
     _require_groups(scope, "Usage", "Billing")
     point = _usage_point(scope, usage_point_id)
     now = runtime().clock.epoch()
-    for bill in _summaries(scope, point, DataWindow(float(summary_start), float(summary_start) + 1), now):
+    for bill, published, updated in _summaries(scope, point, DataWindow(float(summary_start),
+                                                                        float(summary_start) + 1), now):
         if bill.start == summary_start:
             return _entry_response(espi.usage_summary_entry(
-                _paths(point), bill, published=bill.issued_at, updated=bill.issued_at, billing=scope.has("Billing"),
+                _paths(point), bill, published=published, updated=updated, billing=scope.has("Billing"),
                 root=True, style=runtime().settings.xml_style))
     raise NotFound()
 

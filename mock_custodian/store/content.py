@@ -23,12 +23,16 @@ from ..espi import (
     CustomerInfo,
     DemandResponseEnrollment,
     MeterInfo,
+    UsagePointPaths,
     UsagePointRequest,
+    bills_for,
     customer_feed,
     has_usage_data,
+    meter_readings_of,
     usage_feed,
 )
 from ..synth.config import ServiceAgreementModel
+from ..synth.lifecycle import Change, overrides_for
 from ..windows import DataWindow
 from .authorizations import effective_end, is_live
 from .models import Authorization, ServiceAgreement, ThirdParty
@@ -107,6 +111,8 @@ class UsagePointScope:
     sa_number: str
     data_start: float
     data_end: float  # min(authorization end, SA end, publication cutoff)
+    changes: tuple[Change, ...] = ()  # declared gaps and corrections (store.lifecycle)
+    as_of: float = 0.0  # the instant the scope was taken: which stage each change has reached
 
 
 @dataclass(frozen=True)
@@ -128,13 +134,20 @@ class SubscriptionScope:
 
 def subscription_scope(authorization: Authorization, now: float, publication: Publication) -> SubscriptionScope:
     """What one authorization reaches at ``now``; call inside the session that loaded it."""
+    from sqlalchemy.orm import object_session
+
+    from .lifecycle import changes_by_service_agreement
+
     end = effective_end(authorization)
+    session = object_session(authorization)
+    changes = changes_by_service_agreement(session, [sa.id for sa in authorization.service_agreements]) \
+        if session is not None else {}
     points = []
     for sa in authorization.service_agreements:
         model = ServiceAgreementModel.from_dict(sa.profile)
         data_end = min(x for x in (end, sa.service_end, publication.cutoff(now, model.mv90)) if x is not None)
         points.append(UsagePointScope(str(authorization.id), model, sa.sa_number, history_start(authorization, sa, now),
-                                      data_end))
+                                      data_end, tuple(changes.get(sa.id, ())), now))
     return SubscriptionScope(
         subscription_id=str(authorization.id),
         third_party_id=authorization.third_party_id,
@@ -144,18 +157,30 @@ def subscription_scope(authorization: Authorization, now: float, publication: Pu
     )
 
 
+def changed_blocks(point: UsagePointScope, start: float, end: float, publication: Publication) -> tuple[dict, dict]:
+    """Overrides and ``updated`` times of the blocks the declared changes alter within [start, end)."""
+    if not point.changes:
+        return {}, {}
+    mv90 = point.model.mv90
+    return overrides_for(point.model, point.changes, start, end, point.as_of,
+                         lambda day_start: publication.published_at(day_start, mv90))
+
+
 def usage_request(point: UsagePointScope, groups: frozenset[str], window: DataWindow,
                   publication: Publication, *, include_usage: bool = True,
                   include_summaries: bool = True) -> UsagePointRequest | None:
     """The data engine's request for one usage point: the window clamped to what may be served.
 
-    ``updated-*`` windows select days by the Atom ``updated`` time (the publication instant of the day,
-    until corrections exist) and bills by their issue time.
+    Declared gaps and corrections enter as overrides (bills are computed from the same values).
+    ``updated-*`` windows select days by their Atom ``updated`` time: the day's publication, or its
+    latest change.
     """
     start = point.data_start if window.published_min is None else max(point.data_start, window.published_min)
     end = point.data_end if window.published_max is None else min(point.data_end, window.published_max)
     usage = "Usage" in groups and include_usage
     billing = "Billing" in groups
+    # Overrides must cover whole billing periods too, so bills always equal their (changed) intervals.
+    overrides, updated = changed_blocks(point, point.data_start, point.data_end, publication)
     request = UsagePointRequest(
         subscription_id=point.subscription_id,
         sa=point.model,
@@ -165,20 +190,25 @@ def usage_request(point: UsagePointScope, groups: frozenset[str], window: DataWi
         billing=billing,
         program_enrollment="ProgramEnrollment" in groups,
         include_usage_summaries=include_summaries and (usage or billing or "Usage" in groups),
+        overrides=overrides or None,
     )
     if window.by_updated:
-        request = _by_updated(request, point, window, publication)
+        request = _by_updated(request, point, window, publication, updated)
     return request
 
 
 def _by_updated(request: UsagePointRequest, point: UsagePointScope, window: DataWindow,
-                publication: Publication) -> UsagePointRequest:
+                publication: Publication, updated: dict) -> UsagePointRequest:
     lo = window.updated_min if window.updated_min is not None else float("-inf")
     hi = window.updated_max if window.updated_max is not None else float("inf")
+    latest: dict[int, float] = {}
+    for (_meter, _flow, day_start), when in updated.items():
+        latest[day_start] = max(latest.get(day_start, when), when)
     days = []
     cursor = _next_local_midnight_at_or_after(request.start)
     while cursor < request.end:
-        if lo <= publication.published_at(cursor, point.model.mv90) < hi:
+        when = latest.get(int(cursor), publication.published_at(cursor, point.model.mv90))
+        if lo <= when < hi:
             days.append(int(cursor))
         local = dt.datetime.fromtimestamp(cursor, PACIFIC).date() + dt.timedelta(days=1)
         cursor = dt.datetime(local.year, local.month, local.day, tzinfo=PACIFIC).timestamp()
@@ -187,7 +217,12 @@ def _by_updated(request: UsagePointRequest, point: UsagePointScope, window: Data
 
 @dataclass
 class FeedPlan:
-    """A usage or customer feed ready to stream: plain values only, no session needed."""
+    """A usage or customer feed ready to stream: plain values only, no session needed.
+
+    ``block_updated`` maps IntervalBlock hrefs altered by declared changes to their ``updated`` time;
+    every other block is dated by its day's publication, and a UsageSummary by its bill's issue or, if
+    later, the last change inside its period (a revised bill).
+    """
 
     kind: str  # usage | customer
     self_href: str
@@ -201,7 +236,8 @@ class FeedPlan:
     dst_block_duration: str = "actual"
     xml_style: str = "pge"
     feed_id: str | None = None
-    _issue_times: dict[str, float] | None = field(default=None, repr=False)
+    block_updated: dict[str, float] = field(default_factory=dict)
+    _bill_times: dict[str, tuple[float, float]] | None = field(default=None, repr=False)
 
     def is_empty(self) -> bool:
         """PG&E answers 204 when a feed would carry no data (spec 6.3)."""
@@ -213,10 +249,11 @@ class FeedPlan:
         if self.updated_window is None:
             return request
         lo, hi = self.updated_window
-        from ..espi import bills_for
-
-        issued = [b for b in bills_for(request, self.now) if lo <= b.issued_at < hi]
-        return replace(request, bills=issued)
+        times = self.bill_times()
+        paths = UsagePointPaths(self.resource_base, request.subscription_id, request.sa.usage_point_id)
+        kept = [b for b in bills_for(request, self.now)
+                if lo <= times.get(f"{paths.usage_summaries}/{b.start}", (b.issued_at, b.issued_at))[1] < hi]
+        return replace(request, bills=kept)
 
     def chunks(self) -> Iterator[bytes]:
         if self.kind == "customer":
@@ -229,28 +266,32 @@ class FeedPlan:
         )
 
     def entry_times(self, href: str) -> tuple[float, float] | None:
-        """IntervalBlocks are dated by their day's publication, UsageSummaries by their bill's issue;
-        everything else by ``now``. This is what ``updated-min``/``updated-max`` select on."""
+        """``(published, updated)`` of an entry; None for entries dated ``now``. ``updated-*`` selects on these."""
         if "/IntervalBlock/" in href:
             day_start = float(href.rsplit("/", 1)[1])
             mv90 = any(r.sa.mv90 and f"/UsagePoint/{r.sa.usage_point_id}/" in href for r in self.usage_points)
-            at = self.publication.published_at(day_start, mv90)
-            return at, at
+            published = self.publication.published_at(day_start, mv90)
+            return published, self.block_updated.get(href, published)
         if "/UsageSummary/" in href:
-            issued = self._bill_issue_times().get(href)
-            return (issued, issued) if issued is not None else None
+            return self.bill_times().get(href)
         return None
 
-    def _bill_issue_times(self) -> dict[str, float]:
-        if self._issue_times is None:
-            from ..espi import bills_for
-
-            self._issue_times = {
-                f"{self.resource_base}/Subscription/{r.subscription_id}/UsagePoint/{r.sa.usage_point_id}"
-                f"/UsageSummary/{b.start}": float(b.issued_at)
-                for r in self.usage_points for b in bills_for(r, self.now)
-            }
-        return self._issue_times
+    def bill_times(self) -> dict[str, tuple[float, float]]:
+        """UsageSummary href -> (issued, updated): a change inside the period after issue revises the bill."""
+        if self._bill_times is None:
+            changed: dict[str, list[tuple[int, float]]] = {}
+            for href, when in self.block_updated.items():
+                prefix = href.split("/MeterReading/", 1)[0]
+                changed.setdefault(prefix, []).append((int(href.rsplit("/", 1)[1]), when))
+            self._bill_times = {}
+            for r in self.usage_points:
+                paths = UsagePointPaths(self.resource_base, r.subscription_id, r.sa.usage_point_id)
+                days = changed.get(paths.usage_point, [])
+                for bill in bills_for(r, self.now):
+                    revised = max((w for d, w in days if bill.start <= d < bill.end), default=0.0)
+                    self._bill_times[f"{paths.usage_summaries}/{bill.start}"] = (
+                        float(bill.issued_at), max(float(bill.issued_at), revised))
+        return self._bill_times
 
 
 def usage_plan(scopes: Iterable[SubscriptionScope], window: DataWindow, now: float, *, self_href: str,
@@ -258,19 +299,27 @@ def usage_plan(scopes: Iterable[SubscriptionScope], window: DataWindow, now: flo
                **style: object) -> FeedPlan:
     """A usage feed over the usage points of ``scopes`` (optionally one usage point) for ``window``."""
     requests: list[UsagePointRequest] = []
+    block_updated: dict[str, float] = {}
     for scope in scopes:
         for point in scope.usage_points:
             if usage_point_id is not None and point.model.usage_point_id != usage_point_id:
                 continue
             request = usage_request(point, scope.data_groups, window, publication)
-            if request is not None and request.start < request.end:
-                requests.append(request)
-    updated = None
+            if request is None or request.start >= request.end:
+                continue
+            requests.append(request)
+            _, updated = changed_blocks(point, point.data_start, point.data_end, publication)
+            if updated:
+                paths = UsagePointPaths(resource_base, point.subscription_id, point.model.usage_point_id)
+                ids = {(meter, flow): mr_id for meter, flow, _, mr_id in meter_readings_of(point.model)}
+                for (meter, flow, day_start), when in updated.items():
+                    block_updated[f"{paths.interval_blocks(ids[(meter, flow)])}/{day_start}"] = when
+    updated_window = None
     if window.by_updated:
-        updated = (window.updated_min if window.updated_min is not None else float("-inf"),
-                   window.updated_max if window.updated_max is not None else float("inf"))
-    return FeedPlan("usage", self_href, resource_base, now, usage_points=requests, updated_window=updated,
-                    publication=publication, **style)  # type: ignore[arg-type]
+        updated_window = (window.updated_min if window.updated_min is not None else float("-inf"),
+                          window.updated_max if window.updated_max is not None else float("inf"))
+    return FeedPlan("usage", self_href, resource_base, now, usage_points=requests, updated_window=updated_window,
+                    publication=publication, block_updated=block_updated, **style)  # type: ignore[arg-type]
 
 
 def _address(raw: dict) -> Address:
@@ -310,7 +359,8 @@ def customer_item(authorization: Authorization, groups: Iterable[str] | None = N
                 usage_point_id=sa.usage_point_id, sa_number=sa.sa_number, customer_class=sa.customer_class,
                 sign_date=int(sa.service_start), premise_number=sa.premise_number,
                 service_address=_address(sa.service_address), status=sa.status,
-                meters=tuple(MeterInfo(m.serial_number, m.meter_type, m.interval_length) for m in sa.meters),
+                meters=tuple(MeterInfo(m.serial_number, m.meter_type, m.interval_length) for m in sa.meters
+                             if m.removed_at is None),
                 dr_programs=tuple(_dr(p) for p in sa.dr_programs or ()),
             )
             for sa in sas

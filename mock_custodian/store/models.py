@@ -178,6 +178,9 @@ class Meter(Base):
     serial_number: Mapped[str] = mapped_column(String(32))
     meter_type: Mapped[str] = mapped_column(String(32))
     interval_length: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # A meter exchange (spec 4.15) removes the old meter and installs a new one in its position.
+    installed_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    removed_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     service_agreement: Mapped[ServiceAgreement] = relationship(back_populates="meters")
 
@@ -266,6 +269,11 @@ class AsyncJob(Base):
     package_path: Mapped[str | None] = mapped_column(Text, nullable=True)
     lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
     lease_until: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # subscription | bulk | customer_info | dr (spec 6.8) | daily (spec 6.5); see jobs/ and store/packages.py
+    kind: Mapped[str] = mapped_column(String(16), default="bulk")
+    # What the build needs, frozen at acceptance: window, feed style, publication rule, base URLs.
+    params: Mapped[dict] = mapped_column(JSON, default=dict)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)  # why a build failed
 
 
 class Notification(Base):
@@ -283,6 +291,79 @@ class Notification(Base):
     attempts: Mapped[list] = mapped_column(JSON, default=list)  # [{at, status, error}]
     lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
     lease_until: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # batch | daily (packages of job_id) | authorization (spec 6.5 triggers); status also waiting (package
+    # not built yet) and lost (an injected notification_lost fault).
+    kind: Mapped[str] = mapped_column(String(16), default="authorization")
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("async_jobs.id"), nullable=True, index=True)
+    # The notification fault honoured ({} none); None until the sender has asked (store.faults).
+    fault: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    delivered_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class Package(Base):
+    """One prepackaged result named by a ``correlationID`` (spec 6.4): frozen bytes in a file, 5-day life.
+
+    A request over ``package_max_subscriptions`` subscriptions is split into several packages of one job.
+    """
+
+    __tablename__ = "packages"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    correlation_id: Mapped[str] = mapped_column(String(36), unique=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("async_jobs.id"), index=True)
+    third_party_id: Mapped[int] = mapped_column(ForeignKey("third_parties.id"))
+    part: Mapped[int] = mapped_column(Integer, default=1)
+    feed: Mapped[str] = mapped_column(String(16))  # usage | customer | dr
+    resource: Mapped[str] = mapped_column(String(32))  # Subscription | Bulk | BulkRetailCustomerInfo | ...
+    resource_id: Mapped[str] = mapped_column(String(32))  # SubscriptionID or BulkID
+    request_path: Mapped[str] = mapped_column(Text)  # the batch URL's path: the feed's self link (spec 7.1)
+    url: Mapped[str] = mapped_column(Text)  # the BatchList resources entry, with ?correlationID=
+    subscription_ids: Mapped[list] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | built | expired
+    file: Mapped[str | None] = mapped_column(Text, nullable=True)  # name under <data_dir>/packages
+    size: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    built_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    notified_at: Mapped[float | None] = mapped_column(Float, nullable=True)  # the 5 days run from here
+
+
+class DailyPackageSchedule(Base):
+    """Per third party, the newest ``daily_package_time`` instant already handled (spec 6.5 daily packages)."""
+
+    __tablename__ = "daily_package_schedule"
+    third_party_id: Mapped[int] = mapped_column(ForeignKey("third_parties.id"), primary_key=True)
+    last_package_at: Mapped[float] = mapped_column(Float)
+
+
+class DataChange(Base):
+    """A declared change to one SA's published interval data (spec 7.13): a gap later estimated and
+    finalised, or a correction (bill revisions are corrections over a billing period). The served values
+    are computed from these declarations and the clock (``synth.lifecycle``), never stored."""
+
+    __tablename__ = "data_changes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    service_agreement_id: Mapped[int] = mapped_column(ForeignKey("service_agreements.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # gap | correction | bill_revision
+    start: Mapped[float] = mapped_column(Float)
+    end: Mapped[float] = mapped_column(Float)
+    meter: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    flow_direction: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    params: Mapped[dict] = mapped_column(JSON, default=dict)
+    declared_at: Mapped[float] = mapped_column(Float)
+
+
+class AccountEvent(Base):
+    """A scheduled account or SA event of the scenario timeline or control API (spec 4.15), applied once
+    when the simulated clock reaches ``at``."""
+
+    __tablename__ = "account_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    at: Mapped[float] = mapped_column(Float, index=True)
+    service_agreement_id: Mapped[int | None] = mapped_column(ForeignKey("service_agreements.id"), nullable=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), nullable=True)
+    params: Mapped[dict] = mapped_column(JSON, default=dict)
+    applied_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    outcome: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
 class OutboxEmail(Base):
@@ -352,10 +433,12 @@ class RateCounter(Base):
     __tablename__ = "rate_counters"
     __table_args__ = (UniqueConstraint("scope", "subject", "window_start"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    scope: Mapped[str] = mapped_column(String(16))  # vendor_second | client_hour | client_day
+    scope: Mapped[str] = mapped_column(String(16))  # vendor | client_minute | client_day
     subject: Mapped[str] = mapped_column(String(32))
     window_start: Mapped[float] = mapped_column(Float)
     count: Mapped[int] = mapped_column(Integer, default=0)
+    # vendor rows: the GCRA "theoretical arrival time" (epoch) of the vendor's next request
+    level: Mapped[float] = mapped_column(Float, default=0.0)
 
 
 class Fault(Base):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import uuid
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from faker import Faker
 from sqlalchemy import select
 
+from ..clock import PACIFIC
 from ..pki import DevPKI
 from ..scenario import PGE_CITIES, Scenario, derive_digits, resolve_instant
 from ..synth.config import ServiceAgreementModel
@@ -240,11 +242,56 @@ def load_world(database: Database, scenario: Scenario, pki: DevPKI) -> None:
             authorization.service_agreements = [sa_by_key[k] for k in auth_spec.service_agreements]
             db.add(authorization)
 
+        db.flush()
+        _load_timeline(db, scenario, sa_by_key, tp_by_key, now)
+
         meta_set(db, "scenario_digest", scenario.digest)
         meta_set(db, "scenario_path", scenario.path)
         meta_set(db, "scenario_name", scenario.name)
         meta_set(db, "scenario_seed", str(scenario.seed))
         meta_set(db, "loaded_at", str(now))
+
+
+def _day_instant(value: float | str | None, now: float) -> float | None:
+    """A timeline date: absolute local midnight, or an offset rounded down to its local day."""
+    if value is None or isinstance(value, float | int):
+        return value
+    moment = resolve_instant(value, now)
+    day = dt.datetime.fromtimestamp(moment, PACIFIC).date()
+    return dt.datetime(day.year, day.month, day.day, tzinfo=PACIFIC).timestamp()
+
+
+def _load_timeline(db: Any, scenario: Scenario, sa_by_key: dict, tp_by_key: dict, now: float) -> None:
+    """Declare the scenario's data changes and schedule its account events (past ones apply at once)."""
+    from .lifecycle import DATA_CHANGE_KINDS, declare_bill_revision, declare_correction, declare_gap, schedule_event
+
+    for entry in scenario.timeline:
+        sa = sa_by_key.get(entry.sa) if entry.sa else None
+        at = resolve_instant(entry.at, now) if entry.at is not None else None
+        params = dict(entry.params)
+        if entry.event in DATA_CHANGE_KINDS:
+            start = _day_instant(entry.start, now)
+            if entry.event == "gap":
+                declare_gap(db, sa, start, _day_instant(entry.end, now), now, **{
+                    k: params[k] for k in ("estimate_after", "final_after", "estimate_quality", "meter",
+                                           "flow_direction") if k in params})
+            elif entry.event == "correction":
+                declare_correction(db, sa, start, _day_instant(entry.end, now), now, at=at, **{
+                    k: params[k] for k in ("factor", "quality", "meter", "flow_direction") if k in params})
+            else:
+                declare_bill_revision(db, sa, start, now, at=at, factor=params.get("factor", 1.05))
+            continue
+        account = _account_by_key(db, scenario, entry.account) if entry.account is not None else None
+        if "client_id_of" in params:
+            params["client_id"] = tp_by_key[params.pop("client_id_of")].client_id
+        schedule_event(db, entry.event, at if at is not None else now, sa=sa, account=account, params=params)
+
+
+def _account_by_key(db: Any, scenario: Scenario, key: str) -> Account:
+    owner = next(c for c in scenario.customers for a in c.accounts if a.key == key)
+    position = [a.key for a in owner.accounts].index(key)
+    customer = db.execute(select(Customer).where(Customer.key == owner.key)).scalar_one()
+    return customer.accounts[position]
 
 
 def _cca_authorizations(db: Any, tp: ThirdParty, territory: list[ServiceAgreement], now: float) -> list[Authorization]:
