@@ -199,6 +199,13 @@ class RunningServer:
         """An https URL (portal listener) that records every POST: register it as a notification URI."""
         return f"{self.portal_base_url}/__sim/sink/{name}"
 
+    def use_sink(self, client_id: str, name: str | None = None) -> str:
+        """Register the sink as ``client_id``'s notification URI (PG&E's notifications then land there)."""
+        url = self.sink_url(name or client_id)
+        self.control("PATCH", f"/third_parties/{client_id}", json={"notification_uri": url})
+        self.refresh_credentials()
+        return url
+
     def sink(self, name: str = "default") -> list[dict[str, Any]]:
         """What the sink received: body, headers, content type, time."""
         return self.control("GET", f"/sink/{name}")["posts"]
@@ -222,7 +229,7 @@ class RunningServer:
 
     def authorize(self, customer: str, third_party: str, service_agreements: list[str] | None = None,
                   groups: list[str] | None = None, *, password: str | None = None,
-                  via: str = "consent") -> dict[str, Any]:
+                  via: str = "consent", exchange: bool = True) -> dict[str, Any]:
         """A customer's consent for ``third_party`` (a client_id), then the code exchange.
 
         Returns ``authorization_id``, ``code`` (already exchanged), ``scope`` and ``token`` (PG&E's
@@ -233,17 +240,19 @@ class RunningServer:
         ``/myAuthorization`` (password default ``demo``), tick the choices, Submit, take
         ``authorization_code`` from the redirect, and exchange it at the token endpoint with the third
         party's certificate. ``via="control"`` uses ``POST /__sim/authorizations`` (the same backend,
-        no pages), for tests that do not care about consent.
+        no pages), for tests that do not care about consent. ``exchange=False`` stops at the code
+        (``token`` None), for a test whose own code exchanges it.
         """
         if via == "control":
             created = self.control("POST", "/authorizations", json={
                 "customer": customer, "client_id": third_party, "service_agreements": service_agreements,
-                "data_groups": groups})
+                "data_groups": groups, "exchange": exchange})
             return {"via": "control", "authorization_id": created["authorization_id"],
-                    "code": created["authorization_code"], "token": created["token"], "scope": created["scope"]}
+                    "code": created["authorization_code"], "token": created["token"], "scope": created["scope"],
+                    "redirect_uri": self.third_party(third_party)["redirect_uri"]}
         if via != "consent":
             raise ValueError("via is consent or control")
-        return ConsentBrowser(self).authorize(customer, third_party, service_agreements, groups, password)
+        return ConsentBrowser(self).authorize(customer, third_party, service_agreements, groups, password, exchange)
 
 
 def _is_path(value: Path | str) -> bool:
@@ -297,7 +306,7 @@ class ConsentBrowser:
         self.verify = server.ca_bundle  # per call: an environment CA bundle would override Session.verify
 
     def authorize(self, customer: str, client_id: str, service_agreements: list[str] | None,
-                  groups: list[str] | None, password: str | None) -> dict[str, Any]:
+                  groups: list[str] | None, password: str | None, exchange: bool = True) -> dict[str, Any]:
         tp = self.server.third_party(client_id)
         redirect_uri = tp.get("redirect_uri")
         if not redirect_uri:
@@ -338,6 +347,10 @@ class ConsentBrowser:
         if "error" in query:
             raise ControlAPIError("POST", "/myAuthorization/consent", 302, f"consent refused: {query['error'][0]}")
         code = (query.get("authorization_code") or query.get("code") or [""])[0]
+        scope = (query.get("scope") or [""])[0]
+        if not exchange:
+            return {"via": "consent", "authorization_id": None, "code": code, "token": None, "scope": scope,
+                    "redirect_uri": redirect_uri}
         token = requests.post(
             f"{self.server.api_base_url}/datacustodian/oauth/v2/token",
             params={"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri},
@@ -349,7 +362,7 @@ class ConsentBrowser:
         body = token.json()
         authorization_id = int(body["authorizationURI"].rstrip("/").rsplit("/", 1)[-1])
         return {"via": "consent", "authorization_id": authorization_id, "code": code, "token": body,
-                "scope": (query.get("scope") or [""])[0]}
+                "scope": scope, "redirect_uri": redirect_uri}
 
     def _service_agreement_ids(self, customer: str, refs: list[str], html: str) -> list[str]:
         """The consent form's checkbox values for SAs named by key, SA number or usage point id."""

@@ -362,6 +362,20 @@ def customers_list() -> ResponseReturnValue:
     return jsonify(customers=rows)
 
 
+@blueprint.route("/third_parties/<client_id>", methods=["PATCH"])
+def third_party_update(client_id: str) -> ResponseReturnValue:
+    """Change what a test needs of a registration: ``{"notification_uri": URL}`` (e.g. the sink's URL)."""
+    body = _body()
+    unknown = set(body) - {"notification_uri"}
+    if unknown or not body:
+        raise ControlError("send {\"notification_uri\": \"https://...\"} (the only field that can be changed here)")
+    rt = runtime()
+    with rt.database.session() as db:
+        tp = control.set_notification_uri(db, client_id, body["notification_uri"])
+        out = {"client_id": tp.client_id, "notification_uri": tp.notification_uri}
+    return jsonify(out)
+
+
 @blueprint.route("/authorizations", methods=["POST"])
 def authorization_create() -> ResponseReturnValue:
     """A customer authorization without the browser: Submit's effects, then the code exchange."""

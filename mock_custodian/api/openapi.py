@@ -255,6 +255,12 @@ def _paths() -> dict[str, Any]:
             "delete": _op("sink_clear", "Forget what this sink received", _json(_ref("Deleted")),
                           params=[sink_name], errors=(400, 401)),
         },
+        "/__sim/third_parties/{client_id}": {"patch": _op(
+            "third_party_update", "Change a registration's notification URI (e.g. to a sink URL)",
+            _json(_obj({"client_id": STRING, "notification_uri": STRING})), errors=(400, 401, 404),
+            params=[client_id], body=_body(_obj({"notification_uri": {"type": "string", "format": "uri",
+                                                                      "pattern": "^https://"}},
+                                                ("notification_uri",), extra=False)))},
         "/__sim/customers": {"get": _op("customers_list", "Customers, accounts and service agreements",
                                         _json(_obj({"customers": {"type": "array", "items": _ref("Customer")}})))},
         "/__sim/authorizations": {"post": _op(

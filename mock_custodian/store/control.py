@@ -12,6 +12,7 @@ import hashlib
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -405,6 +406,15 @@ def customer_by_ref(db: Session, ref: str) -> Customer:
     if customer is None:
         raise ControlNotFound(f"no customer with key or user name {ref!r}")
     return customer
+
+
+def set_notification_uri(db: Session, client_id: str, uri: Any) -> ThirdParty:
+    """Point a registration's notification URI elsewhere (e.g. at the sink); PG&E requires https (spec 3.7)."""
+    tp = third_party(db, client_id)
+    if not isinstance(uri, str) or urlsplit(uri).scheme != "https" or not urlsplit(uri).hostname:
+        raise ControlError(f"notification_uri must be an absolute https URL (got {uri!r})")
+    tp.notification_uri = uri
+    return tp
 
 
 def customers(db: Session) -> list[dict[str, Any]]:
