@@ -539,3 +539,18 @@ def test_another_registrations_requests_are_not_shown(accepted: ScriptedThirdPar
     report = accepted.rehearsal()
     seen = [a for t in report["tests"] for s in t["steps"] for a in s["attempts"]] + report["other_requests"]
     assert all(a["claimed_client_id"] in (None, accepted.client_id) for a in seen)
+
+
+def test_an_authorize_request_without_client_id_after_start_is_shown_to_who_pressed_start(
+    accepted: ScriptedThirdParty,
+) -> None:
+    start = accepted.portal("GET", "/portal/oauth-test/start", allow_redirects=False)
+    assert start.status_code == 302
+    anonymous = requests.get(f"{accepted.server.api_base_url}{TEST_AUTHORIZE}",
+                             params={"redirect_uri": accepted.redirect_uri, "response_type": "code", "scope": "xxx"},
+                             verify=accepted.server.ca_bundle, allow_redirects=False, timeout=10)
+    assert anonymous.json() == {"error": "invalid_request", "error_description": "client_id is empty"}
+    step = accepted.step("OAuth Test", "authorize")
+    assert step["status"] == "failed"
+    assert step["last_attempt"]["reason"] == "client_id is empty: add client_id={your client_id} to the URL"
+    assert "after you pressed Start" in step["last_attempt"]["note"]
