@@ -21,3 +21,27 @@ def pge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testing.RunningSer
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def customer_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testing.RunningServer]:
+    """Customer-authorization tests: the demo plus two registrations (tests/customer_flow.py), two workers."""
+    from customer_flow import start_server
+
+    server = start_server(tmp_path_factory.mktemp("customer-authorization"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def quirks_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testing.RunningServer]:
+    """The same world with every section-9 quirk the customer-authorization tests switch (customer_flow.QUIRKS)."""
+    from customer_flow import QUIRKS, start_server
+
+    server = start_server(tmp_path_factory.mktemp("customer-authorization-quirks"), QUIRKS, workers=1)
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -7,7 +7,6 @@ each test uses its own browser session. Tests that need a quirk setting use the 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from urllib.parse import quote, urlsplit
 
 import pytest
@@ -18,7 +17,6 @@ from customer_flow import (
     exchange,
     redirect_params,
     resource,
-    start_server,
     token,
 )
 from sqlalchemy import select
@@ -31,25 +29,13 @@ from mock_custodian.store.models import Account, Authorization, Customer, Notifi
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testing.RunningServer]:
-    running = start_server(tmp_path_factory.mktemp("consent"))
-    try:
-        yield running
-    finally:
-        running.stop()
+def server(customer_server: testing.RunningServer) -> testing.RunningServer:
+    return customer_server
 
 
 @pytest.fixture(scope="module")
-def quirks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testing.RunningServer]:
-    running = start_server(tmp_path_factory.mktemp("consent-quirks"), {
-        "redirect_code_param": "both", "raw_scope_in_redirect": True, "honor_auth_end_date_hints": False,
-        "authorize_aliases": False, "scope_custodian_key": "DataCustodianID", "scope_block_duration_value": "daily",
-        "end_date_edit": "extend_only", "allow_group_edit": True,
-    }, workers=1)
-    try:
-        yield running
-    finally:
-        running.stop()
+def quirks(quirks_server: testing.RunningServer) -> testing.RunningServer:
+    return quirks_server
 
 
 def _customer(server: testing.RunningServer, username: str) -> dict:

@@ -6,12 +6,11 @@ with ``page.route`` and its parameters read from the captured URL.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 from browser import chromium_page
-from customer_flow import Browser, database, exchange, start_server
+from customer_flow import Browser, database, exchange
 from sqlalchemy import select
 
 from mock_custodian import testing
@@ -22,12 +21,8 @@ CALLBACK_HOST = "https://localhost:9443/**"  # the demo third party's redirect U
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testing.RunningServer]:
-    running = start_server(tmp_path_factory.mktemp("browser"), workers=1)
-    try:
-        yield running
-    finally:
-        running.stop()
+def server(customer_server: testing.RunningServer) -> testing.RunningServer:
+    return customer_server
 
 
 def _request_url(server: testing.RunningServer, **extra: str) -> str:

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from customer_flow import Browser, database, exchange, form, resource, set_clock, start_server, token
+from customer_flow import Browser, database, exchange, form, resource, set_clock, token
 from lxml import etree
 from sqlalchemy import select
 
@@ -19,32 +19,24 @@ from mock_custodian.clock import PACIFIC
 from mock_custodian.store.models import Authorization, Notification, OutboxEmail
 
 ESPI = "{http://naesb.org/espi}"
-AFTERNOON = dt.datetime(2026, 11, 22, 14, 0, tzinfo=PACIFIC)
-MIDNIGHT = dt.datetime(2026, 11, 23, 0, 0, tzinfo=PACIFIC)
+# A past afternoon, so that every end and revocation made here is also past once real time returns.
+AFTERNOON = dt.datetime(2026, 6, 10, 14, 0, tzinfo=PACIFIC)
+MIDNIGHT = dt.datetime(2026, 6, 11, 0, 0, tzinfo=PACIFIC)
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testing.RunningServer]:
-    running = start_server(tmp_path_factory.mktemp("manage"))
-    try:
-        yield running
-    finally:
-        running.stop()
+def server(customer_server: testing.RunningServer) -> testing.RunningServer:
+    return customer_server
 
 
 @pytest.fixture(scope="module")
-def quirks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testing.RunningServer]:
-    running = start_server(tmp_path_factory.mktemp("manage-quirks"),
-                           {"end_date_edit": "extend_only", "allow_group_edit": True}, workers=1)
-    try:
-        yield running
-    finally:
-        running.stop()
+def quirks(quirks_server: testing.RunningServer) -> testing.RunningServer:
+    return quirks_server
 
 
 @pytest.fixture(autouse=True)
 def frozen_afternoon(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Every test starts on a Sunday afternoon in November and leaves real time behind it."""
+    """Every test starts on the same afternoon and leaves real time behind it."""
     servers = [request.getfixturevalue(n) for n in ("server", "quirks") if n in request.fixturenames]
     for running in servers:
         set_clock(running, AFTERNOON)
@@ -175,7 +167,7 @@ def test_adding_sas_needs_a_new_authorization_and_removing_all_cancels(server: t
                                   ("service_agreements", dropped), ("duration", "indefinite")])
     assert added.status_code == 400 and "cancel this authorization and create a new one" in added.text
     past = browser.post(action, [("csrf_token", csrf), ("service_agreements", kept), ("duration", "end_date"),
-                                 ("end_date", "2026-11-01")])
+                                 ("end_date", "2026-06-01")])
     assert past.status_code == 400 and "must be in the future" in past.text
     emptied = browser.post(action, [("csrf_token", csrf), ("duration", "indefinite")])
     assert emptied.headers["Location"].endswith("done=cancelled")
@@ -236,3 +228,21 @@ def test_management_pages_need_a_my_energy_sign_in(server: testing.RunningServer
     open_redirect = Browser(server).post("/customer/signin", [("next", "//evil.example/"), ("username", "rivera"),
                                                               ("password", "demo")])
     assert open_redirect.headers["Location"] == "/customer/authorizations"
+
+
+def test_closing_an_sa_removes_it_everywhere_and_the_last_one_cancels(server: testing.RunningServer) -> None:
+    from mock_custodian.store.authorizations import remove_service_agreement
+
+    both = _authorize(server, "rivera")
+    with database(server).session() as db:
+        electric, gas = (sa.id for sa in db.get(Authorization, both["id"]).service_agreements)
+    before = _notifications_for(server, both["id"])
+    with database(server).session() as db:
+        affected = remove_service_agreement(db, gas, AFTERNOON.timestamp(), "https://api.example/R")
+    assert both["id"] in affected
+    assert _notifications_for(server, both["id"]) == before + 1
+    assert "AccountCollection=1" in _entry(server, "00101", both["id"])["scope"]
+    with database(server).session() as db:
+        remove_service_agreement(db, electric, AFTERNOON.timestamp(), "https://api.example/R")
+    entry = _entry(server, "00101", both["id"])
+    assert entry["status"] == "1" and entry["expires_at"] == str(int(MIDNIGHT.timestamp()))

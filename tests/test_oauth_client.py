@@ -7,23 +7,18 @@ instead of ``code=``), and with ``redirect_code_param=both`` needing no such con
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from authlib.integrations.requests_client import OAuth2Session
-from customer_flow import TOKEN, Browser, hidden, start_server, token
+from customer_flow import TOKEN, Browser, hidden, token
 
 from mock_custodian import testing
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testing.RunningServer]:
-    running = start_server(tmp_path_factory.mktemp("oauth-client"))
-    try:
-        yield running
-    finally:
-        running.stop()
+def server(customer_server: testing.RunningServer) -> testing.RunningServer:
+    return customer_server
 
 
 def _client(server: testing.RunningServer, client_id: str = "00101") -> OAuth2Session:
@@ -75,14 +70,10 @@ def test_authlib_client_completes_sign_in_consent_code_token_refresh(server: tes
 
 
 def test_with_redirect_code_param_both_a_stock_client_needs_no_configuration(
-    tmp_path_factory: pytest.TempPathFactory,
+    quirks_server: testing.RunningServer,  # redirect_code_param=both there
 ) -> None:
-    running = start_server(tmp_path_factory.mktemp("oauth-client-both"), {"redirect_code_param": "both"}, workers=1)
-    try:
-        client = _client(running)
-        url, _ = client.create_authorization_url(f"{running.portal_base_url}/myAuthorization")
-        location = _customer_consents(running, url)
-        issued = client.fetch_token(f"{running.api_base_url}{TOKEN}", authorization_response=location)
-        assert issued["access_token"] and issued["resourceURI"].startswith(running.api_base_url)
-    finally:
-        running.stop()
+    client = _client(quirks_server)
+    url, _ = client.create_authorization_url(f"{quirks_server.portal_base_url}/myAuthorization")
+    location = _customer_consents(quirks_server, url)
+    issued = client.fetch_token(f"{quirks_server.api_base_url}{TOKEN}", authorization_response=location)
+    assert issued["access_token"] and issued["resourceURI"].startswith(quirks_server.api_base_url)

@@ -38,30 +38,19 @@ T0 = dt.datetime(2026, 6, 1, 10, 0, tzinfo=PACIFIC)
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testing.RunningServer]:
-    running = start_server(tmp_path_factory.mktemp("tokens"))
-    try:
-        yield running
-    finally:
-        running.stop()
+def server(customer_server: testing.RunningServer) -> testing.RunningServer:
+    return customer_server
 
 
 @pytest.fixture(scope="module")
-def quirks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testing.RunningServer]:
-    running = start_server(tmp_path_factory.mktemp("token-quirks"), {
-        "token_format": "xml", "token_scope_prefix": False, "refresh_includes_customer_uri": True,
-        "resource_uri_style": "batch", "client_token_ttl": 300,
-    }, workers=1)
-    try:
-        yield running
-    finally:
-        running.stop()
+def quirks(quirks_server: testing.RunningServer) -> testing.RunningServer:
+    return quirks_server
 
 
 @pytest.fixture(autouse=True)
 def real_time_afterwards(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
-    for name in ("server", "quirks"):
+    for name in ("server", "quirks", "xml"):
         if name in request.fixturenames:
             set_clock(request.getfixturevalue(name), None)
 
@@ -399,6 +388,15 @@ def test_harness_code_gives_the_test_response_and_the_oauth_test_milestone(serve
 # --- quirk settings (checklist 53, 59, 64, 65) ---------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def xml(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testing.RunningServer]:
+    running = start_server(tmp_path_factory.mktemp("token-xml"), {"token_format": "xml"}, workers=1)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
 def _xml(response: requests.Response) -> list[tuple[str, str]]:
     assert response.status_code == 200, response.text
     root = etree.fromstring(response.content)
@@ -406,21 +404,27 @@ def _xml(response: requests.Response) -> list[tuple[str, str]]:
     return [(etree.QName(child).localname, child.text) for child in root]
 
 
-def test_quirk_settings(quirks: testing.RunningServer) -> None:
-    client = _xml(token(quirks, "00101", grant_type="client_credentials"))
+def test_xml_token_format(xml: testing.RunningServer) -> None:
+    client = _xml(token(xml, "00101", grant_type="client_credentials"))
     assert [k for k, _ in client] == ["client_access_token", "expires_in", "scope", "token_type", "refresh_token"]
-    assert dict(client)["expires_in"] == "300"
-    code = _code(quirks)
-    pair = _xml(exchange(quirks, "00101", code))
+    pair = _xml(exchange(xml, "00101", _code(xml)))
     assert [k for k, _ in pair] == CUSTOMER_KEYS
-    values = dict(pair)
-    assert values["scope"].startswith("FB=1_3_8")
-    assert values["resourceURI"].endswith("/Batch/Subscription/" + values["authorizationURI"].rsplit("/", 1)[1])
-    refreshed = _xml(token(quirks, "00101", grant_type="refresh_token", refresh_token=values["refresh_token"]))
-    assert [k for k, _ in refreshed] == CUSTOMER_KEYS  # customerResourceURI included on request
+    refreshed = _xml(token(xml, "00101", grant_type="refresh_token", refresh_token=dict(pair)["refresh_token"]))
+    assert [k for k, _ in refreshed] == CUSTOMER_KEYS[:-1]
+
+
+def test_quirk_settings(quirks: testing.RunningServer) -> None:
+    client = token(quirks, "00101", grant_type="client_credentials").json()
+    assert client["expires_in"] == 300
+    pair = exchange(quirks, "00101", _code(quirks)).json()
+    assert list(pair) == CUSTOMER_KEYS
+    assert pair["scope"].startswith("FB=1_3_8")  # token_scope_prefix=false
+    assert pair["resourceURI"].endswith("/Batch/Subscription/" + pair["authorizationURI"].rsplit("/", 1)[1])
+    refreshed = token(quirks, "00101", grant_type="refresh_token", refresh_token=pair["refresh_token"]).json()
+    assert list(refreshed) == CUSTOMER_KEYS  # customerResourceURI included on request
     # client_token_ttl=300 is enforced, not only reported.
     set_clock(quirks, T0)
-    cat = dict(_xml(token(quirks, "00101", grant_type="client_credentials")))["client_access_token"]
+    cat = token(quirks, "00101", grant_type="client_credentials").json()["client_access_token"]
     set_clock(quirks, T0.timestamp() + 299)
     assert resource(quirks, "00101", "/ReadServiceStatus", cat).status_code == 200
     set_clock(quirks, T0.timestamp() + 300)

@@ -43,7 +43,7 @@ SELF_ACCESS_GROUPS = ("Basic", "Account", "Billing", "Usage")
 CANCELLED = "cancelled"  # by the customer; effective at the next local midnight
 REPLACED = "replaced"  # by a re-authorization
 REVOKED_BY_THIRD_PARTY = "revoked_by_third_party"
-TERMINATED = "registration_terminated"
+TERMINATED = "terminated"  # the registration ended (store.registration.terminate uses the same word)
 
 
 class ConsentInvalid(ValueError):
