@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from flask import g, request
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from ..app import runtime
 from ..errors import Forbidden, MissingToken, NotFound
@@ -42,7 +43,7 @@ class Bearer:
         return self.authorization.id if self.authorization is not None else None
 
 
-def _classify(db, value: str, now: float) -> tuple[str, Token | None, ThirdParty | None]:  # noqa: ANN001
+def _classify(db: Session, value: str, now: float) -> tuple[str, Token | None, ThirdParty | None]:
     """Which class a presented value is; unknown, expired, revoked and refresh tokens are 403."""
     token = db.get(Token, value)
     if token is None:

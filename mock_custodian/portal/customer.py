@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from urllib.parse import quote, urlencode
 
 from flask import Blueprint, Response, g, render_template, request
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
@@ -44,7 +43,7 @@ from ..store.authorizations import (
     edit_by_customer,
     effective_end,
     eligible_service_agreements,
-    is_live,
+    live_authorizations_for,
     live_customer_authorizations,
     local_date,
 )
@@ -57,7 +56,7 @@ from ..store.customers import (
     sign_in,
     sign_out,
 )
-from ..store.models import Authorization, ServiceAgreement, ThirdParty
+from ..store.models import ServiceAgreement, ThirdParty
 
 blueprint = Blueprint("customer", __name__)
 
@@ -303,12 +302,7 @@ def _consent_page(db: Session, consent_request: ConsentRequest, signed_in: Signe
                   errors: dict[str, str] | None = None, form: MultiDict | None = None, status: int = 200) -> Response:
     now = runtime().clock.epoch()
     agreements = eligible_service_agreements(db, signed_in.customer_id, now, signed_in.guest_account_id)
-    replaces = any(
-        is_live(a, now) for a in db.execute(select(Authorization).where(
-            Authorization.third_party_id == consent_request.third_party_id,
-            Authorization.customer_id == signed_in.customer_id,
-            Authorization.kind.in_(("customer", "paper")))).scalars()
-    )
+    replaces = bool(live_authorizations_for(db, consent_request.third_party_id, signed_in.customer_id, now))
     hints = consent_request.hints
     if form is not None:
         duration = form.get("duration") or "indefinite"

@@ -175,6 +175,18 @@ def live_customer_authorizations(db: Session, customer_id: int, now: float) -> l
     return [a for a in rows if is_live(a, now)]
 
 
+def live_authorizations_for(db: Session, third_party_id: int, customer_id: int, now: float) -> list[Authorization]:
+    """The customer's authorizations with this third party still in force (at most one, spec 4.14)."""
+    rows = db.execute(
+        select(Authorization).where(
+            Authorization.third_party_id == third_party_id,
+            Authorization.customer_id == customer_id,
+            Authorization.kind.in_(CUSTOMER_KINDS),
+        )
+    ).scalars()
+    return [a for a in rows if is_live(a, now)]
+
+
 def customer_authorization(db: Session, customer_id: int, authorization_id: int, now: float) -> Authorization:
     """One of the customer's live authorizations, or NotFound (another customer's looks the same)."""
     authorization = db.get(Authorization, authorization_id)
@@ -307,20 +319,11 @@ def create_customer_authorization(
     db.add(authorization)
     db.flush()
 
-    replaced = []
-    for old in db.execute(
-        select(Authorization).where(
-            Authorization.third_party_id == tp.id,
-            Authorization.customer_id == customer_id,
-            Authorization.kind.in_(CUSTOMER_KINDS),
-            Authorization.id != authorization.id,
-        )
-    ).scalars():
-        if is_live(old, now):
-            _end_now(db, old, now, REPLACED)
-            old.replaced_by = authorization.id
-            notify_authorization_change(db, old, now, resource_base)
-            replaced.append(old)
+    replaced = [old for old in live_authorizations_for(db, tp.id, customer_id, now) if old.id != authorization.id]
+    for old in replaced:
+        _end_now(db, old, now, REPLACED)
+        old.replaced_by = authorization.id
+        notify_authorization_change(db, old, now, resource_base)
 
     code = None
     if redirect_uri is not None:
