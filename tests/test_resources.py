@@ -18,7 +18,7 @@ from sqlalchemy import select
 from mock_custodian import testing
 from mock_custodian.clock import PACIFIC, ClockState
 from mock_custodian.scenario import DEFAULT_DEMO
-from mock_custodian.store.db import Database, meta_set
+from mock_custodian.store.db import Database
 from mock_custodian.store.models import ServiceAgreement
 from mock_custodian.synth.config import ServiceAgreementModel
 from mock_custodian.synth.readings import iter_day_readings
@@ -308,9 +308,7 @@ def test_authorization_resources_and_revocation(server: testing.RunningServer) -
 
 def test_maintenance_answers_503_and_status_0(server: testing.RunningServer) -> None:
     client, sub = authorize(server, "okafor", "00101", sas=["okafor-solar"])
-    database = Database(f"sqlite:///{server.data_dir / 'mock-custodian.db'}")
-    with database.session() as db:
-        meta_set(db, "service_status", "0")
+    assert server.control("POST", "/service-status", json={"current_status": 0}) == {"current_status": 0}
     try:
         admin = cat(server, "00101")
         status = admin.get("/ReadServiceStatus")
@@ -318,9 +316,10 @@ def test_maintenance_answers_503_and_status_0(server: testing.RunningServer) -> 
         down = client.get(f"/Subscription/{sub}/UsagePoint")
         assert down.status_code == 503 and down.json() == {"error": "service_unavailable"}
     finally:
-        with database.session() as db:
-            meta_set(db, "service_status", "1")
+        server.control("POST", "/service-status", json={"current_status": 1})
     assert client.get(f"/Subscription/{sub}/UsagePoint").status_code == 200
+    with pytest.raises(testing.ControlAPIError):
+        server.control("POST", "/service-status", json={"current_status": 5})
 
 
 def test_t2_default_window(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from ..app import runtime
 from ..clock import parse_instant
 from ..errors import BadRequest, NotFound
 from ..store import lifecycle
+from ..store.db import meta_set
 from ..store.models import Account, AccountEvent, DataChange, ServiceAgreement
 from .control import blueprint
 
@@ -124,3 +125,19 @@ def event_add() -> ResponseReturnValue:
         db.flush()
         lifecycle.apply_due_events(db, now, rt.resource_base_url())
         return jsonify(_event_json(event)), 201
+
+
+@blueprint.route("/service-status", methods=["GET"])
+def service_status_get() -> ResponseReturnValue:
+    return jsonify(current_status=runtime().service_status())
+
+
+@blueprint.route("/service-status", methods=["POST"])
+def service_status_set() -> ResponseReturnValue:
+    """Maintenance switch (spec 5.4): ``{"current_status": 0}`` makes data endpoints answer 503."""
+    value = _body().get("current_status")
+    if value not in (0, 1):
+        raise BadRequest("current_status must be 0 or 1")
+    with runtime().database.session() as db:
+        meta_set(db, "service_status", str(value))
+    return jsonify(current_status=value)
