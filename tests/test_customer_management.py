@@ -145,6 +145,11 @@ def test_removing_an_sa_and_changing_the_end_date_notify_and_show_in_the_scope(s
     assert _notifications_for(server, pair["id"]) == before + 2
     expected_end = int(dt.datetime(2027, 4, 1, tzinfo=PACIFIC).timestamp())
     assert _entry(server, "00101", pair["id"])["expires_at"] == str(expected_end)
+    set_clock(server, expected_end - 1)
+    assert _entry(server, "00101", pair["id"])["status"] == "1"
+    set_clock(server, expected_end)  # a fixed period ends at local midnight after its end date
+    assert _entry(server, "00101", pair["id"])["status"] == "0"
+    set_clock(server, AFTERNOON)
     # Saving without a change notifies nobody.
     same = browser.post(action, [("csrf_token", _csrf(page.text, action)), ("service_agreements", sas[0]),
                                  ("service_agreements", sas[1]), ("duration", "end_date"), ("end_date", "2027-03-31")])
