@@ -235,7 +235,8 @@ class MockCustodianServer(BaseApplication):
         self.settings = settings
         self.pki = pki
         self.runtime_file = runtime_file
-        if settings.control_api and not settings.control_token:
+        self.control_token_generated = settings.control_api and not settings.control_token
+        if self.control_token_generated:
             # One per start, made before the workers fork so they all share it (see api/control.py).
             settings.control_token = secrets.token_urlsafe(24)
         super().__init__()
@@ -280,8 +281,9 @@ class MockCustodianServer(BaseApplication):
             flush=True,
         )
         if self.settings.control_api:
-            print(f"mock-custodian control API: {runtime['portal_base_url']}/__sim/  "
-                  f"X-Control-Token: {self.settings.control_token}", flush=True)
+            shown = self.settings.control_token if self.control_token_generated else "(MOCK_CUSTODIAN_CONTROL_TOKEN)"
+            print(f"mock-custodian control API: {runtime['portal_base_url']}/__sim/  X-Control-Token: {shown}",
+                  flush=True)
 
     def _post_worker_init(self, worker: Any) -> None:
         TLSThreadWorker.terminator = TLSTerminator(self.settings, self.pki, self.settings.portal_port)

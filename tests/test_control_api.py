@@ -97,6 +97,7 @@ def test_fixed_token_from_the_environment_and_the_explicit_off_switch(tmp_path: 
     fixed = testing.start(tmp_path / "fixed", settings={"control_token": "ci-secret-token"})
     try:
         assert fixed.control_token == "ci-secret-token"
+        assert "ci-secret-token" not in fixed.log(), "a token the operator chose is not printed to CI logs"
         assert raw(fixed, "GET", "/clock", token="ci-secret-token").status_code == 200
     finally:
         fixed.stop()
