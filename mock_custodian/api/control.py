@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, current_app, request
 from flask.typing import ResponseReturnValue
 
 from .. import tls
@@ -108,7 +108,10 @@ def health() -> ResponseReturnValue:
 
 @blueprint.route("/openapi.json", methods=["GET"])
 def openapi() -> ResponseReturnValue:
-    return jsonify(openapi_document(runtime().portal_base_url()))
+    """This API's OpenAPI document: the hand-written operations plus any /__sim/ route added elsewhere."""
+    routes = [(rule.rule, rule.endpoint, set(rule.methods or ()), current_app.view_functions.get(rule.endpoint))
+              for rule in current_app.url_map.iter_rules() if rule.endpoint.startswith(f"{blueprint.name}.")]
+    return jsonify(openapi_document(runtime().portal_base_url(), routes))
 
 
 @blueprint.route("/sink/<name>", methods=["POST"])

@@ -6,6 +6,8 @@ operations, so the document cannot drift from what the server answers.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from typing import Any
 
 from ..store.faults import BODY_FORMATS, KINDS, METHODS, NOTIFICATION_KINDS, REQUEST_KINDS
@@ -290,8 +292,42 @@ def _paths() -> dict[str, Any]:
     }
 
 
-def openapi_document(server_url: str) -> dict[str, Any]:
-    """The whole document; ``server_url`` is the listener it is served from (both listeners serve it)."""
+def openapi_path(rule: str) -> str:
+    """A Flask rule (``/__sim/faults/<int:fault_id>``) as an OpenAPI path (``/__sim/faults/{fault_id}``)."""
+    return re.sub(r"<(?:[a-z]+:)?([A-Za-z_][A-Za-z0-9_]*)>", r"{\1}", rule)
+
+
+def _generated(endpoint: str, method: str, path: str, view: Callable[..., Any] | None) -> dict[str, Any]:
+    """An operation for a /__sim/ route no one documented by hand: named, with its docstring."""
+    doc = (getattr(view, "__doc__", None) or "").strip()
+    op: dict[str, Any] = {
+        "operationId": f"{endpoint.split('.', 1)[-1]}_{method.lower()}",
+        "summary": doc.splitlines()[0] if doc else endpoint,
+        "x-generated": True,
+        "responses": {"200": _json({"type": "object"}), **_errors(400, 401)},
+    }
+    params = re.findall(r"{([^}]+)}", path)
+    if params:
+        op["parameters"] = [_path(name, STRING, name) for name in params]
+    if method in ("POST", "PUT", "PATCH"):
+        op["requestBody"] = _body({"type": "object"}, required=False)
+    return op
+
+
+def openapi_document(server_url: str, routes: list[tuple[str, str, set[str], Callable[..., Any] | None]] = ()
+                     ) -> dict[str, Any]:
+    """The whole document; ``server_url`` is the listener it is served from (both listeners serve it).
+
+    ``routes`` are the app's ``/__sim/`` routes (rule, endpoint, methods, view): any that other modules
+    add to the control blueprint without documenting them here still appear, from their docstrings.
+    """
+    paths = _paths()
+    for rule, endpoint, methods, view in routes:
+        path = openapi_path(rule)
+        for method in sorted(methods - {"HEAD", "OPTIONS"}):
+            ops = paths.setdefault(path, {})
+            if method.lower() not in ops:
+                ops[method.lower()] = _generated(endpoint, method, path, view)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -302,7 +338,7 @@ def openapi_document(server_url: str) -> dict[str, Any]:
         },
         "servers": [{"url": server_url}],
         "security": [{"controlToken": []}],
-        "paths": _paths(),
+        "paths": paths,
         "components": {
             "securitySchemes": {
                 "controlToken": {"type": "apiKey", "in": "header", "name": "X-Control-Token",
