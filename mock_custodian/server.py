@@ -18,12 +18,14 @@ import os
 import secrets
 import select
 import socket
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
 from gunicorn.workers.gthread import TConn, ThreadWorker
 from OpenSSL import SSL
 
@@ -292,3 +294,34 @@ class MockCustodianServer(BaseApplication):
         from .app import create_app
 
         return create_app(self.settings)
+
+    def run(self) -> None:
+        """gunicorn's arbiter, also keeping the job worker process alive unless ``job_worker`` is off."""
+        arbiter = _Arbiter(self)
+        if self.settings.job_worker:
+            from .jobs.config import WorkerConfig
+            from .jobs.supervisor import JobWorkerProcess
+
+            WorkerConfig.from_settings(self.settings)  # a bad notify_* / daily_* setting fails the start
+            arbiter.job_worker = JobWorkerProcess(self.settings)
+        try:
+            arbiter.run()
+        except RuntimeError as exc:
+            print(f"\nError: {exc}\n", file=sys.stderr, flush=True)
+            sys.exit(1)
+
+
+class _Arbiter(Arbiter):
+    """The arbiter's loop (about once a second) also restarts the job worker; stopping stops it too."""
+
+    job_worker: Any = None
+
+    def manage_workers(self) -> None:
+        super().manage_workers()
+        if self.job_worker is not None:
+            self.job_worker.ensure_running()
+
+    def stop(self, graceful: bool = True) -> None:
+        if self.job_worker is not None:
+            self.job_worker.stop()
+        super().stop(graceful)

@@ -1,0 +1,148 @@
+"""The job worker loop: daily schedule, due builds, due notification rounds, clean-up; forever.
+
+Runs as the process ``mock-custodian serve`` keeps next to gunicorn (``jobs.supervisor``) or as
+``mock-custodian worker``; any number may share one database. Each piece of work is claimed one at
+a time with a lease, so a slow receiver never leaves other claimed work waiting past its lease.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import uuid
+from types import FrameType
+
+from sqlalchemy.exc import OperationalError
+
+from ..settings import Settings
+from ..store.db import Database
+from ..store.models import AsyncJob, Notification
+from .build import BUILD_LEASE_S, build_job, fail_job, gc_packages
+from .claims import claim_due_jobs, claim_due_notifications
+from .config import WorkerConfig
+from .daily import schedule_daily
+from .delivery import Sender, deliver
+
+log = logging.getLogger("mock_custodian.jobs")
+
+POLL_S = 0.25  # real seconds between looks at the database when there was nothing to do
+GC_EVERY_S = 60.0
+MAX_PER_TICK = 50
+MAX_COPIES = 10  # store.faults caps notification_duplicated copies at 10
+
+
+class JobWorker:
+    """One worker process's view: its lease owner name, its HTTPS client, its settings."""
+
+    def __init__(self, settings: Settings, *, database: Database | None = None, api_base_url: str | None = None,
+                 parent_pid: int | None = None) -> None:
+        self.database = database or Database(settings.resolved_database_url())
+        self.config = WorkerConfig.from_settings(settings, api_base_url)
+        self.owner = f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.sender = Sender(self.config)
+        self.parent_pid = parent_pid
+        self.stopping = threading.Event()
+        self._last_gc = 0.0
+
+    def tick(self) -> int:
+        """Do everything due now; returns how many pieces of work were done (0: idle)."""
+        done = 0
+        try:
+            done += schedule_daily(self.database, self.config)
+        except OperationalError as exc:
+            log.info("daily package schedule failed: %s", str(exc).splitlines()[0])
+        except Exception:
+            log.exception("daily package schedule failed")
+        done += self._run_jobs()
+        done += self._run_notifications()
+        if time.monotonic() - self._last_gc > GC_EVERY_S:
+            self._last_gc = time.monotonic()
+            try:
+                gc_packages(self.database, self.config.packages_dir, self.config.package_ttl_days)
+            except Exception:
+                log.exception("package clean-up failed")
+        return done
+
+    def _claim(self, claim, lease_s: float) -> int | None:  # noqa: ANN001
+        clock = self.database.clock()
+        try:
+            with self.database.session() as db:
+                taken = claim(db, self.owner, clock.epoch(), clock.real_epoch(), lease_s, 1)
+        except OperationalError as exc:  # e.g. the world being reloaded (tables recreated): next tick
+            log.info("claiming work failed: %s", str(exc).splitlines()[0])
+            return None
+        except Exception:
+            log.exception("claiming work failed")
+            return None
+        return taken[0] if taken else None
+
+    def _run_jobs(self) -> int:
+        done = 0
+        while done < MAX_PER_TICK and not self.stopping.is_set():
+            job_id = self._claim(claim_due_jobs, BUILD_LEASE_S)
+            if job_id is None:
+                break
+            try:
+                build_job(self.database, job_id, self.owner, self.config.packages_dir)
+            except Exception as exc:
+                log.exception("building the package of job %s failed", job_id)
+                try:
+                    fail_job(self.database, job_id, self.owner, f"{type(exc).__name__}: {exc}")
+                except Exception:
+                    log.exception("could not record the failure of job %s", job_id)
+            done += 1
+        return done
+
+    def _run_notifications(self) -> int:
+        lease_s = self.config.notify_timeout_s * MAX_COPIES + 30.0
+        done = 0
+        while done < MAX_PER_TICK and not self.stopping.is_set():
+            note_id = self._claim(claim_due_notifications, lease_s)
+            if note_id is None:
+                break
+            try:
+                deliver(self.database, note_id, self.owner, self.sender, self.config)
+            except Exception:
+                log.exception("delivering notification %s failed; its lease will run out and it is retried",
+                              note_id)
+            done += 1
+        return done
+
+    def run(self) -> None:
+        """Loop until SIGTERM/SIGINT, or until the parent (the gunicorn arbiter) is gone."""
+        self._install_signals()
+        log.info("job worker %s started", self.owner)
+        while not self.stopping.is_set():
+            if self.parent_pid is not None and os.getppid() != self.parent_pid:
+                log.info("job worker %s: parent %s is gone; stopping", self.owner, self.parent_pid)
+                break
+            try:
+                busy = self.tick()
+            except Exception:
+                log.exception("job worker tick failed")
+                busy = 0
+            if not busy:
+                self.stopping.wait(POLL_S)
+        self.sender.close()
+
+    def _install_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def stop(_signum: int, _frame: FrameType | None) -> None:
+            self.stopping.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+
+
+def owed(database: Database) -> dict[str, int]:
+    """How much work is left: pending jobs and notifications still waiting or pending."""
+    with database.session() as db:
+        jobs = db.query(AsyncJob).filter(AsyncJob.status == "pending").count()
+        notes = db.query(Notification).filter(Notification.status.in_(("waiting", "pending"))).count()
+    return {"jobs": jobs, "notifications": notes}
