@@ -221,6 +221,13 @@ def test_scripted_third_party_passes_every_test_to_approved(accepted: ScriptedTh
     tp.connectivity_test()
     status = {r["milestone"]: r["completed_at"] for r in tp.refresh_credentials()["milestones"]}
     assert status["API Connectivity Test: Completed"] is not None
+    token = tp.client_token()
+    bulk = tp.bearer(f"Batch/Bulk/{tp.client_id}", token)
+    assert bulk.status_code == 403  # production data waits for approval
+    # The ApplicationInformationID is found in R/Authorization (spec 5.6 step 1).
+    listing = tp.bearer("Authorization", token)
+    assert listing.status_code == 200
+    assert f"/ApplicationInformation/{tp.credentials['application_information_id']}<" in listing.text
 
     appinfo = tp.application_information()
     assert appinfo.status_code == 200, appinfo.text
@@ -269,7 +276,7 @@ def test_scripted_third_party_passes_every_test_to_approved(accepted: ScriptedTh
         "API Connectivity Test": "completed", "OAuth Test": "completed", "Application Information": "completed"}
     steps = {s["key"]: s["status"] for t in report["tests"] for s in t["steps"]}
     assert steps == {"test_token": "passed", "read_service_status": "passed", "download_sample_data": "passed",
-                     "start": "passed", "authorize": "passed", "code_exchange": "passed", "find_id": "not_tried",
+                     "start": "passed", "authorize": "passed", "code_exchange": "passed", "find_id": "passed",
                      "application_information": "passed"}
     listed = report["other_requests"]
     assert any(a["path"] == "/datacustodian/oauth/v2/token" and a["status"] == 400 for a in listed)
