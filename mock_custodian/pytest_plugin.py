@@ -2,8 +2,9 @@
 
 Fixtures:
 
-- ``pge``: the session's server, reset to its scenario before the test (clock, tokens, faults, logs
-  and sink start clean). A test marked ``@pytest.mark.mock_custodian(scenario=..., settings=...)``
+- ``pge``: the session's server, reset to the session's scenario before the test (world, clock, tokens,
+  faults, logs and sink start clean, even after an earlier test loaded another scenario). A test
+  marked ``@pytest.mark.mock_custodian(scenario=..., settings=...)``
   gets a dedicated server instead, stopped after it.
 - ``pge_session``: the session's server as it is (no reset), for module-level setup.
 - ``pge_factory``: ``pge_factory(scenario=None, settings=None, workers=1)`` starts more servers,
@@ -116,5 +117,5 @@ def pge(request: pytest.FixtureRequest) -> Iterator[RunningServer]:
         yield factory(**marker.kwargs)
         return
     server: RunningServer = request.getfixturevalue("pge_session")
-    server.reset()
+    server.restore()  # the session's scenario, even if an earlier test loaded another
     yield server

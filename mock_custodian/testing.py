@@ -109,6 +109,7 @@ class RunningServer:
     args: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
     control_token: str | None = None
+    started_scenario: dict[str, Any] = field(default_factory=dict)  # what was loaded at start (digest, path)
 
     # --- connecting -----------------------------------------------------------------------------
     def third_party(self, client_id: str) -> dict[str, Any]:
@@ -156,6 +157,15 @@ class RunningServer:
     def reset(self) -> dict[str, Any]:
         """Back to the loaded scenario: world, tokens, clock, request log, faults and sink start over."""
         loaded = self.control("POST", "/reset")
+        self.refresh_credentials()
+        return loaded
+
+    def restore(self) -> dict[str, Any]:
+        """Back to the scenario the server started with (even after ``load_scenario``), freshly loaded."""
+        current = self.control("GET", "/scenario")
+        if not self.started_scenario or current.get("digest") == self.started_scenario.get("digest"):
+            return self.reset()
+        loaded = self.control("POST", "/scenario", json={"path": self.started_scenario["path"]})
         self.refresh_credentials()
         return loaded
 
@@ -453,6 +463,7 @@ def start(
     try:
         if server.control_token:
             server.refresh_credentials()
+            server.started_scenario = server.control("GET", "/scenario")
         else:
             creds = subprocess.run(
                 [sys.executable, "-m", "mock_custodian", "credentials", "--json", "--data-dir", str(data_dir)],

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from mock_custodian.control_cli import STARTER_SCENARIO
+from mock_custodian.scenario import DEFAULT_DEMO as DEMO
 
 SUITE = textwrap.dedent('''
     import json, os
@@ -46,10 +47,13 @@ SUITE = textwrap.dedent('''
         r = requests.get(pge.api_base_url + STATUS, headers={"Authorization": "Bearer " + t},
                          cert=pge.cert(CLIENT), verify=pge.ca_bundle, timeout=10)
         assert r.status_code == 503
+        pge.load_scenario(os.environ["OTHER_SCENARIO"])  # the next test must still get starter.yaml
+        assert [tp["client_id"] for tp in pge.credentials["third_parties"]] == ["00101", "00102", "00103", "00104"]
 
     @pytest.mark.mock_custodian(settings={"client_token_ttl": 300})
     def test_marked_test_gets_its_own_server(pge, pge_session):
         record(pge, "marked")
+        pge_session.restore()  # an earlier test on this worker may have left another scenario loaded
         assert pge.data_dir != pge_session.data_dir
         assert token(pge)["expires_in"] == 300
         assert token(pge_session)["expires_in"] == 3600
@@ -74,7 +78,7 @@ def test_per_worker_servers_reset_per_test_markers_and_the_scenario_option(tmp_p
     (tmp_path / "starter.yaml").write_text(STARTER_SCENARIO)
     out = tmp_path / "out.jsonl"
     result = run_pytest(tmp_path, "-n", "2", "--mock-custodian-scenario", "starter.yaml",
-                        env={"PLUGIN_OUT": str(out)})
+                        env={"PLUGIN_OUT": str(out), "OTHER_SCENARIO": str(DEMO)})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "4 passed" in result.stdout
     rows = [json.loads(line) for line in out.read_text().splitlines()]
