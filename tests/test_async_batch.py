@@ -283,6 +283,22 @@ def test_an_empty_window_answers_204_and_no_notification_follows(
     assert pge.jobs() == [] and notification_rows(pge, "00101") == []
 
 
+def test_release_makes_waiting_jobs_and_retries_due_without_moving_the_clock(
+    pge: testing.RunningServer, receiver: NotificationReceiver
+) -> None:
+    """The control API's release (store.control.release) is honoured by the job worker."""
+    receiver.statuses = [500]
+    token = client_token(pge, "00101")
+    assert_accepted(get(pge, f"{RESOURCE}/Batch/Bulk/00101", token, "00101"))
+    assert receiver.quiet_for(0.5) == []
+    assert len(pge.release_jobs()["jobs"]) == 1
+    expect_posts(pge, receiver, 1)  # built and sent, the clock still frozen
+    attempted(pge, "00101")
+    assert len(pge.release_jobs()["notifications"]) == 1  # the retry due in a minute, now
+    expect_posts(pge, receiver, 2)
+    assert wait_until(lambda: notification_rows(pge, "00101")[-1]["status"] == "delivered")
+
+
 def test_bad_requests_get_pge_statuses_and_store_nothing(pge: testing.RunningServer) -> None:
     token = client_token(pge, "00101")
     bad = get(pge, f"{RESOURCE}/Batch/Bulk/00101", token, "00101",
@@ -299,6 +315,9 @@ def test_bad_requests_get_pge_statuses_and_store_nothing(pge: testing.RunningSer
     put = requests.put(f"{pge.api_base_url}{RESOURCE}/Batch/Bulk/00101", headers={"Authorization": f"Bearer {token}"},
                        cert=pge.cert("00101"), verify=pge.ca_bundle, timeout=10)
     assert put.status_code == 405
+    head = requests.head(f"{pge.api_base_url}{RESOURCE}/Batch/Bulk/00101", headers={"Authorization": f"Bearer {token}"},
+                         cert=pge.cert("00101"), verify=pge.ca_bundle, timeout=10)
+    assert head.status_code == 405  # a HEAD does not start a job
     # A self-access registration receives no DR data: the whole request needs ProgramEnrollment.
     assert get(pge, f"{RESOURCE}/Batch/BulkRetailDRPrgInfo/00102", client_token(pge, "00102"), "00102"
                ).status_code == 403

@@ -17,7 +17,7 @@ from pathlib import Path
 from flask import Blueprint, Response, request
 
 from ..app import runtime
-from ..errors import BadRequest, Forbidden, NoListener, NotFound, ServiceUnavailable
+from ..errors import BadRequest, Forbidden, MethodNotPermitted, NoListener, NotFound, ServiceUnavailable
 from ..store.models import Authorization, ThirdParty
 from ..store.packages import (
     CCA_LEGACY_PREFIX,
@@ -112,6 +112,8 @@ def _retrieve(third_party_id: int, resource: str, resource_id: str) -> Response:
 
 def _accept(tp_id: int, kind: str, window: DataWindow | None, authorization_id: int | None = None) -> Response:
     """Record the request (202) or answer 204 when it would hold no data and no notification follows."""
+    if request.method == "HEAD":  # a HEAD must not start a job and a notification
+        raise MethodNotPermitted("HEAD")
     rt = runtime()
     s = rt.settings
     path = request.path.rstrip("/")

@@ -175,7 +175,7 @@ def accept(db: Session, *, tp: ThirdParty, kind: str, request_path: str, query: 
     )
     db.add(job)
     db.flush()
-    resource_id = request_path.rstrip("/").rsplit("/", 1)[-1]
+    resource_id = str(authorization.id) if authorization is not None else request_path.rstrip("/").rsplit("/", 1)[-1]
     urls = []
     for part, (correlation_id, chunk) in enumerate(zip(correlation_ids, parts, strict=True), start=1):
         url = f"{self_href}?correlationID={correlation_id}"
