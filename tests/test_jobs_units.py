@@ -61,12 +61,14 @@ def test_worker_settings_are_checked_at_start(data_dir: Path) -> None:
     assert config(notify_retry_minutes="0.5,2").retry_minutes == (0.5, 2.0)
     assert config(notify_verify_tls="false", notify_client_cert="false").verify is False
     assert config(notify_client_cert="false").client_cert is None
-    assert config(notify_trust_bundle="/etc/receivers.pem").verify == "/etc/receivers.pem"
+    bundle = data_dir / "certs" / "ca.pem"
+    assert config(notify_trust_bundle=str(bundle)).verify == str(bundle)
     for bad, message in ((dict(daily_package_time="7am"), "daily_package_time"),
                          (dict(notify_retry_minutes="one,five"), "notify_retry_minutes"),
                          (dict(notify_timeout_s="0"), "notify_timeout_s"),
                          (dict(bulk_retrieval_token="at"), "bulk_retrieval_token"),
-                         (dict(package_max_subscriptions="0"), "package_max_subscriptions")):
+                         (dict(package_max_subscriptions="0"), "package_max_subscriptions"),
+                         (dict(notify_trust_bundle="/nonexistent/receivers.pem"), "notify_trust_bundle")):
         with pytest.raises(ValueError, match=message):
             config(**bad)
 

@@ -55,6 +55,8 @@ class WorkerConfig:
         verify: bool | str = False
         if settings.notify_verify_tls:
             bundle = Path(settings.notify_trust_bundle) if settings.notify_trust_bundle else pki.ca_bundle
+            if settings.notify_trust_bundle and not bundle.is_file():
+                raise ValueError(f"notify_trust_bundle {bundle} is not a file of PEM certificates")
             verify = str(bundle)
         client_cert = None
         if settings.notify_client_cert:

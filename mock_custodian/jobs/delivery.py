@@ -68,6 +68,8 @@ class Sender:
             return Attempt(None, f"no answer within {self.config.notify_timeout_s:g} s")
         except requests.exceptions.RequestException as exc:
             return Attempt(None, f"connection failed: {_reason(exc)}")
+        except OSError as exc:  # e.g. the trust bundle or the client certificate file went missing
+            return Attempt(None, f"could not send: {_reason(exc)}")
         try:
             for _ in response.iter_content(MAX_RESPONSE_BYTES):
                 break
