@@ -57,6 +57,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     worker = JobWorker(settings, database=database, api_base_url=_api_base_url(args, data_dir),
                        parent_pid=args.parent_pid)
     if args.once:
+        worker.tick()  # a first look may only start a third party's daily schedule
         while worker.tick():
             pass
         print(json.dumps(owed(database)))
