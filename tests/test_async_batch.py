@@ -30,7 +30,7 @@ from mock_custodian.clock import PACIFIC
 from mock_custodian.pki import DevPKI
 from mock_custodian.store.authorizations import cancel_by_customer
 from mock_custodian.store.db import Database
-from mock_custodian.store.models import Authorization, Notification, ThirdParty
+from mock_custodian.store.models import Authorization, Notification, ServiceAgreement, ThirdParty
 
 ESPI = "http://naesb.org/espi"
 ATOM = "http://www.w3.org/2005/Atom"
@@ -349,6 +349,26 @@ def test_cca_customer_information_on_the_path_without_resource_is_split_over_the
         territory = {a.customer.name for a in db.execute(select(Authorization).where(
             Authorization.third_party_id == tp.id, Authorization.kind == "cca")).scalars()}
     assert set(names) == territory and len(names) == 3
+
+
+def test_demand_response_request_covers_the_enrolments_of_subscriptions_granting_program_enrollment(
+    pge: testing.RunningServer, receiver: NotificationReceiver
+) -> None:
+    token = client_token(pge, "00101")
+    path = f"{RESOURCE}/Batch/BulkRetailDRPrgInfo/00101"
+    assert get(pge, path, token, "00101").status_code == 204  # nobody enrolled yet: no notification
+    with database(pge).session() as db:  # okafor's SA (authorized to 00101 with ProgramEnrollment) enrols
+        sa = db.execute(select(ServiceAgreement).where(ServiceAgreement.key == "okafor-solar")).scalar_one()
+        sa.dr_programs = [{"program": "SmartAC", "status": "enrolled", "enrolled_at": 1767225600}]
+    assert_accepted(get(pge, path, token, "00101"))
+    due(pge)
+    (url,) = resources(expect_posts(pge, receiver, 1)[0])
+    assert url.startswith(f"{pge.api_base_url}{path}?correlationID=")
+    package = get(pge, url, token, "00101")
+    assert package.status_code == 200
+    feed = feed_of(package.content)
+    assert [el.text for el in feed.iter(f"{{{CUSTOMER}}}programName")] == ["SmartAC"]
+    assert not list(feed.iter(f"{{{CUSTOMER}}}Customer"))  # enrolments only
 
 
 def test_package_is_refused_once_five_days_have_passed_since_the_notification(
