@@ -90,6 +90,11 @@ def _reason(exc: Exception) -> str:
     return text if len(text) <= 300 else text[:300] + "..."
 
 
+def lease_seconds(config: WorkerConfig, posts: int = 1) -> float:
+    """Real seconds a delivery round may hold its notification: its POSTs' timeouts plus a margin."""
+    return config.notify_timeout_s * posts + 30.0
+
+
 def _rounds(attempts: list[dict[str, Any]]) -> int:
     """Delivery rounds so far (a duplicated-notification fault sends several copies in one round)."""
     return sum(1 for a in attempts if a.get("copy", 1) == 1)
@@ -118,6 +123,7 @@ def deliver(database: Database, note_id: int, owner: str, sender: Sender, config
                 return "pending"
         copies = int(note.fault.get("params", {}).get("copies", 2)) \
             if note.fault.get("kind") == "notification_duplicated" and not note.attempts else 1
+        note.lease_until = clock.real_epoch() + lease_seconds(config, copies)  # covers every POST of this round
         body, x_transaction, job_id = note.body, note.x_transaction, note.job_id
         rounds = _rounds(list(note.attempts or []))
 

@@ -25,14 +25,13 @@ from .build import BUILD_LEASE_S, build_job, fail_job, gc_packages
 from .claims import claim_due_jobs, claim_due_notifications
 from .config import WorkerConfig
 from .daily import schedule_daily
-from .delivery import Sender, deliver
+from .delivery import Sender, deliver, lease_seconds
 
 log = logging.getLogger("mock_custodian.jobs")
 
 POLL_S = 0.25  # real seconds between looks at the database when there was nothing to do
 GC_EVERY_S = 60.0
 MAX_PER_TICK = 50
-MAX_COPIES = 10  # store.faults caps notification_duplicated copies at 10
 
 
 class JobWorker:
@@ -98,7 +97,7 @@ class JobWorker:
         return done
 
     def _run_notifications(self) -> int:
-        lease_s = self.config.notify_timeout_s * MAX_COPIES + 30.0
+        lease_s = lease_seconds(self.config)
         done = 0
         while done < MAX_PER_TICK and not self.stopping.is_set():
             note_id = self._claim(claim_due_notifications, lease_s)
