@@ -533,6 +533,13 @@ def _next_local(epoch: float, hour: int, minute: int = 0) -> float:
     return candidate.timestamp()
 
 
+def _local_days_later(epoch: float, days: int) -> float:
+    """The same local wall-clock time ``days`` calendar days later."""
+    local = dt.datetime.fromtimestamp(epoch, PACIFIC)
+    day = local.date() + dt.timedelta(days=days)
+    return dt.datetime(day.year, day.month, day.day, local.hour, local.minute, tzinfo=PACIFIC).timestamp()
+
+
 def _local_midnight(epoch: float, days_back: int) -> int:
     day = dt.datetime.fromtimestamp(epoch, PACIFIC).date() - dt.timedelta(days=days_back)
     return int(dt.datetime(day.year, day.month, day.day, tzinfo=PACIFIC).timestamp())
@@ -563,7 +570,8 @@ def test_daily_package_appears_when_the_clock_passes_the_package_time_not_before
     assert customer.status_code == 200 and b"Green Button Customer Feed" in customer.content
 
     # The clock jumps three days: the skipped days' packages come, in order, one POST each.
-    pge.clock.advance(days=3)
+    later = [_local_days_later(package_time, n) for n in (1, 2, 3)]  # 07:00 local, across DST too
+    pge.clock.set(later[-1] + 30)
     expect_posts(pge, receiver, 2 + 6)
     sunny = posts_to(receiver, "00101")
     assert len(sunny) == 4
@@ -572,7 +580,7 @@ def test_daily_package_appears_when_the_clock_passes_the_package_time_not_before
     for post in sunny[1:]:
         feed = feed_of(get(pge, resources(post)[0], token, "00101").content)
         days.append(block_starts(feed))
-    assert days == [{_local_midnight(package_time + n * 86400, 1)} for n in (1, 2, 3)]
+    assert days == [{_local_midnight(instant, 1)} for instant in later]
     assert len(receiver.quiet_for(1.0)) == 8  # exactly once per day
 
 
