@@ -20,6 +20,7 @@ from sqlalchemy.exc import OperationalError
 
 from ..settings import Settings
 from ..store.db import Database
+from ..store.lifecycle import apply_due_events, pending_events
 from ..store.models import AsyncJob, Notification
 from .build import BUILD_LEASE_S, build_job, fail_job, gc_packages
 from .claims import claim_due_jobs, claim_due_notifications
@@ -51,6 +52,10 @@ class JobWorker:
         """Do everything due now; returns how many pieces of work were done (0: idle)."""
         done = 0
         try:
+            done += self._apply_account_events()
+        except Exception:
+            log.exception("applying scheduled account events failed")
+        try:
             done += schedule_daily(self.database, self.config)
         except OperationalError as exc:
             log.info("daily package schedule failed: %s", str(exc).splitlines()[0])
@@ -65,6 +70,15 @@ class JobWorker:
             except Exception:
                 log.exception("package clean-up failed")
         return done
+
+    def _apply_account_events(self) -> int:
+        """Timeline events (move-out, ...) take effect when the clock reaches them, requests or not, so
+        their notifications go out without waiting for the next API call."""
+        now = self.database.clock().epoch()
+        with self.database.session() as db:
+            if not pending_events(db, now):
+                return 0
+            return len(apply_due_events(db, now, f"{self.config.api_base_url}/GreenButtonConnect/espi/1_1/resource"))
 
     def _claim(self, claim, lease_s: float) -> int | None:  # noqa: ANN001
         clock = self.database.clock()
