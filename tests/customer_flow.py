@@ -31,7 +31,7 @@ EXTRA_THIRD_PARTIES = [
         "legal_name": "Acme Efficiency Finance LLC", "display_name": "Acme Efficiency", "tax_id": "941111111",
         "business_contact": {"name": "Lee Acme", "email": "lee@acme.example", "phone": "415-555-0111"},
         "redirect_uri": "https://acme.example/oauth/callback?tenant=7", "portal_uri": "https://acme.example/start",
-        "notification_uri": "https://acme.example/notify", "data_groups": ["Usage", "Billing"],
+        "notification_uri": "https://127.0.0.1:9/acme/notify", "data_groups": ["Usage", "Billing"],
         "history_months": 24, "visible": False,
     },
     {
@@ -39,7 +39,7 @@ EXTRA_THIRD_PARTIES = [
         "legal_name": "Gone Energy Inc.", "display_name": "Gone Energy", "tax_id": "942222222",
         "business_contact": {"name": "Ex Gone", "email": "ex@gone.example", "phone": "415-555-0112"},
         "redirect_uri": "https://gone.example/cb", "portal_uri": "https://gone.example/start",
-        "notification_uri": "https://gone.example/notify",
+        "notification_uri": "https://127.0.0.1:9/gone/notify",
     },
 ]
 

@@ -130,7 +130,7 @@ def test_notifications_lists_deliveries_and_sink_posts(data_dir: Path, capsys: p
     db = database(data_dir)
     with db.session() as session:
         tp = session.query(ThirdParty).filter_by(client_id="00101").one()
-        session.add(Notification(third_party_id=tp.id, uri="https://tp.example/notify", body="<BatchList/>",
+        session.add(Notification(third_party_id=tp.id, uri="https://127.0.0.1:9/notify", body="<BatchList/>",
                                  status="pending", created_at=0, next_attempt_at=60,
                                  attempts=[{"at": 0, "status": 503, "error": None}]))
         session.add(SinkPost(sink="mine", received_at=0, surface="portal", query="", headers={},
@@ -138,7 +138,7 @@ def test_notifications_lists_deliveries_and_sink_posts(data_dir: Path, capsys: p
     db.engine.dispose()
     code, out, _ = run(data_dir, capsys, "notifications")
     assert code == 0
-    assert "https://tp.example/notify" in out and "pending" in out and "503" in out
+    assert "https://127.0.0.1:9/notify" in out and "pending" in out and "503" in out
     assert "mine" in out and "<ns0:BatchList/>" in out
     payload = json.loads(run(data_dir, capsys, "notifications", "--json")[1])
     assert payload["notifications"][0]["attempts"][0]["status"] == 503 and payload["sink"][0]["sink"] == "mine"

@@ -499,7 +499,7 @@ def test_cli_registers_updates_and_reads_the_outbox(server: testing.RunningServe
             "technical_contact": {"name": "Cy", "email": "cy@self.example", "phone": "1"},
             "portal_username": "cli-self", "portal_password": "cli-self-pw", "security_question": "q",
             "security_answer": "a", "description": "own data", "phone": "1", "history_months": 24,
-            "notification_uri": "https://self.example/notify"}
+            "notification_uri": "https://127.0.0.1:9/self/notify"}
     spec_file = tmp_path / "registration.yaml"
     spec_file.write_text(json.dumps(spec))
 
@@ -515,13 +515,13 @@ def test_cli_registers_updates_and_reads_the_outbox(server: testing.RunningServe
     refused = cli("third-party", "update", "cli-self", "--notification-uri", "http://nope")
     assert refused.returncode == 2
     assert "Notification URI: must be an https:// URL" in refused.stderr
-    updated = cli("third-party", "update", view["client_id"], "--notification-uri", "https://self.example/n2",
+    updated = cli("third-party", "update", view["client_id"], "--notification-uri", "https://127.0.0.1:9/self/n2",
                   "--json")
     assert updated.returncode == 0, updated.stderr
     # The running server sees the change at once (state lives in the database).
     over_http = requests.get(f"{server.portal_base_url}/portal/api/registration", auth=("cli-self", "cli-self-pw"),
                              verify=server.ca_bundle).json()
-    assert over_http["notification_uri"] == "https://self.example/n2"
+    assert over_http["notification_uri"] == "https://127.0.0.1:9/self/n2"
     outbox = cli("outbox", "--to", "cy@self.example", "--json")
     assert [e["subject"] for e in json.loads(outbox.stdout)] == [
         "Share My Data: registration accepted, testing may begin",
