@@ -704,3 +704,35 @@ def test_several_workers_deliver_each_notification_once(
         for process in extra:
             process.wait(10)
 
+
+
+def test_a_correction_reaches_the_next_daily_package_and_leaves_earlier_packages_unchanged(
+    pge: testing.RunningServer, receiver: NotificationReceiver
+) -> None:
+    """Issue 9: a correction ten days back sets a new `updated`, appears in the next daily package, and the
+    bytes of a package built before it do not change."""
+    point_notifications_at(pge, receiver.url, daily=("00101",))
+    now = pge.clock.now().timestamp()
+    day = _local_midnight(now, 10)
+    token = client_token(pge, "00101")
+    assert_accepted(get(pge, f"{RESOURCE}/Batch/Bulk/00101", token, "00101",
+                        params={"published-min": str(day), "published-max": str(day + 86400)}))
+    due(pge)
+    (post,) = expect_posts(pge, receiver, 1)
+    (url,) = resources(post)
+    before = get(pge, url, token, "00101").content
+    assert block_starts(feed_of(before)) == {day}
+    pge.control("POST", "/data-changes", json={"kind": "correction", "sa": "okafor-solar", "start": day,
+                                               "end": day + 86400, "factor": 1.25})
+    assert get(pge, url, token, "00101").content == before  # a built package is frozen
+    package_time = _next_local(pge.clock.now().timestamp(), 7)
+    pge.clock.set(package_time + 30)
+    expect_posts(pge, receiver, 2)
+    daily = posts_to(receiver, "00101")[-1]
+    token = client_token(pge, "00101")
+    feed = feed_of(get(pge, resources(daily)[0], token, "00101").content)
+    assert block_starts(feed) == {day, _local_midnight(package_time, 1)}  # the correction and the newest day
+    qualities = {q.text for block in feed.iter(f"{{{ESPI}}}IntervalBlock")
+                 if block.findtext(f"{{{ESPI}}}interval/{{{ESPI}}}start") == str(day)
+                 for q in block.iter(f"{{{ESPI}}}quality")}
+    assert qualities == {"7"}
