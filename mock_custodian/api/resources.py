@@ -492,36 +492,31 @@ def reading_type(reading_type_id: str) -> Response:
                                                    style=rt.settings.xml_style))
 
 
-@_route("/LocalTimeParameters")
-@_route("/LocalTimeParameters/<int:ltp_id>")
-def local_time_parameters(ltp_id: int | None = None) -> Response:
+def _shared_singleton(resource_id: int | None, writer: Callable[..., bytes]) -> Response:
+    """LocalTimeParameters and ProgramIdMapping: one shared resource with id 1, as a feed or an entry."""
     require_bearer(AT, CAT)
     _service_up()
-    if ltp_id is not None and ltp_id != 1:
+    if resource_id is not None and resource_id != 1:
         raise NotFound()
     rt = runtime()
     now = rt.clock.epoch()
-    body = espi.local_time_parameters_entry(resource_base=rt.resource_base_url(), published=now, updated=now,
-                                            root=ltp_id is not None, style=rt.settings.xml_style)
-    if ltp_id is not None:
+    body = writer(resource_base=rt.resource_base_url(), published=now, updated=now, root=resource_id is not None,
+                  style=rt.settings.xml_style)
+    if resource_id is not None:
         return _entry_response(body)
     return _stream(espi.feed([body], self_href=_self_href(), updated=now))
+
+
+@_route("/LocalTimeParameters")
+@_route("/LocalTimeParameters/<int:ltp_id>")
+def local_time_parameters(ltp_id: int | None = None) -> Response:
+    return _shared_singleton(ltp_id, espi.local_time_parameters_entry)
 
 
 @_route("/ProgramIdMapping")
 @_route("/ProgramIdMapping/<int:mapping_id>")
 def program_id_mapping(mapping_id: int | None = None) -> Response:
-    require_bearer(AT, CAT)
-    _service_up()
-    if mapping_id is not None and mapping_id != 1:
-        raise NotFound()
-    rt = runtime()
-    now = rt.clock.epoch()
-    body = espi.program_id_mappings_entry(resource_base=rt.resource_base_url(), published=now, updated=now,
-                                          root=mapping_id is not None, style=rt.settings.xml_style)
-    if mapping_id is not None:
-        return _entry_response(body)
-    return _stream(espi.feed([body], self_href=_self_href(), updated=now))
+    return _shared_singleton(mapping_id, espi.program_id_mappings_entry)
 
 
 # --- synchronous batch ---------------------------------------------------------------------------

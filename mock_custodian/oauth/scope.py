@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from ..store.content import history_seconds
 from ..store.models import Authorization, ServiceAgreement
 
 # Function blocks every grant carries, then the conditional ones in PG&E's order (spec 4.13).
@@ -19,7 +20,6 @@ ADDITIONAL_SCOPE_ORDER = ("Usage", "Billing", "Basic", "Account", "ProgramEnroll
 DATA_GROUP_PAGE_ORDER = ("Basic", "Account", "Billing", "Usage", "ProgramEnrollment")
 CUSTOMER_INFORMATION_GROUPS = frozenset({"Basic", "Account", "ProgramEnrollment"})
 INTERVAL_DURATION = "900_3600"
-SECONDS_PER_YEAR = 31536000
 DATA_CUSTODIAN_ID = "PGE"
 TOKEN_SCOPE_PREFIX = "scope="
 # Request-side sub-keys of /myAuthorization's scope parameter (spec 4.2), 64-bit signed epochs.
@@ -46,7 +46,7 @@ class GrantedAgreement:
 
 def history_length_seconds(history_months: int) -> int:
     """24 / 36 / 48 months as PG&E's HistoryLength seconds (63072000 / 94608000 / 126144000)."""
-    return history_months * SECONDS_PER_YEAR // 12
+    return history_seconds(history_months)
 
 
 def function_blocks(data_groups: Iterable[str], *, electric_interval: bool, gas: bool) -> str:

@@ -78,7 +78,10 @@ class Publication:
 
 
 def history_seconds(months: int) -> int:
-    """HistoryLength of spec 4.13: 24/36/48 months as 730/1095/1460 days, capped at 48 months."""
+    """HistoryLength of spec 4.13 (24/36/48 months as 63072000/94608000/126144000 s), capped at 48 months.
+
+    The one definition: the scope string's ``HistoryLength`` uses it too.
+    """
     return min(months, MAX_HISTORY_MONTHS) * 365 * 86400 // 12
 
 
