@@ -736,3 +736,18 @@ def test_a_correction_reaches_the_next_daily_package_and_leaves_earlier_packages
                  if block.findtext(f"{{{ESPI}}}interval/{{{ESPI}}}start") == str(day)
                  for q in block.iter(f"{{{ESPI}}}quality")}
     assert qualities == {"7"}
+
+
+def test_a_self_access_users_bulk_package_holds_its_own_service_agreements(
+    pge: testing.RunningServer, receiver: NotificationReceiver
+) -> None:
+    """Spec 4.7 and 6.8: a self-access user's authorization of its own SAs reaches it through Bulk."""
+    token = client_token(pge, "00102")
+    assert_accepted(get(pge, f"{RESOURCE}/Batch/Bulk/00102", token, "00102"))
+    due(pge)
+    (post,) = expect_posts(pge, receiver, 1)
+    feed = feed_of(get(pge, resources(post)[0], token, "00102").content)
+    with database(pge).session() as db:
+        own = db.execute(select(ServiceAgreement.usage_point_id).where(ServiceAgreement.key == "lee-electric")
+                         ).scalar_one()
+    assert usage_point_ids(feed) == {own}
