@@ -248,6 +248,11 @@ def cmd_update(args: argparse.Namespace) -> int:
             view = reg.registration_view(db, tp, now)
     except PGEError as exc:
         return _fail(exc)
+    return _emit(args, view)
+
+
+def _emit(args: argparse.Namespace, view: dict) -> int:
+    """A registration as JSON (``--json``) or the readable summary; the commands' common ending."""
     if args.json:
         print(json.dumps(view, indent=2))
     else:
@@ -265,11 +270,7 @@ def cmd_show(args: argparse.Namespace) -> int:
             view = reg.registration_view(db, tp, now)
     except PGEError as exc:
         return _fail(exc)
-    if args.json:
-        print(json.dumps(view, indent=2))
-    else:
-        _print_view(view)
-    return 0
+    return _emit(args, view)
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -146,6 +146,23 @@ def _to_signin(message: str | None = None) -> Response:
     return redirect(f"/portal?m={message}" if message else "/portal", 303)
 
 
+class _NotSignedIn(Exception):
+    """A portal page asked for without a session: the blueprint answers with the sign-in redirect."""
+
+
+def _page_session(db: Session) -> tuple[ThirdParty, str | None]:
+    """The signed-in registration and its CSRF token for a browser page, or the sign-in redirect."""
+    found = _signed_in(db)
+    if found is None:
+        raise _NotSignedIn()
+    return found
+
+
+@blueprint.errorhandler(_NotSignedIn)
+def _not_signed_in(_exc: _NotSignedIn) -> Response:
+    return _to_signin()
+
+
 def _pge_certificate_chain() -> str:
     """What "Download PG&E SSL Certificate" serves here: the mock's server certificate chain and its root."""
     pki = runtime().pki
@@ -259,10 +276,7 @@ def confirm_page() -> Response:
 def manage_page() -> Response:
     rt = runtime()
     with rt.database.session() as db:
-        found = _signed_in(db)
-        if found is None:
-            return _to_signin()
-        tp, csrf = found
+        tp, csrf = _page_session(db)
         view = reg.registration_view(db, tp, rt.clock.epoch())
     return _page("manage.html", tp=tp, csrf=csrf, view=view, message=request.args.get("m"))
 
@@ -271,10 +285,7 @@ def manage_page() -> Response:
 def edit_page() -> Response:
     rt = runtime()
     with rt.database.session() as db:
-        found = _signed_in(db)
-        if found is None:
-            return _to_signin()
-        tp, csrf = found
+        tp, csrf = _page_session(db)
         view = reg.registration_view(db, tp, rt.clock.epoch())
         if request.method == "GET":
             return _page("edit.html", tp=tp, csrf=csrf, view=view, errors={}, form=None)
@@ -299,10 +310,7 @@ def certificate_page() -> Response:
     """Manage Registration > Edit > SSL Certificate Information > Update (PEM, or a CSR for the dev CA)."""
     rt = runtime()
     with rt.database.session() as db:
-        found = _signed_in(db)
-        if found is None:
-            return _to_signin()
-        tp, csrf = found
+        tp, csrf = _page_session(db)
         _check_csrf(csrf or "", request.form.get("csrf_token"))
         data = _form_data()
         issued = None
@@ -335,32 +343,27 @@ def pge_certificate() -> Response:
     return response
 
 
-@blueprint.route("/registration/tests", methods=["GET"])
-def tests_page() -> Response:
+def _rehearsal_context() -> dict:
+    """What the tests page and the OAuth Test window show: the per-step report and the registration."""
     rt = runtime()
     with rt.database.session() as db:
-        found = _signed_in(db)
-        if found is None:
-            return _to_signin()
-        tp, csrf = found
-        report = rehearsal(db, tp, rt.clock.epoch())
-        view = reg.registration_view(db, tp, rt.clock.epoch())
-    return _page("tests.html", tp=tp, csrf=csrf, report=report, view=view)
+        tp, csrf = _page_session(db)
+        now = rt.clock.epoch()
+        return {"tp": tp, "csrf": csrf, "report": rehearsal(db, tp, now), "view": reg.registration_view(db, tp, now)}
+
+
+@blueprint.route("/registration/tests", methods=["GET"])
+def tests_page() -> Response:
+    return _page("tests.html", **_rehearsal_context())
 
 
 @blueprint.route("/oauth-test", methods=["GET"])
 def oauth_test_page() -> Response:
     """The OAuth Test box's window: Start, then each step as it passes (the page polls the JSON)."""
-    rt = runtime()
-    with rt.database.session() as db:
-        found = _signed_in(db)
-        if found is None:
-            return _to_signin()
-        tp, csrf = found
-        report = rehearsal(db, tp, rt.clock.epoch())
-        view = reg.registration_view(db, tp, rt.clock.epoch())
+    context = _rehearsal_context()
+    report = context.pop("report")
     oauth = next(t for t in report["tests"] if t["name"] == "OAuth Test")
-    return _page("oauth_test.html", tp=tp, csrf=csrf, test=oauth, view=view)
+    return _page("oauth_test.html", test=oauth, **context)
 
 
 @blueprint.route("/oauth-test/start", methods=["GET"])
