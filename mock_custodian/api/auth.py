@@ -99,12 +99,6 @@ def require_bearer(*classes: str) -> Bearer:
         return bearer
 
 
-def require_token(*kinds: str) -> tuple[Token | None, ThirdParty]:
-    """:func:`require_bearer`, answered as ``(token, third_party)`` (``token`` is None for a RAT)."""
-    bearer = require_bearer(*kinds)
-    return bearer.token, bearer.third_party
-
-
 def require_own_authorization(bearer: Bearer, authorization_id: int | str) -> Authorization:
     """The subscription (= authorization = retail customer) a resource path names, for an AT's holder.
 

@@ -241,6 +241,11 @@ class FeedPlan:
     feed_id: str | None = None
     block_updated: dict[str, float] = field(default_factory=dict)
     _bill_times: dict[str, tuple[float, float]] | None = field(default=None, repr=False)
+    _mv90_points: frozenset[str] = field(default=frozenset(), repr=False)
+
+    def __post_init__(self) -> None:
+        # Looked up once per block while streaming: keep it a set lookup, not a scan of the usage points.
+        self._mv90_points = frozenset(r.sa.usage_point_id for r in self.usage_points if r.sa.mv90)
 
     def is_empty(self) -> bool:
         """PG&E answers 204 when a feed would carry no data (spec 6.3)."""
@@ -272,7 +277,7 @@ class FeedPlan:
         """``(published, updated)`` of an entry; None for entries dated ``now``. ``updated-*`` selects on these."""
         if "/IntervalBlock/" in href:
             day_start = float(href.rsplit("/", 1)[1])
-            mv90 = any(r.sa.mv90 and f"/UsagePoint/{r.sa.usage_point_id}/" in href for r in self.usage_points)
+            mv90 = bool(self._mv90_points) and href.split("/UsagePoint/", 1)[1].split("/", 1)[0] in self._mv90_points
             published = self.publication.published_at(day_start, mv90)
             return published, self.block_updated.get(href, published)
         if "/UsageSummary/" in href:

@@ -227,12 +227,7 @@ def _paper_authorization(db: Session, event: AccountEvent, sa: ServiceAgreement,
     return {"authorization_id": authorization.id}
 
 
-def live_meters(sa: ServiceAgreement) -> list[Meter]:
-    """The meters installed now (a meter exchange keeps the removed one for the record)."""
-    return [m for m in sa.meters if m.removed_at is None]
-
-
 __all__ = [
     "ACCOUNT_EVENT_KINDS", "CUSTOMER_KINDS", "DATA_CHANGE_KINDS", "apply_due_events", "changes_by_service_agreement",
-    "declare_bill_revision", "declare_correction", "declare_gap", "live_meters", "schedule_event", "to_change",
+    "declare_bill_revision", "declare_correction", "declare_gap", "schedule_event", "to_change",
 ]

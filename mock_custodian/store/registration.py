@@ -25,6 +25,7 @@ from ..certificate_checks import CertificateRefused, CheckedCertificate, TrustAn
 from ..clock import PACIFIC
 from ..errors import Forbidden, NotFound, PGEError
 from ..pki import DevPKI
+from .authorizations import revoke_all_for_third_party
 from .db import next_id
 from .milestones import (
     API_CONNECTIVITY,
@@ -44,7 +45,7 @@ from .models import (
 )
 from .outbox import cancel_future_emails, send_email
 from .registry import CREDENTIALED
-from .world import APPLICATION_INFORMATION_ID_START, CLIENT_ID_START, _system_authorization
+from .world import APPLICATION_INFORMATION_ID_START, CLIENT_ID_START, system_authorization
 
 CONFIRMATION_WINDOW_S = 5 * 86400  # spec 5.2: the e-mail link must be used within 5 days
 TESTING_WINDOW_S = 90 * 86400  # spec 5.2: required tests within 90 days of acceptance
@@ -623,7 +624,7 @@ def accept(db: Session, tp: ThirdParty, at: float) -> None:
                                            .where(Authorization.kind.in_(("bulk", "registration")))).scalars()}
     for kind in ("bulk", "registration"):
         if kind not in existing:
-            db.add(_system_authorization(db, tp, kind, at))
+            db.add(system_authorization(db, tp, kind, at))
     tests = ", ".join(REQUIRED_TESTS[tp.user_type])
     send_email(
         db, _contact_email(tp), "Share My Data: registration accepted, testing may begin",
@@ -713,10 +714,7 @@ def terminate(db: Session, tp: ThirdParty, now: float) -> None:
         raise RegistrationConflict("The registration is already terminated")
     tp.status = "terminated"
     tp.terminated_at = now
-    _revoke_tokens(db, tp, now)
-    db.execute(update(Authorization).where(Authorization.third_party_id == tp.id)
-               .where(Authorization.revoked_at.is_(None)).values(revoked_at=now, revoked_reason="terminated",
-                                                                 updated_at=now))
+    revoke_all_for_third_party(db, tp, now)
     send_email(db, _contact_email(tp), "Share My Data: registration terminated",
                f"Hello {_contact_name(tp)},\n\nAs requested, {tp.display_name} (client_id {tp.client_id}) was "
                "terminated. Its tokens and authorizations no longer work.\n\nPG&E Share My Data (mock-custodian)\n",

@@ -127,7 +127,7 @@ def load_world(database: Database, scenario: Scenario, pki: DevPKI) -> None:
             )
             if accepted:
                 for kind in ("bulk", "registration"):
-                    db.add(_system_authorization(db, tp, kind, now))
+                    db.add(system_authorization(db, tp, kind, now))
             tp_by_key[spec.key] = tp
 
         sa_by_key: dict[str, ServiceAgreement] = {}
@@ -312,7 +312,7 @@ def _cca_authorizations(db: Any, tp: ThirdParty, territory: list[ServiceAgreemen
     return out
 
 
-def _system_authorization(db: Any, tp: ThirdParty, kind: str, now: float) -> Authorization:
+def system_authorization(db: Any, tp: ThirdParty, kind: str, now: float) -> Authorization:
     """The client-level (bulk) and registration entries every accepted registration has (spec 8.2)."""
     return Authorization(
         id=next_id(db, "authorization_id", AUTHORIZATION_ID_START),
