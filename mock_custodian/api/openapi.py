@@ -205,7 +205,8 @@ def _paths() -> dict[str, Any]:
             "post": _op("scenario_load", "Load another scenario (replaces the whole world)", _json(_ref("Scenario")),
                         body={"required": True, "content": {
                             "application/yaml": {"schema": STRING},
-                            JSON: {"schema": _obj({"yaml": STRING, "path": STRING, "builtin": {"enum": ["demo", "catalog"]}})},
+                            JSON: {"schema": _obj({"yaml": STRING, "path": STRING,
+                                                   "builtin": {"enum": ["demo", "catalog"]}})},
                         }}, errors=(400, 401)),
         },
         "/__sim/reset": {"post": _op("reset", "Back to the loaded scenario: world, tokens, clock, logs, faults, sink",
