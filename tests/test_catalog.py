@@ -574,3 +574,99 @@ def test_row_receiver_down(pge: testing.RunningServer) -> None:
         time.sleep(0.2)
     assert note["status"] == "failed" and [a["status"] for a in note["attempts"]] == [500] * 4
     assert len(pge.sink("receiver-down")) >= 4
+
+
+# --- the general scenario features the catalog relies on (in-process) -------------------------------------
+
+BASE = """
+extends: demo
+customers:
+  - key: x
+    situation: Something happens.
+    accounts:
+      - service_agreements:
+          - {key: x-e, profile: residential_hourly, scale: 5000, rate_schedule: E-1, service_start: -1d}
+"""
+
+
+@pytest.mark.parametrize(("extra", "field", "message"), [
+    ("timeline: [{event: cancel_authorization, customer: nobody, after_consent: 2h}]",
+     "timeline[3].customer", "needs a known customer key, not 'nobody'"),
+    ("timeline: [{event: cancel_authorization, customer: x, after_consent: 2h, at: +1d}]",
+     "timeline[3].after_consent", "give either at or after_consent, not both"),
+    ("timeline: [{event: edit_authorization, customer: x, after_consent: 1d}]",
+     "timeline[3]", "edit_authorization needs remove_service_agreements or end_date"),
+    ("timeline: [{event: edit_authorization, customer: x, remove_service_agreements: [rivera-gas]}]",
+     "timeline[3].remove_service_agreements", "'rivera-gas' is not a service agreement of customer 'x'"),
+    ("timeline: [{event: edit_authorization, customer: x, end_date: tomorrow}]",
+     "timeline[3].end_date", "is not an end date"),
+    ("timeline: [{event: gap, sa: x-e, start: -2d, end: -1d, after_consent: 1d}]",
+     "timeline[3].after_consent", "only account and customer events can be anchored to a consent"),
+    ("timeline: [{event: move_out, sa: x-e, customer: x}]",
+     "timeline[3].customer", "move_out names its service agreement or account, not a customer"),
+    ("authorizations: [{third_party: sunny, customer: x, ends_at: +1d, ends_on: +1d}]",
+     "authorizations[2].ends_on", "give either ends_at or ends_on, not both"),
+])
+def test_new_scenario_fields_report_file_line_and_field(extra: str, field: str, message: str) -> None:
+    from mock_custodian.scenario import ScenarioError, parse_scenario
+
+    with pytest.raises(ScenarioError) as caught:
+        parse_scenario(BASE + extra + "\n", "mine.yaml")
+    assert caught.value.field_path == field and message in caught.value.message
+    assert caught.value.path == "mine.yaml" and caught.value.line == BASE.count("\n") + 1
+
+
+def test_extends_merges_the_base_and_checks_references_across_it(tmp_path: Path) -> None:
+    from mock_custodian.scenario import ScenarioError, parse_scenario
+
+    scenario = parse_scenario(BASE + "authorizations: [{third_party: sunny, customer: x, ends_on: +0d}]\n", "m.yaml")
+    demo = load_scenario_file("demo")
+    assert [c.key for c in scenario.customers] == [c.key for c in demo.customers] + ["x"]
+    assert scenario.seed == demo.seed and scenario.customers[-1].situation == "Something happens."
+    assert scenario.customers[-1].accounts[0].service_agreements[0].service_start == "-1d"
+    with pytest.raises(ScenarioError, match="duplicate customer key 'rivera'"):
+        parse_scenario("extends: demo\ncustomers: [{key: rivera, accounts: []}]\n", "dup.yaml")
+    with pytest.raises(ScenarioError, match="cannot read"):
+        parse_scenario("extends: missing.yaml\n", str(tmp_path / "m.yaml"))
+    (tmp_path / "child.yaml").write_text("extends: demo\n")
+    with pytest.raises(ScenarioError, match="cannot be extended"):
+        parse_scenario("extends: child.yaml\n", str(tmp_path / "grandchild.yaml"))
+
+
+def test_consent_anchored_events_follow_each_consent(tmp_path: Path) -> None:
+    """after_consent schedules per consent (and per third party when named), in the consent's own time."""
+    from sqlalchemy import select
+
+    from mock_custodian.pki import DevPKI
+    from mock_custodian.scenario import parse_scenario
+    from mock_custodian.store.authorizations import Duration, create_customer_authorization
+    from mock_custodian.store.db import Database
+    from mock_custodian.store.lifecycle import apply_due_events
+    from mock_custodian.store.models import AccountEvent, Customer, ThirdParty
+    from mock_custodian.store.world import load_world
+
+    yaml_text = BASE + ("timeline:\n  - {event: cancel_authorization, customer: x, third_party: sunny, "
+                        "after_consent: 2h}\n")
+    pki = DevPKI(tmp_path / "certs")
+    pki.ensure([])
+    database = Database(f"sqlite:///{tmp_path / 'w.db'}")
+    database.create_schema()
+    load_world(database, parse_scenario(yaml_text, "m.yaml"), pki)
+    with database.session() as db:
+        assert db.execute(select(AccountEvent).where(AccountEvent.kind == "cancel_authorization")).first() is None
+        customer = db.execute(select(Customer).where(Customer.key == "x")).scalar_one()
+        sunny, newco = (db.execute(select(ThirdParty).where(ThirdParty.client_id == c)).scalar_one()
+                        for c in ("00101", "00104"))
+        now = 1_800_000_000.0
+        made = {}
+        for tp in (sunny, newco):
+            made[tp.client_id] = create_customer_authorization(
+                db, tp=tp, customer_id=customer.id, data_groups=["Usage"],
+                service_agreement_ids=[customer.accounts[0].service_agreements[0].id], duration=Duration(None),
+                now=now, resource_base="https://x/r", redirect_uri=tp.redirect_uri).authorization
+        events = db.execute(select(AccountEvent).where(AccountEvent.kind == "cancel_authorization")).scalars().all()
+        assert [(e.at, e.params["authorization_id"]) for e in events] == [(now + 7200, made["00101"].id)]
+        assert [e for e in apply_due_events(db, now + 7199, "https://x/r") if e.kind == "cancel_authorization"] == []
+        (applied,) = apply_due_events(db, now + 7200, "https://x/r")
+        assert applied.outcome["authorizations"] == [made["00101"].id]
+        assert made["00101"].revoked_reason == "cancelled" and made["00104"].revoked_reason is None
