@@ -241,7 +241,8 @@ def cmd_scenario_load(args: argparse.Namespace) -> int:
     settings, database = _open(args)
     from .scenario import load_scenario_file
 
-    scenario = load_scenario_file(args.file.resolve())  # absolute, so a later reset finds it from anywhere
+    # Absolute, so a later reset finds it from anywhere; a built-in name (catalog) when no such file exists.
+    scenario = load_scenario_file(args.file.resolve() if args.file.exists() else args.file)
     load_world(database, scenario, DevPKI(settings.resolved_data_dir() / "certs"))
     print(f"loaded scenario {scenario.name!r} from {args.file}")
     return 0

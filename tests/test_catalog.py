@@ -34,8 +34,8 @@ SUNNY = "00101"
 ROWS: dict[str, tuple[str, str]] = {
     "gas-only": ("always", "one UsagePoint with ServiceCategory kind 1 (gas); IntervalBlocks of one 86400 s "
                  "reading a day"),
-    "non-interval": ("always", "MeterReading feed without IntervalBlocks (204 for interval data); UsageSummary bills "
-                     "present"),
+    "non-interval": ("always", "MeterReading feed without IntervalBlocks; no interval readings for any window; "
+                     "UsageSummary bills present"),
     "solar-nem": ("always", "two ReadingTypes and MeterReadings per UsagePoint: flowDirection 1 (delivered) and 19 "
                   "(received)"),
     "two-meters": ("always", "two MeterReadings (one per meter) under one UsagePoint"),
