@@ -175,6 +175,7 @@ class CustomerSpec:
     city: str | None
     accounts: list[AccountSpec]
     situation: str | None = None  # what happens to this customer (catalog entries), shown by /__sim/customers
+    online_account: bool = True  # False: no My Energy login; only Guest Access (account number + phone)
 
 
 @dataclass
@@ -358,7 +359,8 @@ _TP_KEYS = {
     "scope_selection_uri", "notification_uri", "notify_daily", "data_groups", "history_months",
     "visible", "client_secret", "portal_username", "portal_password", "cca_territory", "customer", "situation",
 }
-_CUSTOMER_KEYS = {"key", "username", "password", "name", "email", "phone", "class", "city", "accounts", "situation"}
+_CUSTOMER_KEYS = {"key", "username", "password", "name", "email", "phone", "class", "city", "accounts", "situation",
+                  "online_account"}
 _ACCOUNT_KEYS = {"key", "service_agreements"}
 # Keys of the data engine's ServiceAgreementModel a scenario may set (usage_point_id and sa_start are
 # derived: the usage point at load, sa_start from service_start).
@@ -522,6 +524,7 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
             city=city,
             accounts=[],
             situation=_opt(ctx, node, "situation", where, str),
+            online_account=_opt(ctx, node, "online_account", where, bool, True),
         )
         for j, raw_acct in enumerate(_seq(ctx, node, "accounts", where, required=True)):
             awhere = f"{where}.accounts[{j}]"

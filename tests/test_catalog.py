@@ -62,8 +62,9 @@ ROWS: dict[str, tuple[str, str]] = {
     "shortens-to-tomorrow": ("consent + 1 h; end of the next day", "a notification; the Authorization's "
                              "`expires_at` becomes the end of the next day; afterwards 403"),
     "expires-tonight": ("load day, midnight (Pacific)", "Authorization status 1 today, 0 after midnight"),
-    "guest": ("always", "Guest Access tab: account number plus check digit and phone from /__sim/customers; "
-              "the consent page asks for an e-mail address; the consent covers that account"),
+    "guest": ("always", "My Energy sign-in refused; Guest Access tab: account number plus check digit and "
+              "phone from /__sim/customers; the consent page asks for an e-mail address; the consent covers "
+              "that account"),
     "demand-response": ("always", "RetailDRPrgInfo lists the SmartAC enrollment"),
     "unlinked-account": ("consent + 1 day", "a notification; the rental UsagePoint leaves the subscription, "
                          "the home one stays"),
@@ -507,6 +508,9 @@ def test_row_guest(pge: testing.RunningServer) -> None:
     account = customer["accounts"][0]["account_number"]
     browser = Browser(pge)
     page = browser.start(SUNNY, state="g-1")
+    refused = browser.sign_in(page, "guest", "demo")  # no online account: the user name cannot sign in
+    assert "The user name or password is incorrect." in refused.text
+    page = browser.start(SUNNY, state="g-1")
     page = browser.guest_sign_in(page, account + account_check_digit(account), customer["phone"])
     assert page.status_code == 200, page.text[:500]
     params = dict(redirect_params(browser.consent(page, email="gus.guest@example.com")))
@@ -670,3 +674,18 @@ def test_consent_anchored_events_follow_each_consent(tmp_path: Path) -> None:
         (applied,) = apply_due_events(db, now + 7200, "https://x/r")
         assert applied.outcome["authorizations"] == [made["00101"].id]
         assert made["00101"].revoked_reason == "cancelled" and made["00104"].revoked_reason is None
+
+
+def test_situations_are_listed_by_the_control_api_and_the_command_line(server: testing.RunningServer) -> None:
+    import subprocess
+    import sys
+
+    entries = {u: s for u, kind, s in catalog_entries() if kind == "customer"}
+    listed = {c["username"]: c["situation"] for c in server.customers()}
+    assert {u: listed[u] for u in entries} == entries and listed["rivera"] is None
+    situations = {t["client_id"]: t.get("situation") for t in server.credentials["third_parties"]}
+    assert situations["00123"] == "Its notification receiver is down (every POST answers 500)."
+    printed = subprocess.run([sys.executable, "-m", "mock_custodian", "customers", "--data-dir", str(server.data_dir)],
+                             check=True, capture_output=True, text=True, env=server.env).stdout
+    line = next(row for row in printed.splitlines() if row.startswith("guest "))
+    assert entries["guest"] in line

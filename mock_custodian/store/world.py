@@ -156,7 +156,7 @@ def load_world(database: Database, scenario: Scenario, pki: DevPKI) -> None:
                 customer_number=unique_digits("customer", spec.key),
                 name=name,
                 username=spec.username,
-                password=spec.password,
+                password=spec.password if spec.online_account else "",  # "": no password signs in
                 email=email,
                 phone=phone,
                 customer_class=spec.customer_class,
