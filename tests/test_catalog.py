@@ -564,7 +564,7 @@ def test_row_expired_in_testing(pge: testing.RunningServer) -> None:
 
 def test_row_receiver_down(pge: testing.RunningServer) -> None:
     consent = pge.authorize("gas-only", "00123")
-    pge.control("POST", "/authorizations", json={"customer": "gas-only", "client_id": "00123"})  # replaces it
+    pge.authorize("gas-only", "00123")  # the customer authorizes again: the first is replaced and notified
     notes = authorization_notices(pge, "00123", consent["authorization_id"])
     assert notes[0]["attempts"][0]["status"] == 500
     for minutes in (1, 5, 15):
@@ -689,3 +689,11 @@ def test_situations_are_listed_by_the_control_api_and_the_command_line(server: t
                              check=True, capture_output=True, text=True, env=server.env).stdout
     line = next(row for row in printed.splitlines() if row.startswith("guest "))
     assert entries["guest"] in line
+
+
+def test_built_in_scenarios_load_by_name(server: testing.RunningServer) -> None:
+    assert server.load_scenario("demo")["name"] == "demo"
+    assert "guest" not in {c["username"] for c in server.customers()}
+    server.restore()
+    assert server.control("GET", "/scenario")["name"] == "catalog"
+    assert "guest" in {c["username"] for c in server.customers()}
