@@ -121,6 +121,11 @@ def register(sub: argparse._SubParsersAction, scenario_sub: argparse._SubParsers
     notes.add_argument("--json", action="store_true")
     notes.set_defaults(handler=cmd_notifications)
 
+    people = sub.add_parser("customers", help="customers with their user names, accounts, SAs and situation")
+    _common(people)
+    people.add_argument("--json", action="store_true", help="what GET /__sim/customers returns")
+    people.set_defaults(handler=cmd_customers)
+
     fault = sub.add_parser("faults", help="list, add or clear injected faults")
     _common(fault)
     fault_sub = fault.add_subparsers(dest="faults_command")
@@ -241,7 +246,8 @@ def cmd_scenario_load(args: argparse.Namespace) -> int:
     settings, database = _open(args)
     from .scenario import load_scenario_file
 
-    scenario = load_scenario_file(args.file.resolve())  # absolute, so a later reset finds it from anywhere
+    # Absolute, so a later reset finds it from anywhere; a built-in name (catalog) when no such file exists.
+    scenario = load_scenario_file(args.file.resolve() if args.file.exists() else args.file)
     load_world(database, scenario, DevPKI(settings.resolved_data_dir() / "certs"))
     print(f"loaded scenario {scenario.name!r} from {args.file}")
     return 0
@@ -337,6 +343,24 @@ def cmd_notifications(args: argparse.Namespace) -> int:
          "body": p["body"][:80].replace("\n", " ")}
         for p in posts
     ], [("id", "ID"), ("sink", "SINK"), ("at", "RECEIVED (simulated)"), ("type", "CONTENT TYPE"), ("body", "BODY")]))
+    return 0
+
+
+def cmd_customers(args: argparse.Namespace) -> int:
+    """Who to sign in as: the catalog's user names say what happens, ``situation`` says it in words."""
+    _settings, database = _open(args)
+    with database.session() as db:
+        people = control.customers(db)
+    if args.json:
+        print(json.dumps({"customers": people}, indent=2))
+        return 0
+    print(table([
+        {"username": c["username"], "class": c["class"],
+         "accounts": " ".join(a["account_number"] + ("" if a["linked"] else " (unlinked)") for a in c["accounts"]),
+         "sas": sum(len(a["service_agreements"]) for a in c["accounts"]), "situation": c["situation"] or ""}
+        for c in people
+    ], [("username", "USER NAME"), ("class", "CLASS"), ("accounts", "ACCOUNTS"), ("sas", "SAS"),
+        ("situation", "SITUATION")]))
     return 0
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from .scenario import BUILTIN_SCENARIOS
 from .testing import RunningServer, start
 
 
@@ -64,6 +65,8 @@ def _scenario(config: pytest.Config) -> Path | None:
     path = Path(given)
     if not path.is_absolute():
         path = Path(config.rootpath) / path
+    if given in BUILTIN_SCENARIOS and not path.exists():
+        return BUILTIN_SCENARIOS[given]  # a built-in by name: --mock-custodian-scenario catalog
     return path
 
 

@@ -44,6 +44,11 @@ PGE_CITIES = (
 )
 
 DEFAULT_DEMO = Path(__file__).resolve().parent / "fixtures" / "demo.yaml"
+# Built-in scenarios, by the name ``--scenario NAME`` and ``extends: NAME`` accept.
+BUILTIN_SCENARIOS = {
+    "demo": DEFAULT_DEMO,
+    "catalog": Path(__file__).resolve().parent / "fixtures" / "catalog.yaml",
+}
 
 
 class ScenarioError(ValueError):
@@ -134,6 +139,7 @@ class ThirdPartySpec:
     portal_password: str | None
     cca_territory: list[str]
     customer: str | None = None  # Self-Access: the customer whose login the user signs in with
+    situation: str | None = None  # what this registration is for (catalog entries), shown by /__sim/
 
 
 @dataclass
@@ -143,7 +149,7 @@ class ServiceAgreementSpec:
     profile: dict
     rate_schedule: str
     read_cycle: str
-    service_start: float
+    service_start: float | str  # epoch, or whole days from load time (``-1d``)
     status: str
     customer_class: str
     meters: int
@@ -168,6 +174,8 @@ class CustomerSpec:
     customer_class: str
     city: str | None
     accounts: list[AccountSpec]
+    situation: str | None = None  # what happens to this customer (catalog entries), shown by /__sim/customers
+    online_account: bool = True  # False: no My Energy login; only Guest Access (account number + phone)
 
 
 @dataclass
@@ -178,6 +186,7 @@ class AuthorizationSpec:
     data_groups: list[str]
     created_at: float | str
     ends_at: float | str | None
+    ends_on: float | str | None = None  # the last day of access (a date or day offset): ends at its midnight
 
 
 @dataclass
@@ -195,6 +204,8 @@ class TimelineSpec:
     start: float | str | None
     end: float | str | None
     params: dict
+    customer: str | None = None  # customer actions (cancel/edit) and consent-anchored events
+    after_consent: int | None = None  # seconds after each consent of the customer (instead of ``at``)
 
 
 @dataclass
@@ -250,7 +261,7 @@ def _https(ctx: _Ctx, node: _Map, key: str, where: str) -> str | None:
     value = _opt(ctx, node, key, where, str)
     if value is None:
         return None
-    if not re.match(r"^https://[^\s/?#]+[^\s]*$", value):
+    if not re.match(r"^(https://[^\s/?#]+|\{api_base_url\})[^\s]*$", value):
         raise ctx.fail(node, key, f"{where}.{key}", f"{value!r} is not a well-formed https URL")
     return value
 
@@ -346,9 +357,10 @@ _TP_KEYS = {
     "key", "client_id", "user_type", "status", "legal_name", "display_name", "tax_id",
     "business_contact", "technical_contact", "description", "phone", "redirect_uri", "portal_uri",
     "scope_selection_uri", "notification_uri", "notify_daily", "data_groups", "history_months",
-    "visible", "client_secret", "portal_username", "portal_password", "cca_territory", "customer",
+    "visible", "client_secret", "portal_username", "portal_password", "cca_territory", "customer", "situation",
 }
-_CUSTOMER_KEYS = {"key", "username", "password", "name", "email", "phone", "class", "city", "accounts"}
+_CUSTOMER_KEYS = {"key", "username", "password", "name", "email", "phone", "class", "city", "accounts", "situation",
+                  "online_account"}
 _ACCOUNT_KEYS = {"key", "service_agreements"}
 # Keys of the data engine's ServiceAgreementModel a scenario may set (usage_point_id and sa_start are
 # derived: the usage point at load, sa_start from service_start).
@@ -358,7 +370,34 @@ _MODEL_KEYS = (
 )
 _SA_KEYS = {"key", "profile", "service_start", "status", "class", "dr_programs", "address", *_MODEL_KEYS}
 PLACEHOLDER_USAGE_POINT = "1000000000"
-_AUTH_KEYS = {"third_party", "customer", "service_agreements", "data_groups", "created_at", "ends_at"}
+OFFSET_VALIDATION_EPOCH = 1767225600.0  # 2026-01-01T00:00Z
+_AUTH_KEYS = {"third_party", "customer", "service_agreements", "data_groups", "created_at", "ends_at", "ends_on"}
+
+
+def _extend(ctx: _Ctx, doc: _Map, path: str) -> Scenario:
+    """``extends: demo`` (a built-in name) or a file relative to this one: its lists come first.
+
+    The base is validated on its own (its errors name its file); this file's entries are then checked
+    against it (duplicate keys, references), so they may use its customers and third parties.
+    """
+    ref = _req(ctx, doc, "extends", "scenario")
+    target = BUILTIN_SCENARIOS.get(ref) or (Path(path).parent / ref)
+    try:
+        base_text = target.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ctx.fail(doc, "extends", "scenario.extends", f"cannot read {str(target)!r}: {exc.strerror}") from exc
+    if "extends" in (yaml.safe_load(base_text) or {}):
+        raise ctx.fail(doc, "extends", "scenario.extends", "a scenario that extends another cannot be extended")
+    base = parse_scenario(base_text, str(target))
+    base_doc = yaml.load(base_text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+    for key in ("third_parties", "customers", "authorizations", "timeline"):
+        own = doc.get(key)
+        if own is not None and not isinstance(own, list):
+            raise ctx.fail(doc, key, f"scenario.{key}", "expected a list")
+        merged = _Seq([*(base_doc.get(key) or []), *(own or [])])
+        merged.line = getattr(own, "line", doc.line)
+        doc[key] = merged
+    return base
 
 
 def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
@@ -371,12 +410,18 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
         raise ScenarioError(path, mark.line + 1 if mark else None, "", f"not valid YAML: {exc}") from exc
     if not isinstance(doc, _Map):
         raise ScenarioError(path, 1, "", "a scenario is a mapping with third_parties, customers, authorizations")
-    _check_keys(ctx, doc, "scenario", {"name", "seed", "third_parties", "customers", "authorizations", "timeline"})
+    _check_keys(ctx, doc, "scenario",
+                {"name", "seed", "extends", "third_parties", "customers", "authorizations", "timeline"})
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    base_seed = 1
+    if "extends" in doc:
+        base = _extend(ctx, doc, path)
+        base_seed, digest = base.seed, hashlib.sha256(f"{base.digest}|{digest}".encode()).hexdigest()
     scenario = Scenario(
         path=path,
         name=_opt(ctx, doc, "name", "scenario", str, Path(path).stem),
-        seed=_opt(ctx, doc, "seed", "scenario", int, 1),
-        digest=hashlib.sha256(text.encode()).hexdigest(),
+        seed=_opt(ctx, doc, "seed", "scenario", int, base_seed),
+        digest=digest,
     )
     seen_tp: dict[str, Any] = {}
     display_names: set[str] = set()
@@ -441,6 +486,7 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
             portal_password=_opt(ctx, node, "portal_password", where, str),
             cca_territory=[str(v) for v in _seq(ctx, node, "cca_territory", where)],
             customer=_opt(ctx, node, "customer", where, str),
+            situation=_opt(ctx, node, "situation", where, str),
         )
         if tp.customer is not None and user_type != "self_access":
             raise ctx.fail(node, "customer", f"{where}.customer", "only a self_access third party has a customer")
@@ -477,6 +523,8 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
             customer_class=_choice(ctx, node, "class", where, CUSTOMER_CLASSES, "RES"),
             city=city,
             accounts=[],
+            situation=_opt(ctx, node, "situation", where, str),
+            online_account=_opt(ctx, node, "online_account", where, bool, True),
         )
         for j, raw_acct in enumerate(_seq(ctx, node, "accounts", where, required=True)):
             awhere = f"{where}.accounts[{j}]"
@@ -524,6 +572,8 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
                                f"{sa_key!r} is not a service agreement of customer {customer_key!r}")
         tp = seen_tp[tp_key]
         groups = _groups(ctx, node, "data_groups", where, tp.data_groups or ["Usage"])
+        if "ends_at" in node and "ends_on" in node:
+            raise ctx.fail(node, "ends_on", f"{where}.ends_on", "give either ends_at or ends_on, not both")
         scenario.authorizations.append(
             AuthorizationSpec(
                 third_party=tp_key,
@@ -532,22 +582,26 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
                 data_groups=groups,
                 created_at=_instant(ctx, node, "created_at", where, "-30d"),
                 ends_at=_instant(ctx, node, "ends_at", where, None),
+                ends_on=_instant(ctx, node, "ends_on", where, None),
             )
         )
     accounts = {acct.key: c.key for c in scenario.customers for acct in c.accounts}
     for i, raw in enumerate(_seq(ctx, doc, "timeline", "scenario")):
         where = f"timeline[{i}]"
         node = _mapping(ctx, raw, where, doc)
-        scenario.timeline.append(_parse_timeline(ctx, node, where, seen_sa, accounts, seen_tp))
+        scenario.timeline.append(_parse_timeline(ctx, node, where, seen_sa, accounts, seen_tp, seen_customers))
     return scenario
 
 
 DATA_CHANGE_EVENTS = ("gap", "correction", "bill_revision")
 ACCOUNT_EVENTS = ("meter_exchange", "rate_change", "temporary_turn_off", "turn_on", "move_out",
                   "change_of_company", "unlink_account", "paper_authorization")
+# What a customer does on "My authorizations" (the X and the pencil), at a time or after each consent.
+CUSTOMER_EVENTS = ("cancel_authorization", "edit_authorization")
 _TIMELINE_KEYS = {"at", "event", "sa", "account", "start", "end", "factor", "quality", "estimate_after",
                   "final_after", "estimate_quality", "meter", "flow_direction", "rate_schedule", "serial",
-                  "third_party", "data_groups", "service_agreements"}
+                  "third_party", "data_groups", "service_agreements", "after_consent", "customer",
+                  "remove_service_agreements", "end_date"}
 
 
 def _duration(ctx: _Ctx, node: _Map, key: str, where: str, default: int) -> int:
@@ -563,11 +617,24 @@ def _duration(ctx: _Ctx, node: _Map, key: str, where: str, default: int) -> int:
     return int(match.group(1)) * {"d": 86400, "h": 3600, "m": 60}[match.group(2)]
 
 
-def _parse_timeline(ctx: _Ctx, node: _Map, where: str, sas: dict, accounts: dict, tps: dict) -> TimelineSpec:
+def _parse_timeline(ctx: _Ctx, node: _Map, where: str, sas: dict, accounts: dict, tps: dict,
+                    customers: dict | None = None) -> TimelineSpec:
     _check_keys(ctx, node, where, _TIMELINE_KEYS)
-    event = _choice(ctx, node, "event", where, DATA_CHANGE_EVENTS + ACCOUNT_EVENTS)
+    event = _choice(ctx, node, "event", where, DATA_CHANGE_EVENTS + ACCOUNT_EVENTS + CUSTOMER_EVENTS)
     sa = _opt(ctx, node, "sa", where, str)
     account = _opt(ctx, node, "account", where, str)
+    customer = _opt(ctx, node, "customer", where, str)
+    after_consent = _duration(ctx, node, "after_consent", where, -1) if "after_consent" in node else None
+    if after_consent is not None and "at" in node:
+        raise ctx.fail(node, "after_consent", f"{where}.after_consent", "give either at or after_consent, not both")
+    if after_consent is not None and event in DATA_CHANGE_EVENTS:
+        raise ctx.fail(node, "after_consent", f"{where}.after_consent",
+                       "only account and customer events can be anchored to a consent")
+    if event in CUSTOMER_EVENTS:
+        return _parse_customer_event(ctx, node, where, event, customer, after_consent, sas, tps, customers or {})
+    if customer is not None:
+        raise ctx.fail(node, "customer", f"{where}.customer",
+                       f"{event} names its service agreement or account, not a customer")
     if event == "unlink_account":
         if account is None or account not in accounts:
             raise ctx.fail(node, "account" if account else None, f"{where}.account",
@@ -604,8 +671,64 @@ def _parse_timeline(ctx: _Ctx, node: _Map, where: str, sas: dict, accounts: dict
             raise ctx.fail(node, "third_party", f"{where}.third_party", f"unknown third party {tp_key!r}")
         params["client_id_of"] = tp_key
         params["data_groups"] = _groups(ctx, node, "data_groups", where, ["Usage", "Billing"])
-    at = _instant(ctx, node, "at", where, None if event in ("gap",) else "+0d")
+    at = None if after_consent is not None else _instant(ctx, node, "at", where, None if event in ("gap",) else "+0d")
+    if after_consent is not None:
+        owner = accounts[account] if event == "unlink_account" else next(
+            (key for key, spec in (customers or {}).items()
+             for acct in spec.accounts for each in acct.service_agreements if each.key == sa), None)
+        return TimelineSpec(event=event, at=None, sa=sa, account=account, start=None, end=None, params=params,
+                            customer=owner, after_consent=after_consent)
     return TimelineSpec(event=event, at=at, sa=sa, account=account, start=start, end=end, params=params)
+
+
+def _parse_customer_event(ctx: _Ctx, node: _Map, where: str, event: str, customer: str | None,
+                          after_consent: int | None, sas: dict, tps: dict, customers: dict) -> TimelineSpec:
+    """``cancel_authorization`` / ``edit_authorization``: the customer's own action on its authorizations
+    (those with ``third_party`` if given; with ``after_consent``, the authorization just consented)."""
+    if customer is None or customer not in customers:
+        raise ctx.fail(node, "customer" if customer else None, f"{where}.customer",
+                       f"{event} needs a known customer key" + (f", not {customer!r}" if customer else ""))
+    for key in ("sa", "account"):
+        if key in node:
+            raise ctx.fail(node, key, f"{where}.{key}", f"{event} names a customer (and third_party), not {key}")
+    params: dict[str, Any] = {}
+    if "third_party" in node:
+        tp_key = _req(ctx, node, "third_party", where)
+        if tp_key not in tps:
+            raise ctx.fail(node, "third_party", f"{where}.third_party", f"unknown third party {tp_key!r}")
+        params["third_party_of"] = tp_key
+    if event == "edit_authorization":
+        own = {sa.key for acct in customers[customer].accounts for sa in acct.service_agreements}
+        removed = [str(v) for v in _seq(ctx, node, "remove_service_agreements", where)]
+        for key in removed:
+            if key not in own:
+                raise ctx.fail(node, "remove_service_agreements", f"{where}.remove_service_agreements",
+                               f"{key!r} is not a service agreement of customer {customer!r}")
+        if removed:
+            params["remove_service_agreements"] = removed
+        if "end_date" in node:
+            params["end_date"] = _end_date(ctx, node, where)
+        if not params.keys() & {"remove_service_agreements", "end_date"}:
+            raise ctx.fail(node, None, where, "edit_authorization needs remove_service_agreements or end_date")
+    else:
+        for key in ("remove_service_agreements", "end_date"):
+            if key in node:
+                raise ctx.fail(node, key, f"{where}.{key}", f"only edit_authorization takes {key}")
+    at = None if after_consent is not None else _instant(ctx, node, "at", where, "+0d")
+    return TimelineSpec(event=event, at=at, sa=None, account=None, start=None, end=None, params=params,
+                        customer=customer, after_consent=after_consent)
+
+
+def _end_date(ctx: _Ctx, node: _Map, where: str) -> str:
+    """An edited end date: ``indefinite``, a date, or whole days after the day of the edit (``+1d``)."""
+    value = node["end_date"]
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value.isoformat()
+    text = str(value).strip().lower()
+    if text == "indefinite" or re.fullmatch(r"\+\d+d", text):
+        return text
+    raise ctx.fail(node, "end_date", f"{where}.end_date",
+                   f"{value!r} is not an end date (indefinite, YYYY-MM-DD, or days after the edit like +1d)")
 
 
 def _parse_sa(ctx: _Ctx, node: _Map, where: str, customer_class: str) -> ServiceAgreementSpec:
@@ -613,13 +736,16 @@ def _parse_sa(ctx: _Ctx, node: _Map, where: str, customer_class: str) -> Service
     key = _req(ctx, node, "key", where)
     _choice(ctx, node, "profile", where, PROFILE_NAMES)
     start = _instant(ctx, node, "service_start", where, None)
-    if start is None or isinstance(start, str):
+    if start is None or (isinstance(start, str) and not start.endswith("d")):
         raise ctx.fail(node, "service_start" if "service_start" in node else None, f"{where}.service_start",
-                       "is required as an absolute date (YYYY-MM-DD)")
+                       "is required as a date (YYYY-MM-DD) or whole days from load time (-1d)")
+    # A day offset starts service at local midnight of that day after load (store.world); the model is
+    # validated here with a fixed stand-in instant, so parsing never reads the clock.
+    start_epoch = int(resolve_instant(start, OFFSET_VALIDATION_EPOCH)) if isinstance(start, str) else int(start)
     sa_class = _choice(ctx, node, "class", where, CUSTOMER_CLASSES, customer_class)
     # The data engine validates the metering configuration; its messages start with the key.
     mapping: dict[str, Any] = {k: node[k] for k in _MODEL_KEYS if k in node and node[k] is not None}
-    mapping.update(profile=node["profile"], usage_point_id=PLACEHOLDER_USAGE_POINT, sa_start=int(start),
+    mapping.update(profile=node["profile"], usage_point_id=PLACEHOLDER_USAGE_POINT, sa_start=start_epoch,
                    customer_class=sa_class)
     try:
         model = ServiceAgreementModel.from_dict(mapping)
@@ -642,7 +768,7 @@ def _parse_sa(ctx: _Ctx, node: _Map, where: str, customer_class: str) -> Service
         profile=profile,
         rate_schedule=model.rate_schedule,
         read_cycle=model.read_cycle,
-        service_start=float(start),
+        service_start=start if isinstance(start, str) else float(start),
         status=_opt(ctx, node, "status", where, str, "Active"),
         customer_class=model.customer_class,
         meters=model.meters,
@@ -654,6 +780,8 @@ def _parse_sa(ctx: _Ctx, node: _Map, where: str, customer_class: str) -> Service
 def load_scenario_file(path: Path | None) -> Scenario:
     """Read and validate a scenario file (the built-in demo when ``path`` is None)."""
     target = Path(path) if path is not None else DEFAULT_DEMO
+    if path is not None and str(path) in BUILTIN_SCENARIOS and not target.exists():
+        target = BUILTIN_SCENARIOS[str(path)]
     try:
         text = target.read_text(encoding="utf-8")
     except OSError as exc:

@@ -170,7 +170,13 @@ class RunningServer:
         return loaded
 
     def load_scenario(self, scenario: Path | str) -> dict[str, Any]:
-        """Replace the world with a scenario: a file path, or YAML text."""
+        """Replace the world with a scenario: a file path, a built-in name (``catalog``), or YAML text."""
+        from .scenario import BUILTIN_SCENARIOS
+
+        if isinstance(scenario, str) and scenario in BUILTIN_SCENARIOS and not _is_path(scenario):
+            loaded = self.control("POST", "/scenario", json={"builtin": scenario})
+            self.refresh_credentials()
+            return loaded
         text = Path(scenario).read_text() if _is_path(scenario) else str(scenario)
         loaded = self.control("POST", "/scenario", data=text.encode(), headers={"Content-Type": "application/yaml"})
         self.refresh_credentials()

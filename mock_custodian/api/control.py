@@ -23,7 +23,7 @@ from ..app import REDACTED_HEADERS, runtime, surface
 from ..errors import ControlError, ControlNotFound, ControlUnauthorized, NoListener
 from ..oauth.scope import ScopeSpelling, authorization_scope
 from ..oauth.token import _customer_payload as customer_token_payload
-from ..scenario import ScenarioError, load_scenario_file
+from ..scenario import BUILTIN_SCENARIOS, ScenarioError, load_scenario_file
 from ..store import control, faults
 from ..store.world import loaded_scenario, third_party_credentials
 from .openapi import openapi_document
@@ -116,8 +116,14 @@ def openapi() -> ResponseReturnValue:
 
 @blueprint.route("/sink/<name>", methods=["POST"])
 def sink_receive(name: str) -> ResponseReturnValue:
-    """The record-only notification receiver a third party can register as its notification URI."""
+    """The record-only notification receiver a third party can register as its notification URI.
+
+    ``?status=500`` (any 200-599) makes it answer that status: a receiver that is down, still recorded.
+    """
     rt = runtime()
+    answer = request.args.get("status", "200")
+    if not answer.isdigit() or not 200 <= int(answer) <= 599:
+        raise ControlError(f"status must be an HTTP status from 200 to 599 (got {answer!r})")
     headers = {k: ("[redacted]" if k.lower() in REDACTED_HEADERS else v) for k, v in request.headers.items()}
     peer = request.environ.get(tls.ENVIRON_KEY)
     with rt.database.session() as db:
@@ -126,7 +132,7 @@ def sink_receive(name: str) -> ResponseReturnValue:
             headers=headers, content_type=request.content_type, body=request.get_data(),
             certificate_sha256=peer.fingerprint_sha256 if peer is not None else None,
         )
-    return Response("", 200, content_type="text/plain;charset=UTF-8")
+    return Response("", int(answer), content_type="text/plain;charset=UTF-8")
 
 
 # --- credentials ----------------------------------------------------------------------------------
@@ -192,11 +198,11 @@ def scenario_load() -> ResponseReturnValue:
                 scenario = control.scenario_from_upload(body["yaml"], rt.settings.resolved_data_dir())
             elif isinstance(body.get("path"), str):
                 scenario = load_scenario_file(Path(body["path"]).resolve())
-            elif body.get("builtin") == "demo":
-                scenario = load_scenario_file(None)
+            elif body.get("builtin") in BUILTIN_SCENARIOS:
+                scenario = load_scenario_file(BUILTIN_SCENARIOS[body["builtin"]])
             else:
                 raise ControlError("send the scenario YAML (Content-Type application/yaml), or JSON with yaml, "
-                                   "path (a file the server can read) or builtin: demo")
+                                   f"path (a file the server can read) or builtin: {' or '.join(BUILTIN_SCENARIOS)}")
     except ScenarioError as exc:
         raise ControlError(f"scenario error: {exc}", "invalid_scenario") from None
     control.reload_world(rt.database, rt.pki, scenario)

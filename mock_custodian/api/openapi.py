@@ -88,6 +88,7 @@ SCHEMAS: dict[str, Any] = {
             "application_information_id": STRING, "redirect_uri": NULLABLE_STRING,
             "notification_uri": NULLABLE_STRING, "certificate": STRING, "key": STRING,
             "certificate_chain": STRING,
+            "situation": {"type": ["string", "null"], "description": "what this registration is for (catalog)"},
         })},
     }, ("third_parties",)),
     "LoggedRequest": _obj({
@@ -130,7 +131,8 @@ SCHEMAS: dict[str, Any] = {
             "scope": STRING, "resourceURI": STRING, "authorizationURI": STRING, "customerResourceURI": STRING})]},
     }, ("authorization_id", "token")),
     "Customer": _obj({
-        "key": STRING, "username": STRING, "name": STRING, "class": STRING,
+        "key": STRING, "username": STRING, "name": STRING, "class": STRING, "phone": STRING,
+        "situation": {"type": ["string", "null"], "description": "what happens to this customer (the catalog)"},
         "accounts": {"type": "array", "items": _obj({
             "account_number": STRING, "linked": {"type": "boolean"},
             "service_agreements": {"type": "array", "items": _obj({
@@ -203,7 +205,8 @@ def _paths() -> dict[str, Any]:
             "post": _op("scenario_load", "Load another scenario (replaces the whole world)", _json(_ref("Scenario")),
                         body={"required": True, "content": {
                             "application/yaml": {"schema": STRING},
-                            JSON: {"schema": _obj({"yaml": STRING, "path": STRING, "builtin": {"enum": ["demo"]}})},
+                            JSON: {"schema": _obj({"yaml": STRING, "path": STRING,
+                                                   "builtin": {"enum": ["demo", "catalog"]}})},
                         }}, errors=(400, 401)),
         },
         "/__sim/reset": {"post": _op("reset", "Back to the loaded scenario: world, tokens, clock, logs, faults, sink",

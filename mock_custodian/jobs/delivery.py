@@ -25,6 +25,8 @@ log = logging.getLogger("mock_custodian.jobs")
 
 CONTENT_TYPE = "application/xml; charset=UTF-8"
 MAX_RESPONSE_BYTES = 65536
+# In a scenario's notification_uri, stands for the running server's API base URL (e.g. its sink).
+API_BASE_PLACEHOLDER = "{api_base_url}"
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,8 @@ def deliver(database: Database, note_id: int, owner: str, sender: Sender, config
         now = clock.epoch()
         tp = db.get(ThirdParty, note.third_party_id)
         uri = (tp.notification_uri if tp is not None and tp.notification_uri else None) or note.uri
+        # A scenario may point at this server (its sink) whatever port it runs on.
+        uri = uri.replace(API_BASE_PLACEHOLDER, config.api_base_url)
         if note.fault is None:  # asked once, before the first attempt (store.faults)
             fired = claim_notification_fault(db, client_id=tp.client_id if tp else "", uri=uri, now=now)
             note.fault = {"id": fired.id, "kind": fired.kind, "params": fired.params} if fired else {}

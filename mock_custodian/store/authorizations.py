@@ -330,6 +330,9 @@ def create_customer_authorization(
         code = str(uuid.uuid4())
         db.add(AuthorizationCode(code=code, third_party_id=tp.id, authorization_id=authorization.id,
                                  redirect_uri=redirect_uri, endpoint="production", issued_at=now))
+    from .lifecycle import schedule_consent_events  # lifecycle builds on this module
+
+    schedule_consent_events(db, authorization, now)  # the scenario's ``after_consent`` timeline entries
     customer = db.get(Customer, customer_id)
     _email(db, confirmation_email or (customer.email if customer else None),
            f"Share My Data: you authorized {tp.display_name}",

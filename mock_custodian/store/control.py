@@ -419,10 +419,14 @@ def set_notification_uri(db: Session, client_id: str, uri: Any) -> ThirdParty:
 
 def customers(db: Session) -> list[dict[str, Any]]:
     """Every customer with accounts and SAs: the keys and numbers tests pass to authorizations."""
+    from .world import situations
+
+    described = situations(db)["customers"]
     out = []
     for person in db.execute(select(Customer).order_by(Customer.id)).scalars():
         out.append({
             "key": person.key, "username": person.username, "name": person.name, "class": person.customer_class,
+            "situation": described.get(person.key), "phone": person.phone,
             "accounts": [{
                 "account_number": account.account_number, "linked": account.linked,
                 "service_agreements": [{

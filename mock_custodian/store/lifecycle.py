@@ -9,6 +9,7 @@ reaches their time, by whichever process looks first (a conditional update claim
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable
 
 from sqlalchemy import select, update
@@ -19,8 +20,18 @@ from ..errors import BadRequest
 from ..synth.billing import bill_periods
 from ..synth.config import ServiceAgreementModel
 from ..synth.lifecycle import CORRECTION_QUALITIES, ESTIMATE_QUALITIES, Change, Correction, Gap
-from .authorizations import CUSTOMER_KINDS, remove_service_agreement
-from .db import next_id
+from .authorizations import (
+    CUSTOMER_KINDS,
+    ConsentInvalid,
+    Duration,
+    cancel_by_customer,
+    edit_by_customer,
+    is_live,
+    live_customer_authorizations,
+    local_date,
+    remove_service_agreement,
+)
+from .db import meta_get, meta_set, next_id
 from .models import Account, AccountEvent, Authorization, Customer, DataChange, Meter, ServiceAgreement, ThirdParty
 
 THREE_YEARS = 3 * 365 * 86400
@@ -29,6 +40,10 @@ ACCOUNT_EVENT_KINDS = (
     "meter_exchange", "rate_change", "temporary_turn_off", "turn_on", "move_out", "change_of_company",
     "unlink_account", "paper_authorization",
 )
+# The customer's own actions on "My authorizations" (the X, the pencil), scheduled like account events.
+CUSTOMER_EVENT_KINDS = ("cancel_authorization", "edit_authorization")
+# Meta key of the events a scenario anchors to each consent (``after_consent``), scheduled as consents happen.
+CONSENT_EVENTS_KEY = "consent_events"
 # Events after which the SA keeps its authorizations and history (spec 4.15) and those that end access.
 ENDING_EVENTS = ("move_out", "change_of_company")
 
@@ -137,6 +152,53 @@ def schedule_event(db: Session, kind: str, at: float, *, sa: ServiceAgreement | 
     return event
 
 
+def schedule_customer_event(db: Session, kind: str, at: float, *, customer_id: int,
+                            params: dict | None = None) -> AccountEvent:
+    """A customer's cancel or edit at ``at``: on ``params["authorization_id"]``, else on every live
+    authorization of the customer (with ``params["client_id"]``'s third party only, when given)."""
+    if kind not in CUSTOMER_EVENT_KINDS:
+        raise BadRequest(f"event must be one of {', '.join(CUSTOMER_EVENT_KINDS)}")
+    event = AccountEvent(kind=kind, at=at, params={**(params or {}), "customer_id": customer_id})
+    db.add(event)
+    return event
+
+
+def declare_consent_event(db: Session, kind: str, delay: float, *, customer_id: int, client_id: str | None = None,
+                          sa: ServiceAgreement | None = None, account: Account | None = None,
+                          params: dict | None = None) -> None:
+    """An event ``delay`` seconds after each consent the customer gives (to ``client_id`` only, when given).
+
+    Kept as a declaration; :func:`schedule_consent_events` turns it into a scheduled event per consent.
+    """
+    if kind not in ACCOUNT_EVENT_KINDS + CUSTOMER_EVENT_KINDS:
+        raise BadRequest(f"event must be one of {', '.join(ACCOUNT_EVENT_KINDS + CUSTOMER_EVENT_KINDS)}")
+    declared = json.loads(meta_get(db, CONSENT_EVENTS_KEY) or "[]")
+    declared.append({"kind": kind, "delay": float(delay), "customer_id": customer_id, "client_id": client_id,
+                     "sa_id": sa.id if sa else None, "account_id": account.id if account else None,
+                     "params": dict(params or {})})
+    meta_set(db, CONSENT_EVENTS_KEY, json.dumps(declared))
+
+
+def schedule_consent_events(db: Session, authorization: Authorization, now: float) -> list[AccountEvent]:
+    """A consent just happened: schedule the events declared relative to it (customer actions target it)."""
+    declared = json.loads(meta_get(db, CONSENT_EVENTS_KEY) or "[]")
+    client_id = authorization.third_party.client_id if authorization.third_party else None
+    out = []
+    for entry in declared:
+        if entry["customer_id"] != authorization.customer_id or entry["client_id"] not in (None, client_id):
+            continue
+        at = now + entry["delay"]
+        if entry["kind"] in CUSTOMER_EVENT_KINDS:
+            event = schedule_customer_event(db, entry["kind"], at, customer_id=authorization.customer_id,
+                                            params={**entry["params"], "authorization_id": authorization.id})
+        else:
+            event = AccountEvent(kind=entry["kind"], at=at, service_agreement_id=entry["sa_id"],
+                                 account_id=entry["account_id"], params=dict(entry["params"]))
+            db.add(event)
+        out.append(event)
+    return out
+
+
 def pending_events(db: Session, now: float) -> bool:
     """Whether any scheduled event is due: one indexed read, so every request can afford to ask."""
     return db.execute(select(AccountEvent.id).where(AccountEvent.applied_at.is_(None), AccountEvent.at <= now)
@@ -203,7 +265,50 @@ def _apply(db: Session, event: AccountEvent, resource_base: str) -> dict:
         return {"unlinked": account.account_number, "authorizations": sorted(set(affected))}
     if kind == "paper_authorization":
         return _paper_authorization(db, event, sa, at)
+    if kind in CUSTOMER_EVENT_KINDS:
+        return _customer_action(db, event, at, resource_base)
     return {"error": f"unknown event {kind}"}
+
+
+def _customer_action(db: Session, event: AccountEvent, at: float, resource_base: str) -> dict:
+    """The customer clicks the X (cancel) or the pencil (remove SAs, change the end date) on "My
+    authorizations": the same functions and rules as the pages, so the third party sees the same."""
+    p = event.params
+    customer_id = int(p["customer_id"])
+    if p.get("authorization_id") is not None:
+        targets = [a for a in [db.get(Authorization, int(p["authorization_id"]))] if a is not None and is_live(a, at)]
+    else:
+        targets = [a for a in live_customer_authorizations(db, customer_id, at)
+                   if p.get("client_id") in (None, a.third_party.client_id)]
+    done: dict[str, list] = {"authorizations": [], "errors": []}
+    for authorization in targets:
+        if event.kind == "cancel_authorization":
+            cancel_by_customer(db, customer_id, authorization.id, at, resource_base)
+            done["authorizations"].append(authorization.id)
+            continue
+        removed = set(p.get("remove_service_agreements") or [])
+        keep = [sa.id for sa in authorization.service_agreements if sa.key not in removed]
+        try:
+            edit_by_customer(db, customer_id, authorization.id, keep_service_agreement_ids=keep,
+                             duration=_edited_duration(authorization, p.get("end_date"), at), now=at,
+                             resource_base=resource_base)
+        except ConsentInvalid as exc:
+            done["errors"].append({"authorization": authorization.id, **exc.errors})
+            continue
+        done["authorizations"].append(authorization.id)
+    return done
+
+
+def _edited_duration(authorization: Authorization, end_date: str | None, at: float) -> Duration:
+    """The end date the pencil submits: the new one (``indefinite``, a date, ``+Nd`` after the edit's
+    day), else the current one unchanged."""
+    if end_date is None:
+        return Duration(None if authorization.ends_at is None else local_date(authorization.ends_at - 1))
+    if end_date == "indefinite":
+        return Duration(None)
+    if end_date.startswith("+"):
+        return Duration(local_date(at) + dt.timedelta(days=int(end_date[1:-1])))
+    return Duration(dt.date.fromisoformat(end_date))
 
 
 def _paper_authorization(db: Session, event: AccountEvent, sa: ServiceAgreement, at: float) -> dict:
@@ -228,6 +333,7 @@ def _paper_authorization(db: Session, event: AccountEvent, sa: ServiceAgreement,
 
 
 __all__ = [
-    "ACCOUNT_EVENT_KINDS", "CUSTOMER_KINDS", "DATA_CHANGE_KINDS", "apply_due_events", "changes_by_service_agreement",
-    "declare_bill_revision", "declare_correction", "declare_gap", "schedule_event", "to_change",
+    "ACCOUNT_EVENT_KINDS", "CUSTOMER_EVENT_KINDS", "CUSTOMER_KINDS", "DATA_CHANGE_KINDS", "apply_due_events",
+    "changes_by_service_agreement", "declare_bill_revision", "declare_consent_event", "declare_correction",
+    "declare_gap", "schedule_consent_events", "schedule_customer_event", "schedule_event", "to_change",
 ]

@@ -30,6 +30,7 @@ from .models import (
 AUTHORIZATION_ID_START = 4095250
 APPLICATION_INFORMATION_ID_START = 7000100
 CLIENT_ID_START = 101
+SITUATIONS_KEY = "situations"
 
 USER_TYPE_LABELS = {
     "standard": "Standard User",
@@ -155,7 +156,7 @@ def load_world(database: Database, scenario: Scenario, pki: DevPKI) -> None:
                 customer_number=unique_digits("customer", spec.key),
                 name=name,
                 username=spec.username,
-                password=spec.password,
+                password=spec.password if spec.online_account else "",  # "": no password signs in
                 email=email,
                 phone=phone,
                 customer_class=spec.customer_class,
@@ -176,7 +177,9 @@ def load_world(database: Database, scenario: Scenario, pki: DevPKI) -> None:
                 for sa_spec in acct_spec.service_agreements:
                     address = dict(sa_spec.address) if sa_spec.address else home
                     usage_point_id = unique_digits("usage_point", sa_spec.key)
-                    metering = _metering(sa_spec.profile, scenario.seed, sa_spec.key, city[3], usage_point_id)
+                    service_start = _day_instant(sa_spec.service_start, now)
+                    profile = {**sa_spec.profile, "sa_start": int(service_start)}
+                    metering = _metering(profile, scenario.seed, sa_spec.key, city[3], usage_point_id)
                     sa = ServiceAgreement(
                         account_id=account.id,
                         key=sa_spec.key,
@@ -186,7 +189,7 @@ def load_world(database: Database, scenario: Scenario, pki: DevPKI) -> None:
                         premise_number=unique_digits("premise", sa_spec.key),
                         commodity=sa_spec.commodity,
                         status=sa_spec.status,
-                        service_start=sa_spec.service_start,
+                        service_start=service_start,
                         service_address=address,
                         customer_class=sa_spec.customer_class,
                         rate_schedule=sa_spec.rate_schedule,
@@ -236,7 +239,8 @@ def load_world(database: Database, scenario: Scenario, pki: DevPKI) -> None:
                 data_groups=auth_spec.data_groups,
                 history_months=tp.history_months,
                 created_at=created,
-                ends_at=resolve_instant(auth_spec.ends_at, now),
+                ends_at=(_end_of_day(_day_instant(auth_spec.ends_on, now)) if auth_spec.ends_on is not None
+                         else resolve_instant(auth_spec.ends_at, now)),
                 updated_at=created,
             )
             authorization.service_agreements = [sa_by_key[k] for k in auth_spec.service_agreements]
@@ -245,11 +249,28 @@ def load_world(database: Database, scenario: Scenario, pki: DevPKI) -> None:
         db.flush()
         _load_timeline(db, scenario, sa_by_key, tp_by_key, now)
 
+        meta_set(db, SITUATIONS_KEY, json.dumps({
+            "customers": {c.key: c.situation for c in scenario.customers if c.situation},
+            "third_parties": {tp_by_key[t.key].client_id: t.situation for t in scenario.third_parties if t.situation},
+        }))
         meta_set(db, "scenario_digest", scenario.digest)
         meta_set(db, "scenario_path", scenario.path)
         meta_set(db, "scenario_name", scenario.name)
         meta_set(db, "scenario_seed", str(scenario.seed))
         meta_set(db, "loaded_at", str(now))
+
+
+def situations(db: Any) -> dict[str, dict[str, str]]:
+    """The scenario's ``situation`` texts: ``customers`` by key, ``third_parties`` by client_id."""
+    return json.loads(meta_get(db, SITUATIONS_KEY) or "{}") or {"customers": {}, "third_parties": {}}
+
+
+def _end_of_day(day_start: float | None) -> float | None:
+    """``ends_on``: access lasts through that local day (the consent page's end date, spec 4.4)."""
+    if day_start is None:
+        return None
+    day = dt.datetime.fromtimestamp(day_start, PACIFIC).date() + dt.timedelta(days=1)
+    return dt.datetime(day.year, day.month, day.day, tzinfo=PACIFIC).timestamp()
 
 
 def _day_instant(value: float | str | None, now: float) -> float | None:
@@ -263,10 +284,36 @@ def _day_instant(value: float | str | None, now: float) -> float | None:
 
 def _load_timeline(db: Any, scenario: Scenario, sa_by_key: dict, tp_by_key: dict, now: float) -> None:
     """Declare the scenario's data changes and schedule its account events (past ones apply at once)."""
-    from .lifecycle import DATA_CHANGE_KINDS, declare_bill_revision, declare_correction, declare_gap, schedule_event
+    from .lifecycle import (
+        CUSTOMER_EVENT_KINDS,
+        DATA_CHANGE_KINDS,
+        declare_bill_revision,
+        declare_consent_event,
+        declare_correction,
+        declare_gap,
+        schedule_customer_event,
+        schedule_event,
+    )
 
     for entry in scenario.timeline:
         sa = sa_by_key.get(entry.sa) if entry.sa else None
+        if entry.customer is not None:  # a customer action, or an event anchored to the customer's consents
+            customer = db.execute(select(Customer).where(Customer.key == entry.customer)).scalar_one()
+            params = dict(entry.params)
+            tp_key = params.pop("third_party_of", None)
+            client_id = tp_by_key[tp_key].client_id if tp_key else None
+            if entry.event in CUSTOMER_EVENT_KINDS and client_id:
+                params["client_id"] = client_id
+            if "client_id_of" in params:
+                params["client_id"] = tp_by_key[params.pop("client_id_of")].client_id
+            account = _account_by_key(db, scenario, entry.account) if entry.account is not None else None
+            if entry.after_consent is not None:
+                declare_consent_event(db, entry.event, entry.after_consent, customer_id=customer.id,
+                                      client_id=client_id, sa=sa, account=account, params=params)
+            else:
+                schedule_customer_event(db, entry.event, resolve_instant(entry.at, now), customer_id=customer.id,
+                                        params=params)
+            continue
         at = resolve_instant(entry.at, now) if entry.at is not None else None
         params = dict(entry.params)
         if entry.event in DATA_CHANGE_KINDS:
@@ -362,6 +409,7 @@ def third_party_credentials(database: Database, pki: DevPKI, server: dict[str, A
             a.third_party_id: a.id
             for a in db.execute(select(Authorization).where(Authorization.kind == "bulk")).scalars()
         }
+        described = situations(db)["third_parties"]
         out = []
         for tp in tps:
             folder = pki.client_folder(tp.client_id)
@@ -383,6 +431,7 @@ def third_party_credentials(database: Database, pki: DevPKI, server: dict[str, A
                     "certificate": str(folder / "cert.pem"),
                     "key": str(folder / "key.pem"),
                     "certificate_chain": str(folder / "chain.pem"),
+                    "situation": described.get(tp.client_id),
                 }
             )
     return {
