@@ -1,4 +1,4 @@
-"""The ``mock-custodian`` command: serve, credentials, certs, scenario."""
+"""The ``mock-custodian`` command: serve, credentials, certs, scenario, validate."""
 
 from __future__ import annotations
 
@@ -73,7 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     validate = scenario_sub.add_parser("validate", help="check a scenario file; errors name file, line, field")
     validate.add_argument("file", type=Path)
 
+    check = sub.add_parser("validate", help="validate Atom feeds and ESPI documents against the shipped ESPI schemas")
+    check.add_argument("files", nargs="+", metavar="FILE", help="XML file to check ('-' reads standard input)")
+    check.add_argument("--quiet", action="store_true", help="print only invalid files and the summary")
+
     serve.set_defaults(handler=cmd_serve)
+    check.set_defaults(handler=cmd_validate)
     creds.set_defaults(handler=cmd_credentials)
     issue.set_defaults(handler=cmd_certs_issue)
     validate.set_defaults(handler=cmd_scenario_validate)
@@ -170,6 +175,21 @@ def cmd_scenario_validate(args: argparse.Namespace) -> int:
     print(f"{args.file}: valid: {len(scenario.third_parties)} third parties, {len(scenario.customers)} customers, "
           f"{count} service agreements, {len(scenario.authorizations)} authorizations")
     return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Each file's verdict and its errors with line numbers; exit 1 when any file is invalid."""
+    from .espi.validate import format_outcome, validate_path
+
+    good = bad = 0
+    for path in args.files:
+        outcome = validate_path(path)
+        good, bad = good + outcome.ok, bad + (not outcome.ok)
+        if outcome.ok and args.quiet:
+            continue
+        print("\n".join(format_outcome("<stdin>" if path == "-" else path, outcome)))
+    print(f"{good} valid, {bad} invalid")
+    return 0 if bad == 0 else 1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -91,3 +91,38 @@ def parse_instant(text: str) -> float:
     if value.tzinfo is None:
         raise ValueError(f"instant {text!r} has no time zone; add Z or an offset")
     return value.timestamp()
+
+
+# The pytest plugin's servers start their (running) clock at this Pacific time of the current day, so a
+# "fetch yesterday" test sees yesterday published (06:00) whatever the hour the suite runs at.
+DEFAULT_TEST_START = "12:00"
+
+
+def start_instant(spec: str, real: float) -> float | None:
+    """Where a test server's clock starts, given the real epoch; None leaves it at real time.
+
+    ``spec``: ``real``; ``HH:MM`` (that Pacific time on the real Pacific date); ``YYYY-MM-DD`` (12:00
+    Pacific that day); or an instant with zone / epoch seconds. The clock keeps running from there.
+    """
+    text = spec.strip()
+    if text.lower() == "real":
+        return None
+    if len(text) == 5 and text[2] == ":" and text.replace(":", "").isdigit():
+        hour, minute = int(text[:2]), int(text[3:])
+        if hour > 23 or minute > 59:
+            raise ValueError(f"clock start {spec!r}: not a time of day")
+        today = dt.datetime.fromtimestamp(real, PACIFIC).date()
+        return dt.datetime(today.year, today.month, today.day, hour, minute, tzinfo=PACIFIC).timestamp()
+    if len(text) == 10 and text[4] == "-" and text[7] == "-":
+        day = dt.date.fromisoformat(text)
+        return dt.datetime(day.year, day.month, day.day, 12, tzinfo=PACIFIC).timestamp()
+    try:
+        return parse_instant(text)
+    except ValueError:
+        raise ValueError(f"clock start {spec!r}: use real, HH:MM (Pacific, today), YYYY-MM-DD (12:00 Pacific) "
+                         "or an instant with zone") from None
+
+
+def real_epoch() -> float:
+    """Real (wall-clock) time, for the few callers outside a server that must anchor to it (test start)."""
+    return time.time()

@@ -112,7 +112,10 @@ def register(sub: argparse._SubParsersAction, scenario_sub: argparse._SubParsers
     log.add_argument("--status", type=int)
     log.add_argument("--limit", type=int, default=50, help="the last N (default 50)")
     log.add_argument("--headers", action="store_true", help="also print each request's headers")
-    log.add_argument("--json", action="store_true", help="one JSON object per line")
+    shape = log.add_mutually_exclusive_group()
+    shape.add_argument("--jsonl", action="store_true",
+                       help="JSON Lines: one JSON object per request, one per line (works with --tail)")
+    shape.add_argument("--json", action="store_true", help="one JSON array of the requests (not with --tail)")
     log.set_defaults(handler=cmd_requests)
 
     notes = sub.add_parser("notifications", help="notifications owed or sent, and what the sink received")
@@ -120,11 +123,6 @@ def register(sub: argparse._SubParsersAction, scenario_sub: argparse._SubParsers
     notes.add_argument("--client-id")
     notes.add_argument("--json", action="store_true")
     notes.set_defaults(handler=cmd_notifications)
-
-    people = sub.add_parser("customers", help="customers with their user names, accounts, SAs and situation")
-    _common(people)
-    people.add_argument("--json", action="store_true", help="what GET /__sim/customers returns")
-    people.set_defaults(handler=cmd_customers)
 
     fault = sub.add_parser("faults", help="list, add or clear injected faults")
     _common(fault)
@@ -146,6 +144,35 @@ def register(sub: argparse._SubParsersAction, scenario_sub: argparse._SubParsers
     p = fault_sub.add_parser("clear", help="remove every fault")
     _common(p)
     fault.set_defaults(handler=cmd_faults)
+
+    people = sub.add_parser("customers", help="the world's customers, accounts and service agreements; "
+                                              "`customers add FILE` adds some without replacing the world")
+    _common(people)
+    people.add_argument("--json", action="store_true", help="machine-readable output (as GET /__sim/customers)")
+    people_sub = people.add_subparsers(dest="customers_command")
+    p = people_sub.add_parser("add", help="add the customers of a scenario fragment (`customers: [...]`, the "
+                                          "scenario file's format; '-' reads standard input)")
+    _common(p)
+    p.add_argument("file", help="YAML file with a customers: list ('-' for standard input)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    people.set_defaults(handler=cmd_customers)
+
+    consent = sub.add_parser("consent", help="a customer authorizes a third party without the consent pages "
+                                             "(as POST /__sim/authorizations); prints PG&E's token response")
+    _common(consent)
+    consent.add_argument("customer", help="customer key or user name (see `mock-custodian customers`)")
+    consent.add_argument("client_id", help="the third party's client_id")
+    consent.add_argument("--groups", nargs="+", metavar="GROUP",
+                         help="data groups (Basic, Account, Billing, Usage, ProgramEnrollment; default: all the "
+                              "third party registered)")
+    consent.add_argument("--sa", nargs="+", metavar="SA", dest="service_agreements",
+                         help="service agreements: keys, SA numbers or usage point ids (default: every active one)")
+    consent.add_argument("--end-date", help="YYYY-MM-DD (default: Indefinite)")
+    consent.add_argument("--no-exchange", action="store_true", help="stop at the authorization code")
+    consent.add_argument("--full", action="store_true",
+                         help="print the whole result (authorization id, SAs, scope, code) instead of the token "
+                              "response alone")
+    consent.set_defaults(handler=cmd_consent)
 
     export = sub.add_parser("export-credentials", help="write every third party's credentials, PEM files and "
                                                        "optionally PKCS#12 bundles to a folder (for CI)")
@@ -269,13 +296,23 @@ REQUEST_COLUMNS = [("id", "ID"), ("at", "AT (simulated)"), ("method", "METHOD"),
                    ("status", "STATUS"), ("who", "CLIENT"), ("cert", "CERTIFICATE"), ("why", "ERROR / REASON")]
 
 
+CLAIMED_LEGEND = ("CLIENT: 00101 = authenticated (its certificate, Basic credentials or token checked); "
+                  "00101? = only claimed (Basic user name or client_id parameter): the request was answered "
+                  "before its credentials were checked, e.g. by an injected fault, a rate limit or a certificate "
+                  "or credential error")
+
+
+def _claimed_only(r: dict[str, Any]) -> bool:
+    return not r["client_id"] and bool(r["claimed_client_id"])
+
+
 def _request_row(r: dict[str, Any]) -> dict[str, Any]:
     cert = r["certificate"]
     return {
         "id": r["id"], "at": r["at"], "method": r["method"],
         "target": r["path"] + (f"?{r['query']}" if r["query"] else ""),
         "status": r["status"] or "dropped",
-        "who": r["client_id"] or (f"{r['claimed_client_id']}?" if r["claimed_client_id"] else ""),
+        "who": r["client_id"] or (f"{r['claimed_client_id']}?" if r["claimed_client_id"] else ""),  # see legend
         "cert": ("none" if cert is None else cert["registered_to"] or f"unregistered {cert['sha256'][:12]}"),
         "why": " / ".join(x for x in (r["error"], r["reason"]) if x),
     }
@@ -283,11 +320,20 @@ def _request_row(r: dict[str, Any]) -> dict[str, Any]:
 
 def cmd_requests(args: argparse.Namespace) -> int:
     _settings, database = _open(args)
+    if args.json and args.tail:
+        print("mock-custodian: --json prints one array and cannot --tail; use --jsonl (one object per line)",
+              file=sys.stderr)
+        return 2
     filters = {"client_id": args.client_id, "method": args.method, "path": args.path, "status": args.status}
     with database.session() as db:
         everything = control.request_log(db, limit=control.MAX_LIST, **filters)
     rows = everything[-args.limit:] if args.limit else everything
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
     _print_requests(rows, args, header=True)
+    if not args.jsonl and any(_claimed_only(r) for r in rows):
+        print(CLAIMED_LEGEND)
     last = everything[-1]["id"] if everything else 0
     if not args.tail:
         return 0
@@ -304,7 +350,7 @@ def cmd_requests(args: argparse.Namespace) -> int:
 
 
 def _print_requests(rows: list[dict[str, Any]], args: argparse.Namespace, header: bool) -> None:
-    if args.json:
+    if args.jsonl:
         for r in rows:
             print(json.dumps(r))
     else:
@@ -343,24 +389,6 @@ def cmd_notifications(args: argparse.Namespace) -> int:
          "body": p["body"][:80].replace("\n", " ")}
         for p in posts
     ], [("id", "ID"), ("sink", "SINK"), ("at", "RECEIVED (simulated)"), ("type", "CONTENT TYPE"), ("body", "BODY")]))
-    return 0
-
-
-def cmd_customers(args: argparse.Namespace) -> int:
-    """Who to sign in as: the catalog's user names say what happens, ``situation`` says it in words."""
-    _settings, database = _open(args)
-    with database.session() as db:
-        people = control.customers(db)
-    if args.json:
-        print(json.dumps({"customers": people}, indent=2))
-        return 0
-    print(table([
-        {"username": c["username"], "class": c["class"],
-         "accounts": " ".join(a["account_number"] + ("" if a["linked"] else " (unlinked)") for a in c["accounts"]),
-         "sas": sum(len(a["service_agreements"]) for a in c["accounts"]), "situation": c["situation"] or ""}
-        for c in people
-    ], [("username", "USER NAME"), ("class", "CLASS"), ("accounts", "ACCOUNTS"), ("sas", "SAS"),
-        ("situation", "SITUATION")]))
     return 0
 
 
@@ -437,4 +465,75 @@ def cmd_export_credentials(args: argparse.Namespace) -> int:
     (out / "credentials.json").write_text(json.dumps(creds, indent=2))
     print(f"wrote {len(creds['third_parties'])} third parties' credentials to {out} (credentials.json, ca.pem, "
           f"<client_id>/chain.pem, key.pem{', bundle.p12' if args.p12 else ''})")
+    return 0
+
+
+def cmd_customers(args: argparse.Namespace) -> int:
+    """List the world's customers, or add a fragment's customers to it."""
+    from .store import customer_add
+
+    _settings, database = _open(args)
+    added: set[str] | None = None
+    if args.customers_command == "add":
+        text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
+        specs = customer_add.parse_customers(text, "<stdin>" if args.file == "-" else args.file)
+        try:
+            with database.session() as db:
+                added = {c.key for c in customer_add.add_customers(db, specs)}
+        except ControlError as exc:
+            return _fail(exc)
+    with database.session() as db:
+        rows = [r for r in control.customers(db) if added is None or r["key"] in added]
+    if args.json:
+        print(json.dumps({"customers": rows}, indent=2))
+        return 0
+    if added is not None:
+        print(f"added {len(rows)} customer(s); `mock-custodian reset` returns to the loaded scenario without them")
+    lines = []
+    for r in rows:
+        sas = [(a, sa) for a in r["accounts"] for sa in a["service_agreements"]] or [(None, None)]
+        for index, (a, sa) in enumerate(sas):
+            # The catalog's situation (what happens to this customer) is said once, on its first row.
+            lines.append({
+                "customer": r["key"], "username": r["username"], "name": r["name"], "class": r["class"],
+                "account": (a["account_number"] + ("" if a["linked"] else " (unlinked)")) if a else "",
+                "sa": sa["key"] if sa else "", "sa_number": sa["sa_number"] if sa else "",
+                "usage_point": sa["usage_point_id"] if sa else "", "commodity": sa["commodity"] if sa else "",
+                "status": sa["status"] if sa else "", "rate": sa["rate_schedule"] if sa else "",
+                "situation": (r.get("situation") or "") if index == 0 else ""})
+    print(table(lines, [("customer", "CUSTOMER"), ("username", "USERNAME"), ("name", "NAME"), ("class", "CLASS"),
+                        ("account", "ACCOUNT"), ("sa", "SA KEY"), ("sa_number", "SA NUMBER"),
+                        ("usage_point", "USAGE POINT"), ("commodity", "COMMODITY"), ("status", "STATUS"),
+                        ("rate", "RATE"), ("situation", "SITUATION")]))
+    return 0
+
+
+def cmd_consent(args: argparse.Namespace) -> int:
+    """POST /__sim/authorizations from the command line: consent, code exchange, PG&E's token response."""
+    from dataclasses import replace
+
+    from flask import Flask
+
+    from .api.control import authorization_created_view
+    from .app import Runtime
+
+    settings, database = _open(args)
+    runtime_file = settings.resolved_data_dir() / "server.json"
+    if runtime_file.exists():  # the running server's public URLs, as the control API would use them
+        settings = replace(settings, api_base_url=json.loads(runtime_file.read_text()).get("api_base_url"))
+    # The token response is rendered by the token endpoint's own code, which reads the app's runtime.
+    app = Flask(__name__)
+    app.extensions["mock_custodian"] = Runtime(settings, database, database.clock(),
+                                               DevPKI(settings.resolved_data_dir() / "certs"))
+    try:
+        with app.app_context(), database.session() as db:
+            created, issued = control.create_authorization(
+                db, customer=args.customer, client_id=args.client_id, service_agreements=args.service_agreements,
+                data_groups=args.groups, end_date=args.end_date, now=database.clock().epoch(),
+                resource_base=app.extensions["mock_custodian"].resource_base_url(),
+                exchange=not args.no_exchange, settings=settings)
+            out = authorization_created_view(created, issued, args.customer, args.client_id, settings)
+    except ControlError as exc:
+        return _fail(exc)
+    print(json.dumps(out if args.full or out["token"] is None else out["token"], indent=2))
     return 0

@@ -1,7 +1,8 @@
 """One Settings object: defaults, then ``MOCK_CUSTODIAN_*`` environment variables, then CLI flags.
 
 Every PG&E quirk the simulator reproduces is a named field here with a faithful default, so a user
-can switch it off on purpose and the README can list it.
+can switch it off on purpose. Each field carries a one-line ``metadata["doc"]``: the documentation's
+configuration reference is generated from it (``settings_reference``), so it cannot go stale.
 """
 
 from __future__ import annotations
@@ -16,145 +17,181 @@ ENV_PREFIX = "MOCK_CUSTODIAN_"
 
 @dataclass
 class Settings:
+    """Every field: ``field(default=..., metadata={"doc": "one line"})``; docs/configuration is generated from it."""
+
     # Where state lives.
-    data_dir: Path = Path(".mock-custodian")
-    database_url: str | None = None  # default: sqlite:///<data_dir>/mock-custodian.db
+    data_dir: Path = field(default=Path(".mock-custodian"), metadata={
+        "doc": "State folder: database, development PKI, packages, runtime info (`server.json`)."})
+    database_url: str | None = field(default=None, metadata={
+        "doc": "Any SQLAlchemy URL (PostgreSQL for shared deployments; also `DATABASE_URL`); "
+               "unset: SQLite `mock-custodian.db` in the data dir."})
 
     # Listeners: the api.pge.com role (client certificates) and the sharemydata.pge.com role (none).
-    host: str = "127.0.0.1"
-    api_port: int = 8443
-    portal_port: int = 8444
-    workers: int = 2
-    threads: int = 8
-    # gunicorn's worker heartbeat timeout; the threaded worker keeps beating while a thread streams,
-    # so responses may take far longer than this.
-    worker_timeout: int = 60
-    # Extra names for the server certificate (container service names, api.pge.com ...).
-    san: list[str] = field(default_factory=list)
-    # SNI names that make a connection on the API listener behave as the portal host
-    # (no client-certificate request): for setups that map PG&E's host names to one port.
+    host: str = field(default="127.0.0.1", metadata={"doc": "Address both listeners bind to."})
+    api_port: int = field(default=8443, metadata={
+        "doc": "API listener (the api.pge.com role, client certificates); `0` picks a free port (see `server.json`)."})
+    portal_port: int = field(default=8444, metadata={
+        "doc": "Portal listener (the sharemydata.pge.com role, no client certificate); `0` picks a free port."})
+    workers: int = field(default=2, metadata={"doc": "gunicorn worker processes."})
+    threads: int = field(default=8, metadata={"doc": "Threads per gunicorn worker."})
+    worker_timeout: int = field(default=60, metadata={
+        "doc": "gunicorn's worker heartbeat timeout in seconds; the threaded worker keeps beating while a thread "
+               "streams, so responses may take far longer."})
+    san: list[str] = field(default_factory=list, metadata={
+        "doc": "Extra server-certificate names (container service names, api.pge.com, ...)."})
     portal_host_names: list[str] = field(
-        default_factory=lambda: ["sharemydata.pge.com", "sharemydataqa.pge.com"]
-    )
+        default_factory=lambda: ["sharemydata.pge.com", "sharemydataqa.pge.com"], metadata={
+            "doc": "SNI names that make a connection on the API listener behave as the portal host (no "
+                   "client-certificate request), so PG&E's host names can share one port."})
 
     # Public base URLs every absolute URL is built from; default: the URLs the server listens on.
-    api_base_url: str | None = None
-    portal_base_url: str | None = None
+    api_base_url: str | None = field(default=None, metadata={
+        "doc": "Public base URL of the API host (e.g. `https://api.pge.com`); unset: the URL it listens on."})
+    portal_base_url: str | None = field(default=None, metadata={
+        "doc": "Public base URL of the portal host (e.g. `https://sharemydata.pge.com`); unset: the listening URL."})
 
-    # Scenario loaded on first start (and by reset); default: the built-in demo.
-    scenario: Path | None = None
+    scenario: Path | None = field(default=None, metadata={
+        "doc": "Scenario YAML loaded on first start and by reset; unset: the built-in demo."})
 
     # Mutual TLS (spec section 3).
-    trusted_ca_bundle: Path | None = None  # default: the dev PKI root
-    allow_self_signed: bool = False
-    # Accept the client certificate from a trusted reverse proxy's header (off unless a name is set).
-    client_cert_header: str | None = None
-    client_cert_header_trusted_ips: list[str] = field(default_factory=lambda: ["127.0.0.1", "::1"])
+    trusted_ca_bundle: Path | None = field(default=None, metadata={
+        "doc": "Roots client certificates must chain to; unset: the dev PKI root."})
+    allow_self_signed: bool = field(default=False, metadata={
+        "doc": "Accept self-signed client certificates (PG&E refuses them)."})
+    client_cert_header: str | None = field(default=None, metadata={
+        "doc": "Header a trusted TLS-terminating proxy forwards the client certificate in (URL-escaped PEM); "
+               "unset: off."})
+    client_cert_header_trusted_ips: list[str] = field(default_factory=lambda: ["127.0.0.1", "::1"], metadata={
+        "doc": "Addresses or networks allowed to send `client_cert_header`."})
 
     # OAuth lifetimes (spec 4.12) and token-response shape (spec 4.9, section 9).
-    client_token_ttl: int = 3600
-    access_token_ttl: int = 3600
-    refresh_token_ttl: int = 31536000
-    client_refresh_token_in_response: bool = True
-    client_token_scope: str = "3"
-    token_format: str = "json"  # json | xml
-    # Authorization-code lifetime (spec 4.5): 600 s, single use.
-    code_ttl: int = 600
-    # Customer authorization (spec 4, section 9). Name of the code parameter in the success redirect:
-    # authorization_code (PG&E) | both (adds RFC 6749's code) | code.
-    redirect_code_param: str = "authorization_code"
-    # Put the scope string into the redirect unescaped, as PG&E's examples print it.
-    raw_scope_in_redirect: bool = False
-    # Token responses carry the scope value with a literal "scope=" prefix (section 9 item 9).
-    token_scope_prefix: bool = True
-    # The refresh response repeats customerResourceURI (section 9 item 10; PG&E's example omits it).
-    refresh_includes_customer_uri: bool = False
-    # resourceURI form: plain (.../Subscription/{id}) | batch (.../Batch/Subscription/{id}).
-    resource_uri_style: str = "plain"
-    # Scope-string spellings (section 9 item 12): dataCustodianId | DataCustodianID; Daily | daily.
-    scope_custodian_key: str = "dataCustodianId"
-    scope_block_duration_value: str = "Daily"
-    # Honour MinAuthEndDate / PreferredAuthEndDate in /myAuthorization's scope parameter (spec 4.2).
-    honor_auth_end_date_hints: bool = True
-    # Customer end-date edits: any (any future date or Indefinite) | extend_only.
-    end_date_edit: str = "any"
-    # Let the customer change data groups in place (PG&E's developer contract: cancel and re-create).
-    allow_group_edit: bool = False
-    # Serve the alias entry points /#MyAuthorization/ and /myAuthorization/?clientId=... (spec 4.2).
-    authorize_aliases: bool = True
+    client_token_ttl: int = field(default=3600, metadata={
+        "doc": "Client access token lifetime in seconds (PG&E also once said 300)."})
+    access_token_ttl: int = field(default=3600, metadata={"doc": "Customer access token lifetime in seconds."})
+    refresh_token_ttl: int = field(default=31536000, metadata={"doc": "Refresh token lifetime in seconds."})
+    client_refresh_token_in_response: bool = field(default=True, metadata={
+        "doc": "Include `refresh_token` in the client-credentials response."})
+    client_token_scope: str = field(default="3", metadata={"doc": "`scope` of the client-credentials response."})
+    token_format: str = field(default="json", metadata={
+        "doc": "Token response format: `json`, or `xml` for PG&E's documented `<Response>` shape."})
+    code_ttl: int = field(default=600, metadata={
+        "doc": "Authorization-code lifetime in seconds (single use either way; spec 4.5)."})
+    redirect_code_param: str = field(default="authorization_code", metadata={
+        "doc": "Name of the code in the consent redirect: `authorization_code` (PG&E), `both` (adds RFC 6749's "
+               "`code`) or `code`."})
+    raw_scope_in_redirect: bool = field(default=False, metadata={
+        "doc": "Put the scope string into the redirect unescaped, as PG&E's examples print it."})
+    token_scope_prefix: bool = field(default=True, metadata={
+        "doc": "Token responses' `scope` starts with a literal `scope=` (PG&E's examples; section 9 item 9)."})
+    refresh_includes_customer_uri: bool = field(default=False, metadata={
+        "doc": "Repeat `customerResourceURI` in the refresh response (PG&E's example omits it; section 9 item 10)."})
+    resource_uri_style: str = field(default="plain", metadata={
+        "doc": "`resourceURI` form: `plain` (`.../Subscription/{id}`) or `batch` (`.../Batch/Subscription/{id}`)."})
+    scope_custodian_key: str = field(default="dataCustodianId", metadata={
+        "doc": "Scope-string spelling of the custodian key: `dataCustodianId` or `DataCustodianID` "
+               "(section 9 item 12)."})
+    scope_block_duration_value: str = field(default="Daily", metadata={
+        "doc": "Scope-string spelling of the block duration: `Daily` or `daily` (section 9 item 12)."})
+    honor_auth_end_date_hints: bool = field(default=True, metadata={
+        "doc": "Honour `MinAuthEndDate` / `PreferredAuthEndDate` in `/myAuthorization`'s scope (spec 4.2)."})
+    end_date_edit: str = field(default="any", metadata={
+        "doc": "Customer end-date edits: `any` (any future date or Indefinite) or `extend_only`."})
+    allow_group_edit: bool = field(default=False, metadata={
+        "doc": "Let the customer change data groups in place (PG&E's developer contract: cancel and re-create)."})
+    authorize_aliases: bool = field(default=True, metadata={
+        "doc": "Serve the alias entry points `/#MyAuthorization/` and `/myAuthorization/?clientId=...` (spec 4.2)."})
 
     # Rate limits (spec 6.7), counted on the simulated clock by certificate owner and vendor (Tax ID).
-    rate_limits_enabled: bool = True
-    rate_limit_vendor_per_second: float = 1.0
-    rate_limit_vendor_burst: int = 2  # token-bucket depth: a token call and a data call may come together
-    rate_limit_client_per_hour: int = 2000
-    rate_limit_client_per_day: int = 20000
-    rate_limit_day_reset_hour: int = 17  # local (Pacific) hour at which the daily count restarts
+    rate_limits_enabled: bool = field(default=True, metadata={
+        "doc": "Enforce PG&E's rate limits (test servers started by the plugin turn them off)."})
+    rate_limit_vendor_per_second: float = field(default=1.0, metadata={
+        "doc": "Requests per second per vendor (every client_id under one Tax ID), as a token bucket."})
+    rate_limit_vendor_burst: int = field(default=2, metadata={
+        "doc": "Token-bucket depth: a token call and a data call may come together (1: the literal reading)."})
+    rate_limit_client_per_hour: int = field(default=2000, metadata={
+        "doc": "Requests per rolling hour per client_id."})
+    rate_limit_client_per_day: int = field(default=20000, metadata={"doc": "Requests per day per client_id."})
+    rate_limit_day_reset_hour: int = field(default=17, metadata={
+        "doc": "Local (Pacific) hour at which the daily count restarts."})
 
     # Data requests (spec 6.1, 7.1, 7.6, 7.13).
-    default_window: str = "T-1"  # T-1 | T-2: the window when no published-*/updated-* is given
-    strict_dates: bool = False  # Zulu only (what PG&E's documentation promises)
-    lenient_dates: bool = False  # also numeric offsets and fractional seconds
-    accept_unhyphenated_dates: bool = True  # publishedmin / publishedmax aliases
-    publish_time_local: str = "06:00"  # day D's interval data appears at this local time on D+1
-    mv90_extra_delay_days: int = 2  # MV90 meters publish this many days later
-    dst_block_duration: str = "actual"  # actual | 86400: IntervalBlock duration on DST-change days
-    xml_style: str = "pge"  # pge (ns0/ns1 prefixes, xsi:type, re-declarations) | plain
+    default_window: str = field(default="T-1", metadata={
+        "doc": "Window when no `published-*`/`updated-*` is given: `T-1` (the previous local day) or `T-2`."})
+    strict_dates: bool = field(default=False, metadata={
+        "doc": "Accept only Zulu date-times in windows (what PG&E's documentation promises)."})
+    lenient_dates: bool = field(default=False, metadata={
+        "doc": "Also accept numeric UTC offsets and fractional seconds in windows."})
+    accept_unhyphenated_dates: bool = field(default=True, metadata={
+        "doc": "Accept `publishedmin` / `publishedmax` as aliases (the hyphenated form wins)."})
+    publish_time_local: str = field(default="06:00", metadata={
+        "doc": "Local time (HH:MM) at which day D's interval data appears on D+1."})
+    mv90_extra_delay_days: int = field(default=2, metadata={"doc": "MV90 meters publish this many days later."})
+    dst_block_duration: str = field(default="actual", metadata={
+        "doc": "IntervalBlock duration on DST-change days: `actual` (23 or 25 hours) or `86400`."})
+    xml_style: str = field(default="pge", metadata={
+        "doc": "XML serialisation: `pge` (ns0/ns1 prefixes, xsi:type, re-declarations) or `plain`."})
 
-    # Simulated service status (spec 5.4): 1 available, 0 maintenance.
-    service_status: int = 1
+    service_status: int = field(default=1, metadata={
+        "doc": "Simulated service status (spec 5.4): `1` available, `0` maintenance (data endpoints answer 503)."})
 
-    # Asynchronous Batch requests and notifications (spec 6.4-6.6; jobs/). Seconds of simulated time
-    # between a 202 and the package being built and notified (PG&E: typically 10-40 s; tests: 0).
-    async_delay_s: float = 15.0
-    package_ttl_days: float = 5.0  # a package is retrievable this long after its notification
-    package_max_subscriptions: int = 100  # a larger request is split into several packages
-    # Serve the CCA's BulkRetailCustomerInfo path without /resource/ (section 9 item 16).
-    cca_legacy_path: bool = True
-    # Token class that retrieves Bulk packages (section 9 item 11): cat | either (CAT or the TP's AT).
-    bulk_retrieval_token: str = "cat"
-    # Outbound notification POSTs (spec 3.7): verify the receiver's certificate against this bundle
-    # (default: the dev CA); false turns verification off, on purpose only. Present the data
-    # custodian's client certificate (certs/data-custodian/).
-    notify_verify_tls: bool = True
-    notify_trust_bundle: Path | None = None
-    notify_client_cert: bool = True
-    notify_timeout_s: float = 10.0  # per POST; a timeout counts as a failed attempt
-    # Minutes of simulated time after each failed attempt before the next; after the last, "failed".
-    notify_retry_minutes: list[float] = field(default_factory=lambda: [1.0, 5.0, 15.0])
-    # Notify the third party of its own revocation (DELETE Authorization or portal); PG&E: none.
-    notify_on_tp_revoke: bool = False
-    # Local (Pacific) time at which daily packages are built for "Notify me as data is ready" (HH:MM).
-    daily_package_time: str = "07:00"
-    # Run the job worker (builds packages, sends notifications) as a process next to the gunicorn
-    # arbiter; false when separate `mock-custodian worker` processes do it.
-    job_worker: bool = True
+    # Asynchronous Batch requests and notifications (spec 6.4-6.6; jobs/).
+    async_delay_s: float = field(default=15.0, metadata={
+        "doc": "Simulated seconds between an asynchronous request's 202 and its package and notification "
+               "(PG&E: typically 10-40 s; tests: 0)."})
+    package_ttl_days: float = field(default=5.0, metadata={
+        "doc": "A package is retrievable this many days after its notification (then 404)."})
+    package_max_subscriptions: int = field(default=100, metadata={
+        "doc": "A request over this many subscriptions is split into several packages."})
+    cca_legacy_path: bool = field(default=True, metadata={
+        "doc": "Serve the CCA's BulkRetailCustomerInfo path without `/resource/` (section 9 item 16)."})
+    bulk_retrieval_token: str = field(default="cat", metadata={
+        "doc": "Token class that retrieves Bulk packages: `cat`, or `either` (CAT or the third party's AT; "
+               "section 9 item 11)."})
+    notify_verify_tls: bool = field(default=True, metadata={
+        "doc": "Verify the receiver's server certificate on notification POSTs; `false` only on purpose."})
+    notify_trust_bundle: Path | None = field(default=None, metadata={
+        "doc": "Roots the notification receiver's certificate must chain to; unset: the dev CA."})
+    notify_client_cert: bool = field(default=True, metadata={
+        "doc": "Present the data custodian's client certificate (`certs/data-custodian/`) on notification POSTs."})
+    notify_timeout_s: float = field(default=10.0, metadata={
+        "doc": "Seconds one notification POST may take; a timeout counts as a failed attempt."})
+    notify_retry_minutes: list[float] = field(default_factory=lambda: [1.0, 5.0, 15.0], metadata={
+        "doc": "Simulated minutes after each failed notification attempt before the next; after the last, `failed`."})
+    notify_on_tp_revoke: bool = field(default=False, metadata={
+        "doc": "Notify the third party of its own revocation (DELETE Authorization or portal); PG&E sends none."})
+    daily_package_time: str = field(default="07:00", metadata={
+        "doc": "Local (Pacific) time (HH:MM) of the daily packages for \"Notify me as data is ready (Daily)\"."})
+    job_worker: bool = field(default=True, metadata={
+        "doc": "Run the job worker (packages, notifications) next to the gunicorn arbiter; `false` when separate "
+               "`mock-custodian worker` processes do it."})
 
-    # Test-double control surface under /__sim/ (spec 1.4; not PG&E). The token every control call
-    # presents (X-Control-Token); unset: a fresh one per start, printed and written to server.json.
-    control_token: str | None = None
-    # Serve the control API at all; false leaves only /__sim/health (an explicit opt-out, e.g. demos).
-    control_api: bool = True
+    # Test-double control surface under /__sim/ (spec 1.4; not PG&E).
+    control_token: str | None = field(default=None, metadata={
+        "doc": "Token every control call presents (`X-Control-Token`); unset: a fresh one per start, printed and "
+               "written to `server.json`."})
+    control_api: bool = field(default=True, metadata={
+        "doc": "Serve the control API; `false` leaves only `/__sim/health` (e.g. a public demo)."})
 
-    # Third Party Portal (spec 5.1-5.2). Accept a registration as soon as its e-mail link is used
-    # (PG&E: after a review); false leaves it In Review until `mock-custodian third-party accept`.
-    auto_accept: bool = True
-    # Seconds between e-mail confirmation and automatic acceptance, to mimic PG&E's review.
-    review_delay: int = 0
-    # Seconds before an uploaded replacement certificate takes over (spec 3.5; PG&E: "several days").
-    cert_activation_delay: int = 0
-    # A certificate without the clientAuth extended key usage (public CAs stopped issuing it in 2026):
-    # warn (accept, with a warning) | refuse.
-    client_auth_eku_policy: str = "warn"
-    # OAuth Test harness Start (spec 5.5): redirect to portal_uri (Third Party Portal URI, falling back
-    # to the OAuth URL) | oauth_url (the legacy OAuth URL, falling back to the portal URI);
-    # ThirdPartyID value: PGE | client_id.
-    harness_target: str = "portal_uri"
-    harness_thirdpartyid_value: str = "PGE"
-    # ApplicationInformation credential (section 9 item 15): bearer_rat | bearer_rat_or_basic.
-    appinfo_auth: str = "bearer_rat"
-    # Unit of client_id_issued_at in ApplicationInformation (section 9 item 22): ms | s.
-    appinfo_issued_at_unit: str = "ms"
+    # Third Party Portal (spec 5.1-5.2).
+    auto_accept: bool = field(default=True, metadata={
+        "doc": "Accept a registration as soon as its e-mail link is used (PG&E: after a review); `false` waits "
+               "for `mock-custodian third-party accept`."})
+    review_delay: int = field(default=0, metadata={
+        "doc": "Seconds between e-mail confirmation and automatic acceptance, to mimic PG&E's review."})
+    cert_activation_delay: int = field(default=0, metadata={
+        "doc": "Seconds before an uploaded replacement certificate takes over (spec 3.5; PG&E: \"several days\")."})
+    client_auth_eku_policy: str = field(default="warn", metadata={
+        "doc": "A certificate without the clientAuth extended key usage: `warn` (accept with a warning) or "
+               "`refuse`."})
+    harness_target: str = field(default="portal_uri", metadata={
+        "doc": "OAuth Test Start redirects to `portal_uri` (Third Party Portal URI, falling back to the OAuth URL) "
+               "or `oauth_url` (the legacy OAuth URL first)."})
+    harness_thirdpartyid_value: str = field(default="PGE", metadata={
+        "doc": "Value of `ThirdPartyID` in the OAuth Test Start redirect: `PGE` or `client_id`."})
+    appinfo_auth: str = field(default="bearer_rat", metadata={
+        "doc": "ApplicationInformation credential: `bearer_rat` or `bearer_rat_or_basic` (section 9 item 15)."})
+    appinfo_issued_at_unit: str = field(default="ms", metadata={
+        "doc": "Unit of `client_id_issued_at` in ApplicationInformation: `ms` or `s` (section 9 item 22)."})
 
     def resolved_data_dir(self) -> Path:
         return Path(self.data_dir).expanduser().resolve()

@@ -9,8 +9,18 @@ import pytest
 
 from mock_custodian import testing
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-ESPI_VALIDATE = SHARED / "tools" / "espi-validate"
+
+def assert_valid_espi(*documents: bytes | Path) -> None:
+    """Every document validates against the schemas shipped in mock_custodian/espi/schemas (no skip)."""
+    from mock_custodian.espi.validate import format_outcome, validate_bytes
+
+    failures = []
+    for i, document in enumerate(documents):
+        name = str(document) if isinstance(document, Path) else f"document {i}"
+        outcome = validate_bytes(document.read_bytes() if isinstance(document, Path) else document)
+        if not outcome.ok:
+            failures.extend(format_outcome(name, outcome))
+    assert not failures, "\n".join(failures)
 
 
 @pytest.fixture(scope="session")

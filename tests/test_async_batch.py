@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 import requests
+from conftest import assert_valid_espi
 from lxml import etree
 from notify_receiver import NotificationReceiver, ReceivedPost
 from sqlalchemy import select
@@ -37,7 +38,6 @@ ATOM = "http://www.w3.org/2005/Atom"
 CUSTOMER = "http://naesb.org/espi/customer"
 RESOURCE = "/GreenButtonConnect/espi/1_1/resource"
 DELAY_S = 15  # the default async_delay_s
-ESPI_VALIDATE = Path(__file__).resolve().parents[2] / "shared" / "tools" / "espi-validate"
 
 
 # --- fixtures and helpers -----------------------------------------------------------------------
@@ -221,11 +221,7 @@ def test_bulk_request_is_accepted_notified_over_mutual_tls_and_retrieved_byte_fo
             for sa in a.service_agreements}
     assert expected and usage_point_ids(feed) == expected
     assert block_starts(feed), "the T-1 window's IntervalBlock is in the package"
-    if ESPI_VALIDATE.exists():
-        path = tmp_path / "package.xml"
-        path.write_bytes(first.content)
-        checked = subprocess.run([sys.executable, str(ESPI_VALIDATE), str(path)], capture_output=True, text=True)
-        assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert_valid_espi(first.content)
     row = attempted(pge, "00101")
     assert row["status"] == "delivered"
     assert [a["status"] for a in row["attempts"]] == [200]

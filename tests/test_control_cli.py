@@ -105,14 +105,27 @@ def test_requests_prints_a_readable_table_and_json(data_dir: Path, capsys: pytes
                                               "CERTIFICATE", "ERROR", "/", "REASON"]
     assert "/datacustodian/oauth/v2/token?grant_type=x" in lines[2] and "00101?" in lines[2]
     assert "dropped" in lines[3] and "injected fault #1 (drop)" in lines[3]
-    code, out, _ = run(data_dir, capsys, "requests", "--json", "--status", "400")
+    assert lines[-1].startswith("CLIENT: 00101 = authenticated") and "00101? = only claimed" in lines[-1]
+    code, out, _ = run(data_dir, capsys, "requests", "--jsonl", "--status", "400")
     [row] = [json.loads(line) for line in out.splitlines()]
     assert row["error"] == "unsupported_grant_type" and row["headers"]["Authorization"] == "Bearer [redacted]"
+    code, out, _ = run(data_dir, capsys, "requests", "--json")
+    rows = json.loads(out)  # one JSON array
+    assert code == 0 and [r["status"] for r in rows] == [400, 0]
+    code, _, err = run(data_dir, capsys, "requests", "--json", "--tail")
+    assert code == 2 and "--jsonl" in err
+
+
+def test_requests_legend_only_when_a_client_is_merely_claimed(data_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    run(data_dir, capsys, "reset")
+    _log(data_dir, {"path": "/x", "status": 200, "client_id": "00101"})
+    out = run(data_dir, capsys, "requests")[1]
+    assert "00101?" not in out and "only claimed" not in out
 
 
 def test_requests_tail_follows_new_entries(data_dir: Path) -> None:
     run_env = {k: v for k, v in os.environ.items() if not k.startswith("MOCK_CUSTODIAN_")}
-    process = subprocess.Popen([sys.executable, "-m", "mock_custodian", "requests", "--tail", "--json",
+    process = subprocess.Popen([sys.executable, "-m", "mock_custodian", "requests", "--tail", "--jsonl",
                                 "--data-dir", str(data_dir), "--path", "/tail/*"],
                                stdout=subprocess.PIPE, text=True, env=run_env)
     try:

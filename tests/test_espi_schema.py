@@ -1,4 +1,4 @@
-"""Every resource type, for every profile, passes ../shared/tools/espi-validate (real writer output)."""
+"""Every resource type, for every profile, passes `mock-custodian validate` (real writer output, shipped schemas)."""
 
 from __future__ import annotations
 
@@ -40,16 +40,13 @@ from mock_custodian.espi import (
 )
 from mock_custodian.synth import PROFILE_NAMES, ServiceAgreementModel, bills, day_bounds, day_readings
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-VALIDATOR = SHARED / "tools" / "espi-validate"
 R = "https://api.pge.com/GreenButtonConnect/espi/1_1/resource"
 NOW = day_bounds(date(2026, 11, 20))[0] + 7 * 3600.0
 
 
 def validate(paths: list[Path]) -> subprocess.CompletedProcess:
-    if not VALIDATOR.exists():
-        pytest.skip(f"../shared/tools/espi-validate not found beside the checkout: {VALIDATOR}")
-    return subprocess.run([sys.executable, str(VALIDATOR), *map(str, paths)], capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "mock_custodian", "validate", *map(str, paths)],
+                          capture_output=True, text=True)
 
 
 def assert_all_valid(paths: list[Path]) -> None:

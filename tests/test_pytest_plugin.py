@@ -39,7 +39,8 @@ SUITE = textwrap.dedent('''
     def test_each_test_starts_clean_then_changes_everything(pge, pge_session, round):
         record(pge, "changes")
         assert pge is pge_session
-        assert abs(pge.clock.state()["offset_s"]) < 60
+        clock = pge.clock.state()  # running from 12:00 Pacific today (a minute of slack for slow machines)
+        assert not clock["frozen"] and clock["local"][11:16] in ("12:00", "12:01")
         assert pge.faults() == [] and pge.requests() == []
         pge.clock.advance(days=2)
         pge.fault("maintenance", path=STATUS)
@@ -94,6 +95,54 @@ def test_per_worker_servers_reset_per_test_markers_and_the_scenario_option(tmp_p
     assert len(every) == len(session_servers), "no two workers share a server"
     [marked] = [row for row in rows if row["test"] == "marked"]
     assert marked["data_dir"] not in {data_dir for data_dir, _ in every}
+
+
+YESTERDAY = textwrap.dedent('''
+    import datetime as dt
+    import pytest, requests
+    from lxml import etree
+
+    NS = {"a": "http://www.w3.org/2005/Atom", "e": "http://naesb.org/espi"}
+
+    def yesterday(pge):
+        """A third party's 'fetch yesterday': the default (T-1) window of rivera's hourly meter."""
+        token = pge.authorize("rivera", "00101", service_agreements=["rivera-electric"], via="control")["token"]
+        get = lambda url: requests.get(url, headers={"Authorization": "Bearer " + token["access_token"]},
+                                       cert=pge.cert("00101"), verify=pge.ca_bundle, timeout=30)
+        points = etree.fromstring(get(token["resourceURI"] + "/UsagePoint").content)
+        up = points.xpath("//a:entry/a:link[@rel='self']/@href", namespaces=NS)[0]
+        readings = etree.fromstring(get(up + "/MeterReading").content)
+        mr = readings.xpath("//a:entry/a:link[@rel='self']/@href", namespaces=NS)[0]
+        return get(mr + "/IntervalBlock")
+
+    def test_fetch_yesterday_passes_at_any_hour(pge):
+        response = yesterday(pge)
+        assert response.status_code == 200, response.text
+        doc = etree.fromstring(response.content)
+        assert len(doc.xpath("//e:IntervalReading", namespaces=NS)) in (23, 24, 25)
+
+    @pytest.mark.mock_custodian(start="03:00")
+    def test_the_marker_moves_the_start_before_publication(pge, pge_session):
+        assert pge is pge_session  # start alone needs no server of its own
+        assert pge.clock.state()["local"][11:16] in ("03:00", "03:01")
+        assert yesterday(pge).status_code == 204  # published at 06:00, as at PG&E
+
+    def test_the_next_test_is_back_at_noon(pge):
+        assert pge.clock.state()["local"][11:16] in ("12:00", "12:01")
+''')
+
+
+def test_clock_runs_from_noon_pacific_so_fetch_yesterday_passes_at_any_hour(tmp_path: Path) -> None:
+    (tmp_path / "test_yesterday.py").write_text(YESTERDAY)
+    result = run_pytest(tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 passed" in result.stdout
+    (tmp_path / "test_real.py").write_text(
+        "def test_real(pge):\n    assert abs(pge.clock.state()['offset_s']) < 60\n")
+    real = run_pytest(tmp_path, "test_real.py", "--mock-custodian-start", "real")
+    assert real.returncode == 0, real.stdout + real.stderr
+    bad = run_pytest(tmp_path, "test_real.py", "--mock-custodian-start", "lunchtime")
+    assert bad.returncode != 0 and "clock start 'lunchtime'" in bad.stdout + bad.stderr
 
 
 def test_settings_are_validated(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 from cert_factory import leaf, pem, self_signed, sha1_leaf
-from conftest import ESPI_VALIDATE
+from conftest import assert_valid_espi
 from lxml import etree
 from scripted_third_party import RESOURCE, TEST_AUTHORIZE, TEST_TOKEN, Mistakes, ScriptedThirdParty
 
@@ -289,12 +289,7 @@ def test_application_information_and_the_sample_feed_validate(accepted: Scripted
     assert sample.headers["Content-Type"].startswith("application/atom+xml")
     assert sample.content == again.content  # a fixed file
     appinfo = accepted.application_information()
-    paths = []
-    for name, body in (("sample.xml", sample.content), ("appinfo.xml", appinfo.content)):
-        paths.append(tmp_path / name)
-        paths[-1].write_bytes(body)
-    result = subprocess.run([sys.executable, str(ESPI_VALIDATE), *map(str, paths)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert_valid_espi(sample.content, appinfo.content)
 
 
 def test_application_information_refusals(accepted: ScriptedThirdParty, server: testing.RunningServer) -> None:

@@ -5,13 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import requests
-from conftest import ESPI_VALIDATE
+from conftest import assert_valid_espi
 from lxml import etree
 from sqlalchemy import select
 
@@ -79,15 +77,7 @@ def xml(response: requests.Response) -> etree._Element:
 
 
 def validate(tmp_path: Path, *responses: requests.Response) -> None:
-    if not ESPI_VALIDATE.exists():
-        pytest.skip(f"../shared/tools/espi-validate not found beside the checkout ({ESPI_VALIDATE})")
-    files = []
-    for i, response in enumerate(responses):
-        path = tmp_path / f"doc{i}.xml"
-        path.write_bytes(response.content)
-        files.append(str(path))
-    out = subprocess.run([sys.executable, str(ESPI_VALIDATE), *files], capture_output=True, text=True)
-    assert out.returncode == 0, out.stdout
+    assert_valid_espi(*(response.content for response in responses))
 
 
 def usage_point_ids(client: Client, sub: str) -> list[str]:

@@ -24,7 +24,7 @@ from ..errors import ControlError, ControlNotFound, ControlUnauthorized, NoListe
 from ..oauth.scope import ScopeSpelling, authorization_scope
 from ..oauth.token import _customer_payload as customer_token_payload
 from ..scenario import BUILTIN_SCENARIOS, ScenarioError, load_scenario_file
-from ..store import control, faults
+from ..store import control, customer_add, faults
 from ..store.world import loaded_scenario, third_party_credentials
 from .openapi import openapi_document
 
@@ -371,6 +371,26 @@ def customers_list() -> ResponseReturnValue:
     return jsonify(customers=rows)
 
 
+@blueprint.route("/customers", methods=["POST"])
+def customers_add() -> ResponseReturnValue:
+    """Add customers to the running world (scenario-file format) without replacing anything else."""
+    rt = runtime()
+    if request.mimetype in ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain"):
+        text = request.get_data(as_text=True)
+    else:
+        text = customer_add.fragment_from_json(_body())
+    try:
+        specs = customer_add.parse_customers(text)
+    except ScenarioError as exc:
+        raise ControlError(f"scenario error: {exc}", "invalid_scenario") from None
+    with rt.database.session() as db:
+        added = {c.key for c in customer_add.add_customers(db, specs)}
+        rows = [row for row in control.customers(db) if row["key"] in added]
+    response = jsonify(customers=rows)
+    response.status_code = 201
+    return response
+
+
 @blueprint.route("/third_parties/<client_id>", methods=["PATCH"])
 def third_party_update(client_id: str) -> ResponseReturnValue:
     """Change what a test needs of a registration: ``{"notification_uri": URL}`` (e.g. the sink's URL)."""
@@ -405,29 +425,34 @@ def authorization_create() -> ResponseReturnValue:
             data_groups=body.get("data_groups"), end_date=body.get("end_date"), now=rt.clock.epoch(),
             resource_base=rt.resource_base_url(), exchange=exchange, settings=rt.settings,
         )
-        authorization = created.authorization
-        settings = rt.settings
-        out = {
-            "authorization_id": authorization.id,
-            "client_id": client_id,
-            "customer": authorization.customer.key if authorization.customer else customer,
-            "service_agreements": [
-                {"key": sa.key, "sa_number": sa.sa_number, "usage_point_id": sa.usage_point_id,
-                 "commodity": sa.commodity}
-                for sa in authorization.service_agreements
-            ],
-            "data_groups": list(authorization.data_groups or []),
-            "scope": authorization_scope(authorization, ScopeSpelling(settings.scope_custodian_key,
-                                                                      settings.scope_block_duration_value)),
-            "replaced": [old.id for old in created.replaced],
-            "authorization_code": created.code,
-            "code_exchanged": issued is not None,
-            "token": (customer_token_payload(issued, authorization.third_party, refreshing=False)
-                      if issued is not None else None),
-        }
+        out = authorization_created_view(created, issued, customer, client_id, rt.settings)
     response = jsonify(out)
     response.status_code = 201
     return response
+
+
+def authorization_created_view(created: Any, issued: Any, customer: str, client_id: str, settings: Any
+                               ) -> dict[str, Any]:
+    """What ``POST /__sim/authorizations`` and ``mock-custodian consent`` answer (inside the session)."""
+    authorization = created.authorization
+    return {
+        "authorization_id": authorization.id,
+        "client_id": client_id,
+        "customer": authorization.customer.key if authorization.customer else customer,
+        "service_agreements": [
+            {"key": sa.key, "sa_number": sa.sa_number, "usage_point_id": sa.usage_point_id,
+             "commodity": sa.commodity}
+            for sa in authorization.service_agreements
+        ],
+        "data_groups": list(authorization.data_groups or []),
+        "scope": authorization_scope(authorization, ScopeSpelling(settings.scope_custodian_key,
+                                                                  settings.scope_block_duration_value)),
+        "replaced": [old.id for old in created.replaced],
+        "authorization_code": created.code,
+        "code_exchanged": issued is not None,
+        "token": (customer_token_payload(issued, authorization.third_party, refreshing=False)
+                  if issued is not None else None),
+    }
 
 
 # --- faults ---------------------------------------------------------------------------------------

@@ -266,8 +266,21 @@ def _paths() -> dict[str, Any]:
             params=[client_id], body=_body(_obj({"notification_uri": {"type": "string", "format": "uri",
                                                                       "pattern": "^https://"}},
                                                 ("notification_uri",), extra=False)))},
-        "/__sim/customers": {"get": _op("customers_list", "Customers, accounts and service agreements",
-                                        _json(_obj({"customers": {"type": "array", "items": _ref("Customer")}})))},
+        "/__sim/customers": {
+            "get": _op("customers_list", "Customers, accounts and service agreements",
+                       _json(_obj({"customers": {"type": "array", "items": _ref("Customer")}}))),
+            "post": _op(
+                "customers_add", "Add customers to the running world (nothing else changes)",
+                _json(_obj({"customers": {"type": "array", "items": _ref("Customer")}}), "created"), ok_code=201,
+                body={"required": True, "content": {
+                    "application/yaml": {"schema": STRING, "description": "a scenario fragment: customers: [...]"},
+                    JSON: {"schema": _obj({"customers": {"type": "array", "items": {"type": "object"}}})},
+                }}, errors=(400, 401),
+                description="The scenario file's `customers:` format (YAML, or the same as JSON; one customer "
+                            "mapping is accepted too). Numbers derive from the loaded world's seed and the keys. "
+                            "An existing key, user name or SA key refuses the whole request; reset returns to the "
+                            "loaded scenario, without them."),
+        },
         "/__sim/authorizations": {"post": _op(
             "authorization_create", "A customer authorization without the consent pages",
             _json(_ref("AuthorizationCreated"), "created"), ok_code=201, body=_body(_ref("AuthorizationRequest")),

@@ -11,10 +11,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..clock import Clock, ClockState
 from .models import Base, SimClock, SimMeta
+
+SCHEMA_ATTEMPTS = 3
 
 
 class Database:
@@ -32,7 +35,15 @@ class Database:
             self._pid = os.getpid()
 
     def create_schema(self) -> None:
-        Base.metadata.create_all(self.engine)
+        # Another process may create the same tables at the same moment (a reset's reload while the job
+        # worker restarts): "already exists" then means the work is done; check again rather than fail.
+        for attempt in range(SCHEMA_ATTEMPTS):
+            try:
+                Base.metadata.create_all(self.engine)
+                break
+            except OperationalError as exc:
+                if "already exists" not in str(exc) or attempt == SCHEMA_ATTEMPTS - 1:
+                    raise
         with self.session() as db:
             if db.get(SimClock, 1) is None:
                 db.add(SimClock(id=1, offset_s=0.0, frozen_at=None))

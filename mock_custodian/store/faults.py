@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 from ..errors import ControlError, ControlNotFound
 from .models import Fault
 
-# kind -> what happens (the control API's OpenAPI document and the README list these).
+# kind -> what happens (the control API's OpenAPI document and docs/faults.md list these).
 REQUEST_KINDS: dict[str, str] = {
     "http_error": "the answer is replaced by an error status (default 500) with a JSON, HTML or plain body",
     "rate_limit": "429 rate_limit_exceeded with Retry-After, PG&E's R429 shape (spec 2.3)",
