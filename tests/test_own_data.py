@@ -267,3 +267,20 @@ def test_a_reading_type_with_an_unknown_unit_is_named(tmp_path: Path) -> None:
     broken.write_text(path.read_text()[:5000])
     with pytest.raises(MeterDataError, match=r"cut\.xml:\d+: not well-formed XML"):
         read_green_button(broken)
+
+
+def test_corrections_and_gaps_apply_on_top_of_a_recording() -> None:
+    from mock_custodian.synth.lifecycle import Correction, Gap, overrides_for
+    from mock_custodian.synth.localtime import day_bounds
+
+    model = replay(_year_of_hourly())
+    start, end = day_bounds(dt.date(2025, 6, 10))
+    recorded = day_readings(model, 1, 1, dt.date(2025, 6, 10)).values
+    later = end + 30 * 86400
+    corrected, _ = overrides_for(model, [Correction(start, end, start, factor=2.0)], start, end, later,
+                                 lambda day_start: day_start + 86400)
+    assert corrected[(1, 1, start)].values == [round(v * 2) for v in recorded]
+    assert set(corrected[(1, 1, start)].qualities) == {7}
+    missing, _ = overrides_for(model, [Gap(start + 3600 * 5, start + 3600 * 8)], start, end, end + 3600,
+                               lambda day_start: day_start + 86400 - 3600)
+    assert len(missing[(1, 1, start)].values) == 21  # three hours left out at first publication
