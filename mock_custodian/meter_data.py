@@ -122,7 +122,7 @@ def read_green_button(path: Path | str) -> list[UsagePointData]:
     entries = 0
     try:
         context = etree.iterparse(str(path), events=("end",), tag=f"{ATOM}entry", huge_tree=True,
-                                  remove_blank_text=True)
+                                  remove_blank_text=True, resolve_entities=False, no_network=True)
         for _, entry in context:
             entries += 1
             _entry(name, entry, usage_points, meter_readings, reading_types, blocks)
@@ -228,6 +228,11 @@ def _block_slowly(path: str, block: etree._Element, slot: dict) -> None:
 def _assemble(path: str, usage_points: dict, meter_readings: dict, reading_types: dict,
               blocks: dict) -> list[UsagePointData]:
     out = []
+    if not usage_points:  # a file of MeterReadings without their UsagePoint: one per href prefix
+        for mr in [*meter_readings, *blocks]:
+            if "/MeterReading/" in mr:
+                rt = reading_types.get(meter_readings.get(mr) or "", ({}, 0))[0]
+                usage_points.setdefault(mr.rsplit("/MeterReading/", 1)[0], 1 if rt.get("uom") == 169 else 0)
     for up_href, kind in usage_points.items():
         channels: dict[tuple[int, int], Channel] = {}
         commodity = "gas" if kind == 1 else "electric"

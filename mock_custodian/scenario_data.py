@@ -89,8 +89,12 @@ def sa_data(scenario_path: str, data: Mapping[str, Any]) -> tuple[dict[str, Any]
         uom = data.get("uom", "Wh")
         if uom not in CSV_UNITS:
             raise ValueError(f"uom: unknown unit {uom!r} (expected one of {', '.join(CSV_UNITS)})")
-        commodity, recording = read_csv(path, interval=interval, uom=uom, quality=int(data.get("quality", 17)),
-                                        flow_direction=int(data.get("flow_direction", 1)))
+        quality, flow = data.get("quality", 17), data.get("flow_direction", 1)
+        if isinstance(quality, bool) or not isinstance(quality, int) or not 0 <= quality <= 255:
+            raise ValueError(f"quality: expected an ESPI quality code (0-255), got {quality!r}")
+        if flow not in (1, 4, 19):
+            raise ValueError(f"flow_direction: expected 1, 19 or 4, got {flow!r}")
+        commodity, recording = read_csv(path, interval=interval, uom=uom, quality=quality, flow_direction=flow)
     keys = {
         "profile": "recorded", "recording": recording.digest, "recording_outside": outside,
         "interval_length": recording.interval_length, "meters": recording.meters,

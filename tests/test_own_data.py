@@ -284,3 +284,19 @@ def test_corrections_and_gaps_apply_on_top_of_a_recording() -> None:
     missing, _ = overrides_for(model, [Gap(start + 3600 * 5, start + 3600 * 8)], start, end, end + 3600,
                                lambda day_start: day_start + 86400 - 3600)
     assert len(missing[(1, 1, start)].values) == 21  # three hours left out at first publication
+
+
+def test_a_file_without_its_usage_point_entry_still_reads(tmp_path: Path) -> None:
+    from lxml import etree
+
+    generated = ServiceAgreementModel.from_dict({"usage_point_id": "1234567890", "profile": "residential_hourly",
+                                                 "seed": 5, "sa_start": "2020-01-01"})
+    path = export(generated, tmp_path / "gb.xml", at(2026, 1, 1), at(2026, 1, 4))
+    [whole] = read_green_button(path)
+    doc = etree.parse(str(path))
+    ns = {"a": "http://www.w3.org/2005/Atom", "e": "http://naesb.org/espi"}
+    for entry in doc.xpath("//a:entry[a:content/e:UsagePoint]", namespaces=ns):
+        entry.getparent().remove(entry)
+    doc.write(str(tmp_path / "bare.xml"))
+    [bare] = read_green_button(tmp_path / "bare.xml")
+    assert bare.recording.digest == whole.recording.digest and bare.recording.readings() == 72
