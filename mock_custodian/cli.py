@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "mock_custodian.control_cli",
     "mock_custodian.third_party_cli",
     "mock_custodian.export",
+    "mock_custodian.import_cli",
     "mock_custodian.jobs.cli",
 )
 

@@ -19,6 +19,7 @@ from sqlalchemy import or_, select
 from .clock import PACIFIC
 from .espi import UsagePointRequest, usage_feed
 from .store.models import ServiceAgreement
+from .store.recordings import service_agreement_model
 from .synth.config import ServiceAgreementModel
 
 
@@ -94,7 +95,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         ))).scalar_one_or_none()
         if sa is None:
             raise ValueError(f"no service agreement {ref!r} (use its scenario key, SA number or usage point id)")
-        model = ServiceAgreementModel.from_dict(sa.profile)
+        model = service_agreement_model(db, sa)
     now = database.clock().epoch()
     resource_base = f"{settings.resolved_api_base_url()}/GreenButtonConnect/espi/1_1/resource"
     progress = Progress(min(end, now) - start, force=args.progress)

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from .clock import PACIFIC
-from .synth.config import PROFILE_NAMES, ServiceAgreementModel
+from .synth.config import ALL_PROFILES, ServiceAgreementModel
 
 USER_TYPES = ("standard", "self_access", "eef", "cca")
 REGISTRATION_STATUSES = ("submitted", "in_review", "accepted", "approved", "on_hold", "expired", "terminated")
@@ -155,6 +155,7 @@ class ServiceAgreementSpec:
     meters: int
     dr_programs: list
     address: dict | None
+    recording: Any = None  # synth.recorded.Recording of a ``data: {file: ...}`` SA, stored at load
 
 
 @dataclass
@@ -366,9 +367,9 @@ _ACCOUNT_KEYS = {"key", "service_agreements"}
 # derived: the usage point at load, sa_start from service_start).
 _MODEL_KEYS = (
     "commodity", "scale", "seed", "interval_length", "meters", "flow_directions", "tou", "tou_calendar",
-    "rate_schedule", "read_cycle", "voltage", "mv90", "climate_zone", "pv_scale", "ev_scale",
+    "rate_schedule", "read_cycle", "voltage", "mv90", "climate_zone", "pv_scale", "ev_scale", "shape",
 )
-_SA_KEYS = {"key", "profile", "service_start", "status", "class", "dr_programs", "address", *_MODEL_KEYS}
+_SA_KEYS = {"key", "profile", "service_start", "status", "class", "dr_programs", "address", "data", *_MODEL_KEYS}
 PLACEHOLDER_USAGE_POINT = "1000000000"
 OFFSET_VALIDATION_EPOCH = 1767225600.0  # 2026-01-01T00:00Z
 _AUTH_KEYS = {"third_party", "customer", "service_agreements", "data_groups", "created_at", "ends_at", "ends_on"}
@@ -590,6 +591,9 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
         where = f"timeline[{i}]"
         node = _mapping(ctx, raw, where, doc)
         scenario.timeline.append(_parse_timeline(ctx, node, where, seen_sa, accounts, seen_tp, seen_customers))
+    recordings = [sa.recording.digest for sa in seen_sa.values() if sa.recording is not None]
+    if recordings:  # the data files are part of the world: a changed file is a changed scenario
+        scenario.digest = hashlib.sha256("|".join([scenario.digest, *recordings]).encode()).hexdigest()
     return scenario
 
 
@@ -734,8 +738,16 @@ def _end_date(ctx: _Ctx, node: _Map, where: str) -> str:
 def _parse_sa(ctx: _Ctx, node: _Map, where: str, customer_class: str) -> ServiceAgreementSpec:
     _check_keys(ctx, node, where, _SA_KEYS)
     key = _req(ctx, node, "key", where)
-    _choice(ctx, node, "profile", where, PROFILE_NAMES)
+    own: dict[str, Any] = {}
+    recording = None
+    if node.get("data") is not None:
+        own, recording = _own_data(ctx, node, where)
+    else:
+        _choice(ctx, node, "profile", where, ALL_PROFILES)
     start = _instant(ctx, node, "service_start", where, None)
+    if start is None and recording is not None:
+        first = recording.first_day
+        start = dt.datetime(first.year, first.month, first.day, tzinfo=PACIFIC).timestamp()
     if start is None or (isinstance(start, str) and not start.endswith("d")):
         raise ctx.fail(node, "service_start" if "service_start" in node else None, f"{where}.service_start",
                        "is required as a date (YYYY-MM-DD) or whole days from load time (-1d)")
@@ -745,15 +757,19 @@ def _parse_sa(ctx: _Ctx, node: _Map, where: str, customer_class: str) -> Service
     sa_class = _choice(ctx, node, "class", where, CUSTOMER_CLASSES, customer_class)
     # The data engine validates the metering configuration; its messages start with the key.
     mapping: dict[str, Any] = {k: node[k] for k in _MODEL_KEYS if k in node and node[k] is not None}
-    mapping.update(profile=node["profile"], usage_point_id=PLACEHOLDER_USAGE_POINT, sa_start=start_epoch,
-                   customer_class=sa_class)
+    mapping.update(own)
+    if own.get("commodity") == "gas" and "rate_schedule" not in node:
+        mapping["rate_schedule"] = "G-1"
+    mapping.update(profile=own.get("profile", node.get("profile")), usage_point_id=PLACEHOLDER_USAGE_POINT,
+                   sa_start=start_epoch, customer_class=sa_class)
     try:
         model = ServiceAgreementModel.from_dict(mapping)
     except (ValueError, TypeError) as exc:
         name = str(exc).split(":", 1)[0].strip()
         key_name = "service_start" if name == "sa_start" else "class" if name == "customer_class" else name
         message = str(exc).split(":", 1)[1].strip() if ":" in str(exc) else str(exc)
-        raise ctx.fail(node, key_name if key_name in node else None, f"{where}.{key_name}", message) from exc
+        line_key = "data" if recording is not None and key_name in own else key_name.split(".")[0]
+        raise ctx.fail(node, line_key if line_key in node else None, f"{where}.{key_name}", message) from exc
     address = node.get("address")
     if address is not None and not isinstance(address, _Map):
         raise ctx.fail(node, "address", f"{where}.address", "expected a mapping (street, city, zip)")
@@ -774,7 +790,27 @@ def _parse_sa(ctx: _Ctx, node: _Map, where: str, customer_class: str) -> Service
         meters=model.meters,
         dr_programs=list(node.get("dr_programs") or []),
         address=dict(address) if address is not None else None,
+        recording=recording,
     )
+
+
+def _own_data(ctx: _Ctx, node: _Map, where: str) -> tuple[dict[str, Any], Any]:
+    """The ``data`` mapping of an SA: its file read and checked now, so a bad file fails the whole load."""
+    from .meter_data import MeterDataError
+    from .scenario_data import sa_data
+
+    data = node["data"]
+    if not isinstance(data, _Map):
+        raise ctx.fail(node, "data", f"{where}.data", "expected a mapping like {file: my-home.xml}")
+    if node.get("profile") not in (None, "recorded"):
+        raise ctx.fail(node, "profile", f"{where}.profile", "an SA with data replays its file: leave profile out")
+    try:
+        return sa_data(ctx.path, data)
+    except MeterDataError as exc:
+        raise ctx.fail(data, "file", f"{where}.data.file", str(exc)) from exc
+    except ValueError as exc:
+        name, _, message = str(exc).partition(":")
+        raise ctx.fail(data, name if name in data else None, f"{where}.data.{name}", message.strip()) from exc
 
 
 def load_scenario_file(path: Path | None) -> Scenario:

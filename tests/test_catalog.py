@@ -18,12 +18,12 @@ from typing import Any
 
 import pytest
 import requests
+from customer_flow import Browser, exchange, redirect_params, token
 from lxml import etree
 
 from mock_custodian import testing
 from mock_custodian.clock import PACIFIC
 from mock_custodian.scenario import BUILTIN_SCENARIOS, account_check_digit, load_scenario_file
-from tests.customer_flow import Browser, exchange, redirect_params, token
 
 RESOURCE = "/GreenButtonConnect/espi/1_1/resource"
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "catalog.md"

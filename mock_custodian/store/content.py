@@ -36,6 +36,7 @@ from ..synth.lifecycle import Change, overrides_for
 from ..windows import DataWindow
 from .authorizations import effective_end, is_live
 from .models import Authorization, ServiceAgreement, ThirdParty
+from .recordings import service_agreement_model
 
 CUSTOMER_GROUPS = ("Basic", "Account", "ProgramEnrollment")
 # Authorizations whose data a third party's Bulk requests cover: customer (online or paper) and a CCA's
@@ -147,7 +148,7 @@ def subscription_scope(authorization: Authorization, now: float, publication: Pu
         if session is not None else {}
     points = []
     for sa in authorization.service_agreements:
-        model = ServiceAgreementModel.from_dict(sa.profile)
+        model = service_agreement_model(session, sa)
         data_end = min(x for x in (end, sa.service_end, publication.cutoff(now, model.mv90)) if x is not None)
         points.append(UsagePointScope(str(authorization.id), model, sa.sa_number, history_start(authorization, sa, now),
                                       data_end, tuple(changes.get(sa.id, ())), now))

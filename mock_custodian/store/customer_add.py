@@ -23,6 +23,7 @@ from ..errors import ControlError
 from ..scenario import CustomerSpec, parse_scenario
 from .db import meta_get
 from .models import Account, Customer, Meter, ServiceAgreement
+from .recordings import save_recording
 from .world import _address, _city, _metering, derive_digits
 
 
@@ -107,6 +108,8 @@ def add_customers(db: Session, specs: list[CustomerSpec]) -> list[Customer]:
                 )
                 db.add(sa)
                 db.flush()
+                if sa_spec.recording is not None:  # replayed meter data, stored once as in load_world
+                    save_recording(db, sa_spec.recording)
                 interval = sa_spec.profile["interval_length"]
                 for position in range(1, sa_spec.meters + 1):
                     db.add(Meter(

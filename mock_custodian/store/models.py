@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Table,
     Text,
@@ -480,3 +481,20 @@ class SinkPost(Base):
 
 
 Index("ix_request_log_at", RequestLog.at)
+
+
+class RecordedChannel(Base):
+    """One channel of replayed meter data (issue 19), stored once as compact compressed arrays.
+
+    Named by the recording's content digest, which a recorded SA's profile carries.
+    """
+
+    __tablename__ = "recorded_channels"
+    __table_args__ = (UniqueConstraint("digest", "meter", "flow_direction"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), index=True)
+    meter: Mapped[int] = mapped_column(Integer)
+    flow_direction: Mapped[int] = mapped_column(Integer)
+    interval_length: Mapped[int] = mapped_column(Integer)
+    readings: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)

@@ -26,6 +26,7 @@ from .models import (
     ThirdParty,
     ThirdPartyCertificate,
 )
+from .recordings import save_recording
 
 AUTHORIZATION_ID_START = 4095250
 APPLICATION_INFORMATION_ID_START = 7000100
@@ -199,6 +200,8 @@ def load_world(database: Database, scenario: Scenario, pki: DevPKI) -> None:
                     )
                     db.add(sa)
                     db.flush()
+                    if sa_spec.recording is not None:  # replayed meter data (issue 19), stored once
+                        save_recording(db, sa_spec.recording)
                     interval = sa_spec.profile["interval_length"]
                     for position in range(1, sa_spec.meters + 1):
                         db.add(

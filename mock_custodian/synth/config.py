@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .rates import RATE_SCHEDULES
 from .tou import TOU_CALENDARS
 from .weather import CLIMATE_ZONES
+
+if TYPE_CHECKING:
+    from .recorded import Recording
 
 PROFILE_NAMES = (
     "residential_hourly",
@@ -25,6 +28,10 @@ PROFILE_NAMES = (
     "gas_daily",
     "non_interval",
 )
+#: Profiles made from the scenario's own numbers or files (issue 19): ``shaped`` needs a ``shape``,
+#: ``recorded`` a recording; the built-in names above need nothing more.
+OWN_DATA_PROFILES = ("shaped", "recorded")
+ALL_PROFILES = PROFILE_NAMES + OWN_DATA_PROFILES
 CUSTOMER_CLASSES = ("RES", "AGR", "COM/IND", "OTHER")
 VOLTAGES = ("secondary", "primary")
 
@@ -40,6 +47,8 @@ PROFILE_DEFAULTS: dict[str, dict[str, Any]] = {
     "ev_charging": dict(commodity="electric", scale=9000.0, interval_length=3600, rate_schedule="EV2-A"),
     "gas_daily": dict(commodity="gas", scale=400.0, interval_length=86400, rate_schedule="G-1"),
     "non_interval": dict(commodity="electric", scale=5000.0, interval_length=None, rate_schedule="E-1"),
+    "shaped": dict(commodity="electric", scale=6000.0, interval_length=3600, rate_schedule="E-1"),
+    "recorded": dict(commodity="electric", scale=6000.0, interval_length=3600, rate_schedule="E-1"),
 }
 
 DEFAULT_SA_START = 1577865600  # 2020-01-01T00:00:00-08:00
@@ -90,6 +99,14 @@ class ServiceAgreementModel:
     pv_scale: float | None = None
     #: EV only: annual EV charging energy (kWh), part of scale; default 35 % of scale
     ev_scale: float | None = None
+    #: shaped, or a built-in electric interval profile: the scenario's own 24-hour shapes (synth.shaped)
+    shape: Any = None
+    #: recorded only: content digest of the replayed readings (stored once in the database)
+    recording: str | None = None
+    #: recorded only: days outside the recording continue its pattern ("continue") or have no data ("none")
+    recording_outside: str = "continue"
+    #: recorded only: the decoded readings, attached by the store when the SA is served (not serialised)
+    recorded: Recording | None = field(default=None, compare=False, repr=False)
 
     # ----------------------------------------------------------------- derived
     @property
@@ -143,8 +160,8 @@ class ServiceAgreementModel:
         if "usage_point_id" not in data:
             raise ValueError("usage_point_id: required")
         profile = data.get("profile", "residential_hourly")
-        if profile not in PROFILE_NAMES:
-            raise ValueError(f"profile: {profile!r} is not one of {', '.join(PROFILE_NAMES)}")
+        if profile not in ALL_PROFILES:
+            raise ValueError(f"profile: {profile!r} is not one of {', '.join(ALL_PROFILES)}")
         values: dict[str, Any] = dict(PROFILE_DEFAULTS[profile])
         values.update({k: v for k, v in data.items() if k in known})
         values["profile"] = profile
@@ -161,6 +178,10 @@ class ServiceAgreementModel:
         if "read_cycle" not in data:
             up = str(values["usage_point_id"])
             values["read_cycle"] = _READ_CYCLES[int(up) % len(_READ_CYCLES)] if up.isdigit() else "A"
+        if isinstance(values.get("shape"), Mapping):
+            from .shaped import parse_shape
+
+            values["shape"] = parse_shape(values["shape"])
         if "customer_class" not in data and values.get("commodity") == "gas" and profile == "gas_daily":
             values["customer_class"] = "RES"
         sa = cls(**values)
@@ -169,8 +190,10 @@ class ServiceAgreementModel:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready mapping that :meth:`from_dict` accepts back unchanged."""
-        d = asdict(self)
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "recorded"}
         d["flow_directions"] = list(self.flow_directions)
+        if self.shape is not None:
+            d["shape"] = self.shape.to_dict()
         return d
 
     def validate(self) -> None:
@@ -181,13 +204,13 @@ class ServiceAgreementModel:
 
         if not isinstance(self.usage_point_id, str) or not re.fullmatch(r"\d{10}", self.usage_point_id):
             raise bad("usage_point_id", "must be a 10-digit string")
-        if self.profile not in PROFILE_NAMES:
-            raise bad("profile", f"must be one of {', '.join(PROFILE_NAMES)}")
+        if self.profile not in ALL_PROFILES:
+            raise bad("profile", f"must be one of {', '.join(ALL_PROFILES)}")
         if self.commodity not in ("electric", "gas"):
             raise bad("commodity", "must be 'electric' or 'gas'")
         if self.profile == "gas_daily" and self.commodity != "gas":
             raise bad("commodity", "gas_daily is a gas profile")
-        if self.profile not in ("gas_daily", "non_interval") and self.commodity != "electric":
+        if self.profile not in ("gas_daily", "non_interval", "recorded") and self.commodity != "electric":
             raise bad("commodity", f"{self.profile} is an electric profile")
         if isinstance(self.scale, bool) or not isinstance(self.scale, int | float) or not self.scale > 0:
             raise bad("scale", "must be a positive number (annual kWh, or therms for gas)")
@@ -200,6 +223,8 @@ class ServiceAgreementModel:
             "ev_charging": (3600, 900),
             "gas_daily": (86400,),
             "non_interval": (None,),
+            "shaped": (3600, 900),
+            "recorded": (300, 900, 1800, 3600, 86400),
         }[self.profile]
         if self.interval_length not in expected_length:
             allowed = " or ".join("null" if x is None else str(x) for x in expected_length)
@@ -211,7 +236,7 @@ class ServiceAgreementModel:
             raise bad("flow_directions", "must be a non-empty list drawn from 1, 19 and 4 without repeats")
         if self.commodity == "gas" and fd != (1,):
             raise bad("flow_directions", "gas meters read flow direction 1 only")
-        if 19 in fd and self.profile != "solar_net_metered":
+        if 19 in fd and self.profile not in ("solar_net_metered", "recorded"):
             raise bad("flow_directions", "received energy (19) needs the solar_net_metered profile")
         if self.tou not in (True, False):
             raise bad("tou", "must be true or false")
@@ -240,7 +265,27 @@ class ServiceAgreementModel:
             raise bad("sa_start", "must be an epoch second")
         if self.pv_scale is not None and (self.profile != "solar_net_metered" or not self.pv_scale >= 0):
             raise bad("pv_scale", "only for solar_net_metered, and non-negative")
+        self._validate_own_data(bad)
         if self.ev_scale is not None and (
             self.profile != "ev_charging" or not 0 <= self.ev_scale < self.scale
         ):
             raise bad("ev_scale", "only for ev_charging, and below scale")
+
+    def _validate_own_data(self, bad: Any) -> None:
+        """Shaped and recorded profiles (issue 19)."""
+        from .shaped import ShapeSpec
+
+        if self.profile == "shaped" and self.shape is None:
+            raise ValueError("shape: the shaped profile needs a shape (24-hour shapes per day type)")
+        if self.shape is not None:
+            if not isinstance(self.shape, ShapeSpec):
+                raise ValueError("shape: expected a mapping of 24-hour shapes")
+            if self.profile in ("gas_daily", "non_interval", "recorded"):
+                raise ValueError(f"shape: a shape applies to electric interval profiles, not {self.profile}")
+        if self.profile == "recorded":
+            if not isinstance(self.recording, str) or not self.recording:
+                raise bad("recording", "a recorded SA needs the digest of its recording")
+            if self.recording_outside not in ("continue", "none"):
+                raise bad("recording_outside", "must be 'continue' or 'none'")
+        elif self.recording is not None:
+            raise bad("recording", "only the recorded profile replays a recording")

@@ -32,6 +32,8 @@ from functools import lru_cache
 
 from .config import ServiceAgreementModel
 from .localtime import day_bounds, seconds_of_day
+from .shaped import expected_values as shaped_expected
+from .shaped import reshape
 from .weather import LONGITUDE, clearness, degree_days, latitude
 
 _BIG_ENDIAN = sys.byteorder == "big"
@@ -355,6 +357,8 @@ PROFILES: dict[str, Profile] = {
         Profile("ev_charging", "home plus a night-time EV charging block on four days a week", ev=True),
         Profile("gas_daily", "gas: daily therms driven by heating degree days", gas=True),
         Profile("non_interval", "no interval data: billed totals (UsageSummary) only", interval=False),
+        Profile("shaped", "the scenario's own 24-hour shapes per day type and month, scaled to an annual total"),
+        Profile("recorded", "a customer's own readings (Green Button file or CSV) replayed, pattern continued"),
     )
 }
 
@@ -365,6 +369,8 @@ def _channels(sa: ServiceAgreementModel, meter: int, day: date) -> tuple[list[in
     profile = PROFILES[sa.profile]
     start, end = day_bounds(day)
     length = end - start
+    if sa.profile == "shaped":
+        return _shaped_values(sa, meter, day, start), None
     if profile.gas:
         e = _gas_day_energy(sa, meter, day)
         return _apply_noise((e,), _noise_words(sa.seed, sa.usage_point_id, meter, "gas", start, 1), 0.08), None
@@ -375,16 +381,38 @@ def _channels(sa: ServiceAgreementModel, meter: int, day: date) -> tuple[list[in
     load = _load_values(sa, meter, day, start, length, annual, profile.commercial, amplitude)
     if profile.ev:
         load = [x + int(e) for x, e in zip(load, _ev_values(sa, meter, day, start, length), strict=True)]
+    if sa.shape is not None:
+        words = _noise_words(_shape_seed(sa), sa.usage_point_id, meter, "shape", start, len(load))
+        load = _apply_noise(reshape(load, sa.shape, day, sa.interval_length), words, sa.shape.noise)
     if profile.solar:
         return load, _pv_values(sa, meter, day, start)
     return load, None
 
 
+def _shape_seed(sa: ServiceAgreementModel) -> int:
+    return sa.shape.seed if sa.shape.seed is not None else sa.seed
+
+
+def _shaped_values(sa: ServiceAgreementModel, meter: int, day: date, day_start: int) -> list[int]:
+    """A shaped profile's day: expected values from the shapes and annual total, times mean-one noise."""
+    spec = sa.shape
+    annual = (spec.annual if spec.annual is not None else sa.scale) * _meter_share(sa) * 1e6
+    expected = shaped_expected(spec, annual, day, sa.interval_length)
+    words = _noise_words(_shape_seed(sa), sa.usage_point_id, meter, "shape", day_start, len(expected))
+    return _apply_noise(expected, words, spec.noise)
+
+
 def interval_values(sa: ServiceAgreementModel, meter: int, flow_direction: int, day: date) -> list[int]:
     """Values of every interval of one local day for one meter (1-based) and flow direction.
 
-    Flow 1 and 19 are non-negative; flow 4 is delivered minus received (may be negative).
+    Flow 1 and 19 are non-negative; flow 4 is delivered minus received (may be negative). A recorded
+    SA gives the values of the day's recorded (or continued) readings, which may not fill the day.
     """
+    if sa.profile == "recorded":
+        from .readings import day_readings
+
+        block = day_readings(sa, meter, flow_direction, day)
+        return list(block.values) if block is not None else []
     if not sa.is_interval:
         raise ValueError(f"{sa.usage_point_id}: non-interval SA has no interval values")
     if not 1 <= meter <= sa.meters:

@@ -15,6 +15,7 @@ from datetime import date
 from .config import ServiceAgreementModel
 from .localtime import day_bounds, iter_local_days, local_date
 from .profiles import interval_values
+from .recorded import recorded_day
 from .tou import day_tou_codes
 
 DST_BLOCK_DURATIONS = ("actual", "86400")
@@ -63,6 +64,8 @@ def day_readings(
             return overrides[key]
     if end <= sa.sa_start:
         return None
+    if sa.profile == "recorded":
+        return _recorded_block(sa, meter, flow_direction, day, start, end)
     values = interval_values(sa, meter, flow_direction, day)
     length = end - start
     if sa.interval_length >= 86400:
@@ -73,6 +76,32 @@ def day_readings(
         duration = sa.interval_length
     tou = day_tou_codes(sa.tou_calendar, day.month, length, sa.interval_length) if sa.tou else None
     return DayReadings(start, length, duration, starts, values, sa.reading_quality, tou)
+
+
+def _recorded_block(sa: ServiceAgreementModel, meter: int, flow: int, day: date, start: int,
+                    end: int) -> DayReadings | None:
+    """A recorded SA's block: the file's readings of the day (or the continued pattern), TOU coded by hour."""
+    if sa.recorded is None:
+        raise ValueError(f"{sa.usage_point_id}: recording {sa.recording} is not attached to the SA model")
+    found = recorded_day(sa.recorded, meter, flow, day, sa.recording_outside, sa.commodity)
+    if found is None or not found[0]:
+        return None
+    starts, values, qualities = found
+    keep = [i for i, t in enumerate(starts) if t >= sa.sa_start]
+    if len(keep) != len(starts):
+        starts, values, qualities = ([x[i] for i in keep] for x in (starts, values, qualities))
+        if not starts:
+            return None
+    length = end - start
+    L = sa.interval_length
+    duration = length if L >= 86400 else L
+    tou = None
+    if sa.tou:
+        codes = day_tou_codes(sa.tou_calendar, day.month, length, L)
+        tou = [codes[min(len(codes) - 1, max(0, (t - start) // L))] for t in starts]
+    quality = qualities[0]
+    same = all(q == quality for q in qualities)
+    return DayReadings(start, length, duration, starts, values, quality, tou, None if same else qualities)
 
 
 def iter_day_readings(
