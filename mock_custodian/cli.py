@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "mock_custodian.third_party_cli",
     "mock_custodian.export",
     "mock_custodian.jobs.cli",
+    "mock_custodian.report_cli",
 )
 
 
