@@ -60,6 +60,10 @@ class Traffic:
         self.runtime = self.app.extensions["mock_custodian"]
         self.runtime.clock = Clock(self.database.read_clock_state, self.wall)
         self.client = self.app.test_client()
+        self._load_credentials()
+
+    def _load_credentials(self) -> None:
+        """Client secrets and certificate fingerprints (a reset issues new secrets)."""
         with self.database.session() as db:
             rows = db.execute(select(ThirdParty.client_id, ThirdParty.client_secret,
                                      ThirdPartyCertificate.fingerprint_sha256)
@@ -109,6 +113,8 @@ class Traffic:
                                     headers={"X-Control-Token": CONTROL},
                                     environ_base=self._environ(None, "portal", 0))
         assert response.status_code < 300, response.get_data(as_text=True)
+        if path == "/reset":
+            self._load_credentials()
         return response.get_json()
 
     def authorize(self, customer: str, client_id: str) -> dict[str, Any]:
