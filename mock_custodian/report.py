@@ -17,17 +17,16 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-from sqlalchemy import Integer, and_, cast, func, literal, or_, select
+from sqlalchemy import and_, case, func, literal, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
 from .clock import PACIFIC
-from .store.models import Notification, Package, RequestLog, ThirdParty
+from .store.models import Notification, Package, RequestLog, ThirdParty, Token
 
 ERROR, WARNING = "error", "warning"
 SEVERITY_RANK = {WARNING: 1, ERROR: 2}
@@ -201,7 +200,7 @@ def _iso(epoch: float | None) -> str | None:
     return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-# --- the query every rule starts from ----------------------------------------------------------------
+# --- the period every rule looks at ----------------------------------------------------------------------
 
 
 def _who() -> ColumnElement:
@@ -224,94 +223,262 @@ def _period(options: ReportOptions) -> list[ColumnElement]:
     return where
 
 
-# --- rules ---------------------------------------------------------------------------------------------
+class _Tally:
+    """Occurrences per (rule, client) met in id order: a count, the first and the latest example."""
+
+    def __init__(self) -> None:
+        self.seen: dict[tuple[str, str | None], list[Any]] = {}
+
+    def add(self, rule_id: str, who: str | None, rid: int, at: float, real: float) -> None:
+        entry = self.seen.get((rule_id, who))
+        if entry is None:
+            self.seen[(rule_id, who)] = [1, rid, at, real, rid, at, real]
+        else:
+            entry[0] += 1
+            entry[4], entry[5], entry[6] = rid, at, real
+
+    def flush(self, out: _Collector) -> None:
+        for (rule_id, who), (count, rid0, at0, real0, rid1, at1, real1) in self.seen.items():
+            out.add(rule_id, who, Example(at0, real0, rid0), count, last=Example(at1, real1, rid1))
 
 
-def _pacing_pass(db: Session, options: ReportOptions, vendors: dict[str, str], out: _Collector) -> None:
-    """One streamed pass in id order: two GCRA models per vendor, Retry-After deadlines, back-off after 5xx."""
+@dataclass(frozen=True)
+class _Shape:
+    """What a query string says, worked out once per distinct (path, query)."""
+
+    bad_dates: str
+    aliases: str
+    unknown: str
+    correlation: str | None
+
+
+def _shape(path: str, query: str) -> _Shape:
+    params = parse_qsl(query, keep_blank_values=True)
+    names = {name for name, _ in params}
+    resource = path.startswith(RESOURCE_PREFIX) or path.startswith("/GreenButtonConnect/espi/1_1/Batch/")
+    known = RESOURCE_PARAMETERS if resource else TOKEN_PARAMETERS if path in TOKEN_PATHS else None
+    return _Shape(
+        bad_dates=", ".join(f"{n}={v}" for n, v in params if (n in DATE_PARAMETERS or n in ALIASES)
+                            and not (ZULU.match(v) or EPOCH.match(v)))[:200],
+        aliases=", ".join(sorted(n for n in names if n in ALIASES)),
+        unknown=", ".join(sorted(n for n in names if known is not None and n not in known and n not in ALIASES))[:200],
+        correlation=dict(params).get("correlationID") or None,
+    )
+
+
+@dataclass
+class _Counts:
+    """Per-client counts the pass keeps: requests per wall-clock minute, and rows meeting a condition."""
+
+    requests: int = 0
+    first_at: float | None = None
+    last_at: float | None = None
+    minutes: dict[str, list[Any]] = field(default_factory=lambda: defaultdict(list))  # [minute, n, first, last]
+    conditional: dict[tuple[str, str], list[Any]] = field(default_factory=dict)  # (rule, who) -> n, first, last
+
+
+# Conditions the pass reads as bits of one SQL expression.
+CONDITIONS = ((1, "client_access_calls"), (2, "token.customer_token_after_expiry"), (4, "tls.leaf_without_chain"))
+
+
+@dataclass
+class _Pass:
+    """What the streamed pass hands on to the rules that finish after it."""
+
+    fetches: dict[str, list[tuple[int, float, float, int, str]]] = field(default_factory=lambda: defaultdict(list))
+    same_day: dict[tuple[str, str, str, int], list[Any]] = field(default_factory=dict)
+    bulk_polls: dict[str, list[Any]] = field(default_factory=dict)
+    counts: _Counts = field(default_factory=lambda: _Counts())
+
+
+def _streamed_pass(db: Session, options: ReportOptions, vendors: dict[str, str], daily: set[str],
+                   out: _Collector) -> _Pass:
+    """The one full scan, in id order, for the rules that are sequential by nature or read the query string.
+
+    Two GCRA models per vendor (production pacing, the literal reading), Retry-After deadlines, back-off
+    after 5xx, and, per distinct query string, date forms, aliases, unknown parameters; requests per
+    client and wall-clock minute (hour and day limits), rows meeting the conditions SQL computed
+    (``CONDITIONS``), repeated data requests, Bulk polling and package fetches are counted on the way.
+    """
     interval = 1.0 / VENDOR_PER_SECOND
+    production_tolerance, literal_tolerance = interval * PRODUCTION_DEPTH, interval * LITERAL_DEPTH
     tat_production: dict[str, float] = {}
     tat_literal: dict[str, float] = {}
     retry_until: dict[str, float] = {}
     failed_at: dict[str, float] = {}
-    query = (select(RequestLog.id, _who(), RequestLog.at, _real(), RequestLog.path, RequestLog.status,
-                    RequestLog.retry_after)
-             .where(*_period(options), _who().is_not(None)).order_by(RequestLog.id)
-             .execution_options(yield_per=20000))
-    for rid, who, at, real, path, status, retry_after in db.execute(query):
+    shapes: dict[tuple[str, str], _Shape] = {}
+    tally, shaped = _Tally(), _Tally()
+    result = _Pass()
+    token_paths = frozenset(TOKEN_PATHS)
+    flags = (case((and_(RequestLog.token_kind == "client_access", RequestLog.path.not_in(TOKEN_PATHS)), 1), else_=0)
+             + case((and_(RequestLog.token_kind == "access", RequestLog.status == 403,
+                          RequestLog.reason == "Access token expired"), 2), else_=0)
+             + case((RequestLog.chain_length == 1, 4), else_=0))
+    query = (select(RequestLog.id, _who(), RequestLog.at, _real(), RequestLog.method, RequestLog.path,
+                    RequestLog.query, RequestLog.status, RequestLog.retry_after, flags)
+             .where(*_period(options)).order_by(RequestLog.id))
+    rows = db.connection().execution_options(yield_per=20000).execute(query)
+    counts = result.counts
+    current: dict[str, list[Any]] = {}  # who -> the minute bucket being filled
+    for rid, who, at, real, method, path, text, status, retry_after, flag in rows:
+        counts.requests += 1
+        if counts.first_at is None or at < counts.first_at:
+            counts.first_at = at
+        if counts.last_at is None or at > counts.last_at:
+            counts.last_at = at
+        if who is None:
+            continue
+        minute = int(real // 60)
+        bucket = current.get(who)
+        if bucket is not None and bucket[0] == minute:
+            bucket[1] += 1
+            bucket[3] = rid
+        else:
+            bucket = current[who] = [minute, 1, rid, rid]
+            counts.minutes[who].append(bucket)
+        if flag:
+            for bit, name in CONDITIONS:
+                if flag & bit:
+                    entry = counts.conditional.get((name, who))
+                    if entry is None:
+                        counts.conditional[(name, who)] = [1, rid, rid]
+                    else:
+                        entry[0] += 1
+                        entry[2] = rid
         vendor = vendors.get(who)
         if vendor is None:
             continue  # not a registered client_id: the certificate check refused it before any limit
-        example = Example(at, real, rid)
-        # The documents' literal reading: every call, depth 1.
-        next_literal = max(tat_literal.get(vendor, 0.0), real) + interval
-        literal_ok = next_literal - real <= interval * LITERAL_DEPTH
+        # The documents' literal reading: every call, depth 1. Production: data calls only, depth 2.
+        tat = tat_literal.get(vendor, 0.0)
+        after = (tat if tat > real else real) + interval
+        literal_ok = after - real <= literal_tolerance
         if literal_ok:
-            tat_literal[vendor] = next_literal
-        production_ok = True
-        if path not in TOKEN_PATHS:
-            next_production = max(tat_production.get(vendor, 0.0), real) + interval
-            production_ok = next_production - real <= interval * PRODUCTION_DEPTH
+            tat_literal[vendor] = after
+        if path in token_paths:
+            production_ok = True
+        else:
+            tat = tat_production.get(vendor, 0.0)
+            after = (tat if tat > real else real) + interval
+            production_ok = after - real <= production_tolerance
             if production_ok:
-                tat_production[vendor] = next_production
+                tat_production[vendor] = after
         if not production_ok:
-            out.add("rate.vendor_per_second", who, example)
+            tally.add("rate.vendor_per_second", who, rid, at, real)
         elif not literal_ok:
-            out.add("rate.literal_per_second", who, example)
-        # Retry-After and back-off: judged on the call that follows an answer.
-        deadline = retry_until.get(who)
-        if deadline is not None:
-            if real < deadline:
-                out.add("rate.retry_before_retry_after", who, example)
-            else:
-                del retry_until[who]
-        failed = failed_at.pop(who, None)
-        if failed is not None and real - failed < MIN_BACKOFF_S:
-            out.add("rate.no_backoff_after_5xx", who, example)
+            tally.add("rate.literal_per_second", who, rid, at, real)
+        # Retry-After and back-off are judged on the call that follows an answer.
+        if retry_until:
+            deadline = retry_until.get(who)
+            if deadline is not None:
+                if real < deadline:
+                    tally.add("rate.retry_before_retry_after", who, rid, at, real)
+                else:
+                    del retry_until[who]
+        if failed_at:
+            failed = failed_at.pop(who, None)
+            if failed is not None and real - failed < MIN_BACKOFF_S:
+                tally.add("rate.no_backoff_after_5xx", who, rid, at, real)
         if retry_after is not None and status in (429, 503):
             retry_until[who] = real + retry_after
         elif status == 0 or status >= 500:
             failed_at[who] = real
+        if method != "GET":
+            continue
+        shape = None
+        if text:
+            shape = shapes.get((path, text))
+            if shape is None:
+                shape = shapes[(path, text)] = _shape(path, text)
+            if shape.bad_dates:
+                shaped.add(f"request.date_form\0{shape.bad_dates}", who, rid, at, real)
+            if shape.aliases:
+                shaped.add(f"request.unhyphenated_alias\0{shape.aliases}", who, rid, at, real)
+            if shape.unknown:
+                shaped.add(f"request.unknown_parameter\0{shape.unknown}", who, rid, at, real)
+            if shape.correlation:
+                result.fetches[shape.correlation].append((rid, at, real, status, who))
+                continue
+        if "/Batch/Bulk/" in path and who in daily:
+            entry = result.bulk_polls.get(who)
+            if entry is None:
+                result.bulk_polls[who] = [1, rid, at, real, rid, at, real]
+            else:
+                entry[0] += 1
+                entry[4:] = rid, at, real
+        if 200 <= status < 300 and ("/Batch/" in path or "/UsagePoint" in path) and path.startswith(
+                RESOURCE_PREFIX):
+            key = (who, path, text, int(at // 86400))
+            entry = result.same_day.get(key)
+            if entry is None:
+                result.same_day[key] = [1, rid, at, real, rid, at, real]
+            else:
+                entry[0] += 1
+                entry[4:] = rid, at, real
+    tally.flush(out)
+    for (marked, who), (count, rid0, at0, real0, rid1, at1, real1) in shaped.seen.items():
+        rule_id, _, detail = marked.partition("\0")
+        out.add(rule_id, who, Example(at0, real0, rid0), count, last=Example(at1, real1, rid1), detail=detail)
+    return result
 
 
-def _client_limits(db: Session, options: ReportOptions, out: _Collector) -> None:
-    """2,000/rolling hour and 20,000/day (17:00 Pacific) per client_id, from per-minute SQL counts."""
-    minute = cast(func.floor(_real() / 60), Integer)
-    rows = db.execute(
-        select(_who(), minute, func.count(), func.min(RequestLog.id), func.max(RequestLog.id),
-               func.min(_real()), func.max(_real()), func.min(RequestLog.at), func.max(RequestLog.at))
-        .where(*_period(options), _who().is_not(None))
-        .group_by(_who(), minute).order_by(_who(), minute)
-    ).all()
-    by_client: dict[str, list[Any]] = defaultdict(list)
-    for row in rows:
-        by_client[row[0]].append(row)
-    for who, minutes in by_client.items():
+def _finish_streamed(result: _Pass, out: _Collector) -> None:
+    for (who, path, text, _), (count, rid0, at0, real0, rid1, at1, real1) in result.same_day.items():
+        if count > SAME_DAY_REQUESTS:
+            out.add("data.same_day_requested_many_times", who, Example(at0, real0, rid0), count,
+                    last=Example(at1, real1, rid1), detail=f"GET {path}{'?' + text if text else ''} {count} times "
+                    "in a day")
+    for who, (count, rid0, at0, real0, rid1, at1, real1) in result.bulk_polls.items():
+        if count > BULK_POLLS:
+            out.add("bulk.polled_with_daily_notifications", who, Example(at0, real0, rid0), count,
+                    last=Example(at1, real1, rid1))
+
+
+def _examples(db: Session, ids: set[int]) -> dict[int, Example]:
+    """Request-log ids as examples with their simulated and wall-clock times."""
+    out: dict[int, Example] = {}
+    wanted = sorted(i for i in ids if i is not None)
+    for chunk in range(0, len(wanted), 500):
+        for rid, at, real in db.execute(select(RequestLog.id, RequestLog.at, _real())
+                                        .where(RequestLog.id.in_(wanted[chunk:chunk + 500]))):
+            out[rid] = Example(at, real, rid)
+    return out
+
+
+def _client_limits(counts: _Counts, vendors: dict[str, str]) -> list[tuple[str, str, int, int, int]]:
+    """2,000 per rolling hour and 20,000 per day (17:00 Pacific) per client_id: (rule, who, count, first, last)."""
+    found = []
+    for who, minutes in counts.minutes.items():
+        if who not in vendors:
+            continue
+        minutes.sort(key=lambda bucket: bucket[0])
         window: list[tuple[int, int]] = []  # (minute, admitted) within the last hour
         admitted_in_hour = 0
+        refused = [0, None, None]
         days: dict[float, list[Any]] = defaultdict(list)
-        for _, m, count, first_id, last_id, first_real, last_real, first_at, last_at in minutes:
+        for m, count, first_id, last_id in minutes:
             while window and window[0][0] <= m - 60:
                 admitted_in_hour -= window.pop(0)[1]
             admitted = min(count, max(0, CLIENT_PER_HOUR - admitted_in_hour))
             window.append((m, admitted))
             admitted_in_hour += admitted
             if admitted < count:
-                out.add("rate.client_per_hour", who, Example(first_at, first_real, first_id), count - admitted,
-                        last=Example(last_at, last_real, last_id))
-            days[_day_start(m * 60.0)].append((count, first_id, last_id, first_real, last_real, first_at, last_at))
+                refused[0] += count - admitted
+                refused[1] = refused[1] or first_id
+                refused[2] = last_id
+            days[_day_start(m * 60.0)].append((count, first_id, last_id))
+        if refused[0]:
+            found.append(("rate.client_per_hour", who, refused[0], refused[1], refused[2]))
         for parts in days.values():
             total = sum(p[0] for p in parts)
             if total > CLIENT_PER_DAY:
-                # The calls over the limit are the day's last ones: point at the minute it was crossed.
                 running, crossing = 0, parts[-1]
-                for part in parts:
+                for part in parts:  # the calls over the limit are the day's last: from the minute it was crossed
                     running += part[0]
                     if running > CLIENT_PER_DAY:
                         crossing = part
                         break
-                out.add("rate.client_per_day", who, Example(crossing[5], crossing[3], crossing[1]),
-                        total - CLIENT_PER_DAY, last=Example(parts[-1][6], parts[-1][4], parts[-1][2]))
+                found.append(("rate.client_per_day", who, total - CLIENT_PER_DAY, crossing[1], parts[-1][2]))
+    return found
 
 
 def _day_start(epoch: float) -> float:
@@ -323,63 +490,65 @@ def _day_start(epoch: float) -> float:
     return reset.timestamp()
 
 
-def _grouped(db: Session, options: ReportOptions, *where: ColumnElement) -> list[Any]:
-    """(client, count, first id/at/real, last id/at/real) of the period's requests matching ``where``."""
-    first_id, last_id = func.min(RequestLog.id), func.max(RequestLog.id)
-    rows = db.execute(
-        select(_who(), func.count(), first_id, last_id)
-        .where(*_period(options), *where).group_by(_who())
-    ).all()
-    return _with_times(db, rows)
+def _counted_rules(db: Session, options: ReportOptions, counts: _Counts, vendors: dict[str, str],
+                   clients: dict[int, str], out: _Collector) -> None:
+    """Rules answered by the grouped scan: hour/day limits, expired customer tokens, chains, token reuse."""
+    pending = _client_limits(counts, vendors)
+    for (name, who), (n, first, last) in counts.conditional.items():
+        if name != "client_access_calls":
+            pending.append((name, who, n, first, last))
+    issued = _client_tokens_issued(db, options, counts, clients)
+    reuse = []
+    for (name, who), (calls, first, last) in counts.conditional.items():
+        tokens = issued.get(who, 0)
+        if name == "client_access_calls" and calls >= NEW_TOKEN_MIN_CALLS and tokens / calls >= options.new_token_ratio:
+            reuse.append((who, tokens, calls, first, last))
+    examples = _examples(db, {p[3] for p in pending} | {p[4] for p in pending} | {r[3] for r in reuse}
+                         | {r[4] for r in reuse})
+    for name, who, n, first, last in pending:
+        out.add(name, who, examples[first], n, last=examples[last])
+    for who, tokens, calls, first, last in reuse:
+        out.add("token.new_client_token_per_call", who, examples[first], tokens, last=examples[last],
+                detail=f"{tokens} client access tokens for {calls} calls")
 
 
-def _with_times(db: Session, rows: Iterable[Any]) -> list[Any]:
-    rows = list(rows)
-    ids = {r[2] for r in rows} | {r[3] for r in rows}
-    times = {i: (at, real) for i, at, real in db.execute(
-        select(RequestLog.id, RequestLog.at, _real()).where(RequestLog.id.in_(ids)))} if ids else {}
-    return [(who, count, Example(*times[first], first), Example(*times[last], last))
-            for who, count, first, last in rows]
+def _client_tokens_issued(db: Session, options: ReportOptions, counts: _Counts,
+                          clients: dict[int, str]) -> dict[str, int]:
+    """Client access tokens issued per client over the period (the tokens table, simulated time)."""
+    since = options.since
+    if options.since_id is not None and counts.first_at is not None:
+        since = max(since or counts.first_at, counts.first_at)
+    query = select(Token.third_party_id, func.count()).where(Token.kind == "client_access")
+    if since is not None:
+        query = query.where(Token.issued_at >= since)
+    return {clients.get(tp_id): n for tp_id, n in db.execute(query.group_by(Token.third_party_id))}
 
 
-def _token_rules(db: Session, options: ReportOptions, out: _Collector) -> None:
-    # A new client access token for nearly every call: distinct CATs over calls made with a CAT.
-    rows = db.execute(
-        select(_who(), func.count(), func.count(func.distinct(RequestLog.token_fingerprint)),
-               func.min(RequestLog.id), func.max(RequestLog.id))
-        .where(*_period(options), RequestLog.token_kind == "client_access",
-               RequestLog.path.not_in(TOKEN_PATHS))
-        .group_by(_who())
-    ).all()
-    judged = [(who, calls, distinct, first, last) for who, calls, distinct, first, last in rows
-              if calls >= NEW_TOKEN_MIN_CALLS and distinct / calls >= options.new_token_ratio]
-    for (who, calls, distinct, _first, _last), (_, _, first_ex, last_ex) in zip(
-            judged, _with_times(db, [(w, c, f, la) for w, c, _, f, la in judged]), strict=True):
-        out.add("token.new_client_token_per_call", who, first_ex, distinct, last=last_ex,
-                detail=f"{distinct} client access tokens for {calls} calls")
-    for who, count, first, last in _grouped(db, options, RequestLog.token_kind == "access",
-                                            RequestLog.status == 403, RequestLog.reason == "Access token expired"):
-        out.add("token.customer_token_after_expiry", who, first, count, last=last)
-    # A refresh token presented again after an earlier presentation of it succeeded (it was rotated out).
+def _indexed_rules(db: Session, options: ReportOptions, out: _Collector) -> None:
+    """Rules that start from a few refused answers (the status index): refresh reuse, calls after revocation."""
     earlier = RequestLog.__table__.alias("earlier")
     reused = select(literal(1)).where(
         earlier.c.token_fingerprint == RequestLog.token_fingerprint, earlier.c.id < RequestLog.id,
         earlier.c.status == 200, earlier.c.path.in_(TOKEN_PATHS)).exists()
-    for who, count, first, last in _grouped(db, options, RequestLog.path.in_(TOKEN_PATHS),
-                                            RequestLog.token_kind.in_(("refresh", "client_refresh")), reused):
-        out.add("token.refresh_token_reused", who, first, count, last=last)
-    # Calls with a token after PG&E answered 403 "revoked" to that same token.
+    rows = db.execute(
+        select(_who(), func.count(), func.min(RequestLog.id), func.max(RequestLog.id))
+        .where(*_period(options), RequestLog.status == 400, RequestLog.path.in_(TOKEN_PATHS),
+               RequestLog.token_kind.in_(("refresh", "client_refresh")), reused)
+        .group_by(_who())
+    ).all()
     revoked = (select(RequestLog.token_fingerprint.label("fp"), func.min(RequestLog.id).label("first_id"))
                .where(*_period(options), RequestLog.status == 403, RequestLog.reason.in_(REVOKED_REASONS),
                       RequestLog.token_fingerprint.is_not(None))
                .group_by(RequestLog.token_fingerprint).subquery())
-    rows = db.execute(
+    after = db.execute(
         select(_who(), func.count(), func.min(RequestLog.id), func.max(RequestLog.id))
         .join(revoked, and_(revoked.c.fp == RequestLog.token_fingerprint, RequestLog.id > revoked.c.first_id))
         .where(*_period(options)).group_by(_who())
     ).all()
-    for who, count, first, last in _with_times(db, rows):
-        out.add("token.calls_after_revoked", who, first, count, last=last)
+    examples = _examples(db, {r[2] for r in [*rows, *after]} | {r[3] for r in [*rows, *after]})
+    for name, found in (("token.refresh_token_reused", rows), ("token.calls_after_revoked", after)):
+        for who, count, first, last in found:
+            out.add(name, who, examples[first], count, last=examples[last])
 
 
 def _notification_rules(db: Session, options: ReportOptions, clients: dict[int, str], out: _Collector) -> None:
@@ -405,25 +574,16 @@ def _notification_rules(db: Session, options: ReportOptions, clients: dict[int, 
                         detail=f"answered after {elapsed:.1f} s (patience {options.notification_patience_s:g} s)")
 
 
-def _package_rules(db: Session, options: ReportOptions, clients: dict[int, str], out: _Collector) -> None:
-    fetches: dict[str, list[tuple[int, float, float, int, str]]] = defaultdict(list)
-    rows = db.execute(
-        select(RequestLog.id, RequestLog.at, _real(), RequestLog.status, RequestLog.query, _who())
-        .where(*_period(options), RequestLog.method == "GET", RequestLog.query.like("%correlationID=%"))
-        .order_by(RequestLog.id)
-    )
-    for rid, at, real, status, query, who in rows:
-        correlation = dict(parse_qsl(query or "")).get("correlationID")
-        if correlation:
-            fetches[correlation].append((rid, at, real, status, who))
+def _package_rules(db: Session, options: ReportOptions, fetches: dict[str, list[Any]], clients: dict[int, str],
+                   out: _Collector) -> None:
     query = select(Package).where(Package.notified_at.is_not(None))
     if options.since is not None:
         query = query.where(Package.notified_at >= options.since)
-    packages = {p.correlation_id: p for p in db.execute(query).scalars()}
-    for correlation, package in packages.items():
+    for package in db.execute(query).scalars():
         who = clients.get(package.third_party_id)
         if options.client_id and who != options.client_id:
             continue
+        correlation = package.correlation_id
         got = fetches.get(correlation, [])
         served = [f for f in got if 200 <= f[3] < 300]
         if not served:
@@ -439,56 +599,6 @@ def _package_rules(db: Session, options: ReportOptions, clients: dict[int, str],
                     detail=f"package {correlation} fetched {len(served)} times")
 
 
-def _request_shape_rules(db: Session, options: ReportOptions, daily: set[str], out: _Collector) -> None:
-    """Query-string rules, the same-day rule and Bulk polling, over SQL groups of identical requests."""
-    day = cast(func.floor(RequestLog.at / 86400), Integer)
-    rows = db.execute(
-        select(_who(), RequestLog.path, RequestLog.query, day, func.count(), func.min(RequestLog.id),
-               func.max(RequestLog.id),
-               func.sum(cast(and_(RequestLog.status >= 200, RequestLog.status < 300), Integer)))
-        .where(*_period(options), RequestLog.method == "GET", _who().is_not(None),
-               or_(RequestLog.query != "", RequestLog.path.like(f"{RESOURCE_PREFIX}Batch/Bulk/%")))
-        .group_by(_who(), RequestLog.path, RequestLog.query, day)
-    ).all()
-    examples = {r[0]: r for r in _with_times(db, [(i, 0, r[5], r[6]) for i, r in enumerate(rows)])}
-    bulk_polls: dict[str, list[tuple[int, Example, Example]]] = defaultdict(list)
-    for index, (who, path, query, _, count, _, _, served) in enumerate(rows):
-        _, _, first, last = examples[index]
-        resource = path.startswith(RESOURCE_PREFIX) or path.startswith("/GreenButtonConnect/espi/1_1/Batch/")
-        params = parse_qsl(query or "", keep_blank_values=True)
-        names = {name for name, _ in params}
-        if resource and "correlationID" not in names and served and served > SAME_DAY_REQUESTS and (
-                "/Batch/" in path or "/UsagePoint" in path):
-            out.add("data.same_day_requested_many_times", who, first, served, last=last,
-                    detail=f"GET {path}{'?' + query if query else ''} {served} times in a day")
-        if who in daily and "/Batch/Bulk/" in path and "correlationID" not in names:
-            bulk_polls[who].append((count, first, last))
-        if not params:
-            continue
-        bad_dates = [f"{n}={v}" for n, v in params if (n in DATE_PARAMETERS or n in ALIASES)
-                     and not (ZULU.match(v) or EPOCH.match(v))]
-        if bad_dates:
-            out.add("request.date_form", who, first, count, last=last, detail=", ".join(bad_dates)[:200])
-        aliases = sorted(n for n in names if n in ALIASES)
-        if aliases:
-            out.add("request.unhyphenated_alias", who, first, count, last=last, detail=", ".join(aliases))
-        known = RESOURCE_PARAMETERS if resource else TOKEN_PARAMETERS if path in TOKEN_PATHS else None
-        unknown = sorted(n for n in names if known is not None and n not in known and n not in ALIASES)
-        if unknown:
-            out.add("request.unknown_parameter", who, first, count, last=last, detail=", ".join(unknown)[:200])
-    for who, polls in bulk_polls.items():
-        total = sum(p[0] for p in polls)
-        if total > BULK_POLLS:
-            first = min((p[1] for p in polls), key=_order)
-            last = max((p[2] for p in polls), key=_order)
-            out.add("bulk.polled_with_daily_notifications", who, first, total, last=last)
-
-
-def _tls_rules(db: Session, options: ReportOptions, out: _Collector) -> None:
-    for who, count, first, last in _grouped(db, options, RequestLog.chain_length == 1):
-        out.add("tls.leaf_without_chain", who, first, count, last=last)
-
-
 # --- the report ------------------------------------------------------------------------------------------
 
 
@@ -500,24 +610,23 @@ def build_report(db: Session, options: ReportOptions, now: float) -> dict[str, A
     vendors = {client_id: tax_id for _, client_id, tax_id, _ in third_parties}
     daily = {client_id for _, client_id, _, notify_daily in third_parties if notify_daily}
     out = _Collector()
-    _pacing_pass(db, options, vendors, out)
-    _client_limits(db, options, out)
-    _token_rules(db, options, out)
+    streamed = _streamed_pass(db, options, vendors, daily, out)
+    _finish_streamed(streamed, out)
+    counts = streamed.counts
+    _counted_rules(db, options, counts, vendors, clients, out)
+    _indexed_rules(db, options, out)
     _notification_rules(db, options, clients, out)
-    _package_rules(db, options, clients, out)
-    _request_shape_rules(db, options, daily, out)
-    _tls_rules(db, options, out)
+    _package_rules(db, options, streamed.fetches, clients, out)
+    order = {rule.id: index for index, rule in enumerate(RULES)}
     findings = sorted(out.found.values(), key=lambda f: (-SEVERITY_RANK[f.rule.severity], f.client_id or "",
-                                                          [r.id for r in RULES].index(f.rule.id)))
-    requests = db.execute(select(func.count(), func.min(RequestLog.at), func.max(RequestLog.at))
-                          .where(*_period(options))).one()
+                                                          order[f.rule.id]))
     errors = sum(1 for f in findings if f.rule.severity == ERROR)
     return {
         "generated_at": _iso(now),
-        "period": {"since": _iso(options.since), "since_id": options.since_id, "first_request_at": _iso(requests[1]),
-                   "last_request_at": _iso(requests[2])},
+        "period": {"since": _iso(options.since), "since_id": options.since_id,
+                   "first_request_at": _iso(counts.first_at), "last_request_at": _iso(counts.last_at)},
         "client_id": options.client_id,
-        "requests_examined": requests[0],
+        "requests_examined": counts.requests,
         "verdict": "fail" if errors else "pass",
         "errors": errors,
         "warnings": len(findings) - errors,

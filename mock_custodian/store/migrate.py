@@ -25,14 +25,14 @@ def add_missing_columns(engine: Engine) -> list[str]:
         table = Base.metadata.tables[name]
         existing = {c["name"] for c in inspector.get_columns(name)}
         missing = [c for c in table.columns if c.name not in existing and c.nullable]
-        if not missing:
-            continue
-        with engine.begin() as conn:
-            for column in missing:
-                kind = column.type.compile(dialect=engine.dialect)
-                conn.execute(text(f'ALTER TABLE {name} ADD COLUMN "{column.name}" {kind}'))
-                added.append(f"{name}.{column.name}")
+        if missing:
+            with engine.begin() as conn:
+                for column in missing:
+                    kind = column.type.compile(dialect=engine.dialect)
+                    conn.execute(text(f'ALTER TABLE {name} ADD COLUMN "{column.name}" {kind}'))
+                    added.append(f"{name}.{column.name}")
+        indexed = {index["name"] for index in inspector.get_indexes(name)}
         for index in table.indexes:
-            if any(c.name in {m.name for m in missing} for c in index.columns):
+            if index.name not in indexed:
                 index.create(engine, checkfirst=True)
     return added
