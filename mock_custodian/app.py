@@ -118,6 +118,9 @@ def create_app(settings: Settings, database: Database | None = None) -> Flask:
     from .api.batch_async import blueprint as batch_async_bp
 
     app.register_blueprint(batch_async_bp)
+    from .portal.console import blueprint as console_bp
+
+    app.register_blueprint(console_bp)  # the simulator console, /__sim/console/ on the portal listener
 
     app.before_request(_apply_due_events)
     app.before_request(_guard)

@@ -7,6 +7,7 @@ wall clock by a fake one the test moves, so pacing can be judged without sleepin
 from __future__ import annotations
 
 import base64
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,8 @@ CONTROL = "control-token-for-tests"
 class WallClock:
     """The fake real time the app's clock reads: ``tick(s)`` is time passing between calls."""
 
-    def __init__(self, start: float = 1_780_000_000.0) -> None:
-        self.t = start
+    def __init__(self, start: float | None = None) -> None:
+        self.t = float(int(time.time())) if start is None else start  # the world was loaded at real now
 
     def __call__(self) -> float:
         return self.t
