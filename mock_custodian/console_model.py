@@ -182,3 +182,20 @@ def account_tree(db: Session) -> list[dict[str, Any]]:
         out.append({"name": person.name, "key": person.key, "username": person.username,
                     "class": person.customer_class, "accounts": accounts})
     return out
+
+
+def entrance(db: Session) -> dict[str, Any]:
+    """What the portal's front page offers a demo: a customer flow to start, and the demo sign-ins."""
+    from urllib.parse import urlencode
+
+    starter = db.execute(select(ThirdParty).where(ThirdParty.status == "approved", ThirdParty.user_type == "standard",
+                                                  ThirdParty.redirect_uri.is_not(None))
+                         .order_by(ThirdParty.client_id)).scalars().first()
+    flow = None
+    if starter is not None:
+        flow = {"name": starter.display_name, "client_id": starter.client_id,
+                "url": "/myAuthorization?" + urlencode({"client_id": starter.client_id,
+                                                        "redirect_uri": starter.redirect_uri,
+                                                        "response_type": "code"})}
+    people = [{"username": c.username, "name": c.name} for c in customers(db)[:6]]
+    return {"flow": flow, "customers": people}
