@@ -42,6 +42,13 @@ def local(epoch: float | None) -> str:
     return dt.datetime.fromtimestamp(epoch, PACIFIC).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
+def clock_time(epoch: float | None) -> str:
+    """Time of day only, to the millisecond (wall-clock times beside a simulated date)."""
+    if epoch is None:
+        return ""
+    return dt.datetime.fromtimestamp(epoch, PACIFIC).strftime("%H:%M:%S.%f")[:-3]
+
+
 def overview_counts(db: Session) -> dict[str, int]:
     return {
         "third_parties": db.scalar(select(func.count()).select_from(ThirdParty)) or 0,

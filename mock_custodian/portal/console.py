@@ -301,7 +301,7 @@ def authorizations() -> ResponseReturnValue:
 
 @blueprint.route("/requests", methods=["GET"])
 def requests_page() -> ResponseReturnValue:
-    from ..console_model import local
+    from ..console_model import clock_time, local
     from ..console_model import requests as rows
 
     status_text = request.args.get("status", "").strip()
@@ -309,7 +309,7 @@ def requests_page() -> ResponseReturnValue:
     filters = {"client_id": request.args.get("client_id", "").strip(), "status": status_text,
                "path": request.args.get("path", "").strip()}
     with runtime().database.session() as db:
-        found = [{"id": r.id, "at": local(r.at), "real_at": local(r.real_at), "surface": r.surface,
+        found = [{"id": r.id, "at": local(r.at), "real_at": clock_time(r.real_at), "surface": r.surface,
                   "method": r.method, "path": r.path, "query": r.query, "status": r.status,
                   "client_id": r.client_id or r.claimed_client_id or "", "error": r.error or "",
                   "reason": r.reason or "", "headers": r.headers or {}, "token": r.token_fingerprint or "",
