@@ -8,6 +8,7 @@ pacing is exercised without sleeping; where traffic is too costly to produce (2,
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -491,3 +492,10 @@ def _rows(pge: Traffic, path: str | None = None) -> list[RequestLog]:
     where = RequestLog.path == path if path else RequestLog.path != TOKEN
     with pge.database.session() as db:
         return list(db.execute(select(RequestLog).where(where).order_by(RequestLog.id)).scalars())
+
+
+def test_the_docs_rules_table_lists_exactly_the_rules() -> None:
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "report-and-console.md").read_text()
+    table = docs.split("### Rules", 1)[1].split("How the less obvious", 1)[0]
+    documented = re.findall(r"^\| `([a-z_.]+)` \| (error|warning) \|", table, re.MULTILINE)
+    assert documented == [(rule.id, rule.severity) for rule in RULES]
