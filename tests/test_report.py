@@ -497,5 +497,5 @@ def _rows(pge: Traffic, path: str | None = None) -> list[RequestLog]:
 def test_the_docs_rules_table_lists_exactly_the_rules() -> None:
     docs = (Path(__file__).resolve().parents[1] / "docs" / "report-and-console.md").read_text()
     table = docs.split("### Rules", 1)[1].split("How the less obvious", 1)[0]
-    documented = re.findall(r"^\| `([a-z_.]+)` \| (error|warning) \|", table, re.MULTILINE)
+    documented = re.findall(r"^\| `([a-z0-9_.]+)` \| (error|warning) \|", table, re.MULTILINE)
     assert documented == [(rule.id, rule.severity) for rule in RULES]
