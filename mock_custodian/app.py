@@ -312,8 +312,9 @@ def _report_facts(db: Any, response: Response, real_now: float) -> dict[str, Any
     """What the integration report needs beyond the log's basics: wall-clock time, which token, which chain."""
     scheme, _, value = request.headers.get("Authorization", "").partition(" ")
     presented = value.strip() if scheme.lower() == "bearer" and value.strip() else None
-    if presented is None and surface() == "api" and request.mimetype == "application/x-www-form-urlencoded":
-        presented = request.form.get("refresh_token") or None
+    if presented is None and surface() == "api":  # a refresh grant: the form body, or the query as PG&E prints it
+        form = request.form if request.mimetype == "application/x-www-form-urlencoded" else {}
+        presented = form.get("refresh_token") or request.args.get("refresh_token") or None
     kind = None
     if presented is not None:
         token = db.get(Token, presented[:64])

@@ -370,7 +370,10 @@ def test_the_same_days_data_requested_many_times_is_a_warning(pge: Traffic) -> N
     first_up = usage_point.get_data(as_text=True).split("UsagePoint/")[1].split("<")[0].split('"')[0]
     path = f"{R}/Batch/Subscription/{token['subscription']}/UsagePoint/{first_up}"
     query = {"published-min": "2026-05-01T07:00:00Z", "published-max": "2026-05-02T07:00:00Z"}
-    for _ in range(7):
+    for _ in range(5):
+        assert pge.get(path, TP, token["access_token"], tick=1.1, query=query).status_code == 200
+    assert pge.report()["findings"] == []  # a few repeats (a retry, a re-run) are fine
+    for _ in range(2):
         assert pge.get(path, TP, token["access_token"], tick=1.1, query=query).status_code == 200
     finding = pge.rules()["data.same_day_requested_many_times"]
     assert finding["count"] == 7 and finding["severity"] == "warning"
@@ -384,7 +387,7 @@ def test_date_forms_pg_e_does_not_promise_are_warnings_but_epoch_seconds_are_not
     bulk = f"{R}/Batch/Bulk/{TP}"
     pge.get(bulk, TP, cat, tick=1.1, query={"published-min": "1777000000", "published-max": "1777082800"})
     pge.get(bulk, TP, cat, tick=1.1, query={"published-min": "2026-05-01T07:00:00Z"})
-    assert "request.date_form" not in pge.rules()
+    assert pge.report()["findings"] == []
     pge.get(bulk, TP, cat, tick=1.1, query={"published-min": "2026-05-01T00:00:00-07:00"})
     pge.get(bulk, TP, cat, tick=1.1, query={"published-min": "2026-05-01T07:00:00.000Z"})
     finding = pge.rules()["request.date_form"]
