@@ -14,7 +14,6 @@ from sqlalchemy import Engine, create_engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..clock import Clock, ClockState
-from .migrate import add_missing_columns
 from .models import Base, SimClock, SimMeta
 
 
@@ -34,10 +33,13 @@ class Database:
 
     def create_schema(self) -> None:
         Base.metadata.create_all(self.engine)
-        add_missing_columns(self.engine)  # an older data dir's tables gain the newer columns
         with self.session() as db:
             if db.get(SimClock, 1) is None:
                 db.add(SimClock(id=1, offset_s=0.0, frozen_at=None))
+
+        from .migrate import add_missing_columns
+
+        add_missing_columns(self.engine)  # an older data dir's tables gain the newer columns
 
     def drop_schema(self) -> None:
         Base.metadata.drop_all(self.engine)
