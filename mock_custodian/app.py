@@ -7,6 +7,7 @@ one surface; a path of the other surface gets PG&E's ``No listener for endpoint`
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -23,7 +24,7 @@ from .pki import DevPKI
 from .settings import Settings
 from .store.db import Database, meta_get
 from .store.lifecycle import apply_due_events, pending_events
-from .store.models import RequestLog, ThirdParty
+from .store.models import RequestLog, ThirdParty, Token
 from .store.ratelimit import RateLimits, check_and_count
 from .store.registration import advance_registrations, bearer_owner, describe_unregistered_certificate
 from .store.registry import owners_of_fingerprint
@@ -95,7 +96,10 @@ def create_app(settings: Settings, database: Database | None = None) -> Flask:
     pki = DevPKI(settings.resolved_data_dir() / "certs")
     app.extensions["mock_custodian"] = Runtime(settings, db, db.clock(), pki)
 
-    from .api import lifecycle_control  # noqa: F401  (adds /__sim/ lifecycle routes to the control blueprint)
+    from .api import (
+        lifecycle_control,  # noqa: F401  (adds /__sim/ lifecycle routes to the control blueprint)
+        report_control,  # noqa: F401  (adds /__sim/report)
+    )
     from .api.control import blueprint as control_bp
     from .api.faults import install as install_faults
     from .api.resources import blueprint as resources_bp
@@ -114,6 +118,9 @@ def create_app(settings: Settings, database: Database | None = None) -> Flask:
     from .api.batch_async import blueprint as batch_async_bp
 
     app.register_blueprint(batch_async_bp)
+    from .portal.console import blueprint as console_bp
+
+    app.register_blueprint(console_bp)  # the simulator console, /__sim/console/ on the portal listener
 
     app.before_request(_apply_due_events)
     app.before_request(_guard)
@@ -296,6 +303,33 @@ def _presented_fingerprint() -> str | None:
     return peer.fingerprint_sha256 if peer is not None else None
 
 
+def token_fingerprint(value: str) -> str:
+    """A short hash that tells two tokens apart in the request log without keeping either."""
+    return hashlib.sha256(value.encode()).hexdigest()[:12]
+
+
+def _report_facts(db: Any, response: Response, real_now: float) -> dict[str, Any]:
+    """What the integration report needs beyond the log's basics: wall-clock time, which token, which chain."""
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    presented = value.strip() if scheme.lower() == "bearer" and value.strip() else None
+    if presented is None and surface() == "api":  # a refresh grant: the form body, or the query as PG&E prints it
+        form = request.form if request.mimetype == "application/x-www-form-urlencoded" else {}
+        presented = form.get("refresh_token") or request.args.get("refresh_token") or None
+    kind = None
+    if presented is not None:
+        token = db.get(Token, presented[:64])
+        kind = token.kind if token is not None else None
+    retry_after = response.headers.get("Retry-After")
+    peer = request.environ.get(tls.ENVIRON_KEY)
+    return {
+        "real_at": real_now,
+        "token_fingerprint": token_fingerprint(presented) if presented else None,
+        "token_kind": kind,
+        "retry_after": int(retry_after) if retry_after and retry_after.isdigit() else None,
+        "chain_length": getattr(peer, "chain_length", None),
+    }
+
+
 def _log_request(response: Response) -> Response:
     """Record what the client sent and got, with secrets redacted, for request verification."""
     if request.path.startswith(SIM_PREFIX):
@@ -325,6 +359,7 @@ def _log_request(response: Response) -> Response:
                     reason=getattr(g, "error_reason", None),
                     parameters=_logged_parameters(),
                     worker_pid=os.getpid(),
+                    **_report_facts(db, response, rt.clock.real_epoch()),
                 )
             )
     except Exception:  # the log must never turn a good answer into a 500

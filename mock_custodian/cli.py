@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "mock_custodian.export",
     "mock_custodian.import_cli",
     "mock_custodian.jobs.cli",
+    "mock_custodian.report_cli",
 )
 
 

@@ -199,6 +199,17 @@ class RunningServer:
     def clear_requests(self) -> None:
         self.control("DELETE", "/requests")
 
+    def report(self, client_id: str | None = None, since: str | float | None = None,
+               since_id: int | None = None) -> dict[str, Any]:
+        """The integration report: would this traffic pass at PG&E? (rules in docs/report-and-console.md)
+
+        ``verdict`` (pass | fail), ``errors``, ``warnings`` and ``findings`` (rule, severity, client_id,
+        count, first/last request-log ids, message, spec section). Gate a suite with
+        ``assert pge.report()["errors"] == 0``. Default period: since the last reset.
+        """
+        params = {"client_id": client_id, "since": since, "since_id": since_id}
+        return self.control("GET", "/report", params={k: v for k, v in params.items() if v is not None})
+
     def notifications(self, client_id: str | None = None) -> list[dict[str, Any]]:
         """Notifications the data custodian owes or sent: uri, body, status, and each attempt's outcome."""
         return self.control("GET", "/notifications", params={"client_id": client_id} if client_id else None)[

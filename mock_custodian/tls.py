@@ -31,6 +31,7 @@ class PeerCertificate:
     subject: str | None = None
     error: str | None = None
     source: str = "tls"  # tls | proxy-header
+    chain_length: int | None = None  # certificates the client sent (1: the leaf without its chain)
 
     @property
     def usable(self) -> bool:
@@ -72,8 +73,8 @@ class ClientCertificateVerifier:
                 reason = (f"the certificate was sent without its intermediate: its issuer "
                           f"{leaf.issuer.rfc4514_string()} is not a trusted root, and the client sent no other "
                           "certificate. Present the chain file (leaf first, then the intermediate)")
-            return PeerCertificate(True, False, fingerprint, subject, reason)
-        return PeerCertificate(True, True, fingerprint, subject)
+            return PeerCertificate(True, False, fingerprint, subject, reason, chain_length=1 + len(intermediates))
+        return PeerCertificate(True, True, fingerprint, subject, chain_length=1 + len(intermediates))
 
 
 _HINTS = {

@@ -9,6 +9,7 @@ after ``notify_retry_minutes`` of simulated time, and after the last retry the n
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -133,9 +134,11 @@ def deliver(database: Database, note_id: int, owner: str, sender: Sender, config
 
     outcomes = []
     for copy in range(1, copies + 1):
-        at = clock.epoch()
+        at, started = clock.epoch(), time.monotonic()
         attempt = sender.post(uri, body, x_transaction)
-        outcomes.append({"at": at, "status": attempt.status, "error": attempt.error, "uri": uri, "copy": copy})
+        # elapsed_s (real seconds) lets the integration report flag a receiver slower than PG&E's patience.
+        outcomes.append({"at": at, "status": attempt.status, "error": attempt.error, "uri": uri, "copy": copy,
+                         "elapsed_s": round(time.monotonic() - started, 3)})
         if not attempt.ok:
             log.info("notification %s to %s failed: %s", note_id, uri, attempt.error)
     delivered = any(o["status"] is not None and 200 <= o["status"] < 300 for o in outcomes)

@@ -13,5 +13,10 @@ blueprint = Blueprint("portal", __name__)
 @blueprint.route("/", methods=["GET"])
 def home() -> ResponseReturnValue:
     """The Share My Data landing page; it routes ``#MyAuthorization/?...`` client-side (spec 4.2)."""
+    from ..console_model import entrance
+
     rt = runtime()
-    return render_template("home.html", api_base_url=rt.api_base_url(), authorize_aliases=rt.settings.authorize_aliases)
+    with rt.database.session() as db:
+        demo = entrance(db)
+    return render_template("home.html", api_base_url=rt.api_base_url(), portal_base_url=rt.portal_base_url(),
+                           authorize_aliases=rt.settings.authorize_aliases, console=rt.settings.control_api, **demo)

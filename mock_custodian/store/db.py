@@ -48,6 +48,10 @@ class Database:
             if db.get(SimClock, 1) is None:
                 db.add(SimClock(id=1, offset_s=0.0, frozen_at=None))
 
+        from .migrate import add_missing_columns
+
+        add_missing_columns(self.engine)  # an older data dir's tables gain the newer columns
+
     def drop_schema(self) -> None:
         Base.metadata.drop_all(self.engine)
 

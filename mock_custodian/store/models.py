@@ -426,6 +426,15 @@ class RequestLog(Base):
     # pages show them and tell a test step (client_credentials or code exchange) from another.
     parameters: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     worker_pid: Mapped[int] = mapped_column(Integer)
+    # For the integration report (mock_custodian/report.py): PG&E paces on wall-clock time, not the
+    # simulated clock; tokens are told apart by a short hash, never stored whole.
+    real_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    token_fingerprint: Mapped[str | None] = mapped_column(String(16), nullable=True, index=True)
+    token_kind: Mapped[str | None] = mapped_column(String(16), nullable=True)  # tokens.kind of that token
+    retry_after: Mapped[int | None] = mapped_column(Integer, nullable=True)  # the Retry-After answered
+    chain_length: Mapped[int | None] = mapped_column(Integer, nullable=True)  # certificates the client sent
+    # The report starts a few rules from refused answers (403, 400): an index on the status.
+    __table_args__ = (Index("ix_request_log_status", "status"),)
 
 
 class RateCounter(Base):
