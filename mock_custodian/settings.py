@@ -60,9 +60,10 @@ class Settings:
     token_format: str = "json"  # json | xml
     # Authorization-code lifetime (spec 4.5): 600 s, single use.
     code_ttl: int = 600
-    # Customer authorization (spec 4, section 9). Name of the code parameter in the success redirect:
-    # authorization_code (PG&E) | both (adds RFC 6749's code) | code.
-    redirect_code_param: str = "authorization_code"
+    # Customer authorization (spec 4, section 9). Name of the code parameter in the success redirect
+    # (consent and test harness): both (default: PG&E's authorization_code plus RFC 6749's code, which
+    # production clients read; issue 20) | authorization_code (PG&E's documents) | code.
+    redirect_code_param: str = "both"
     # Put the scope string into the redirect unescaped, as PG&E's examples print it.
     raw_scope_in_redirect: bool = False
     # Token responses carry the scope value with a literal "scope=" prefix (section 9 item 9).
@@ -83,10 +84,14 @@ class Settings:
     # Serve the alias entry points /#MyAuthorization/ and /myAuthorization/?clientId=... (spec 4.2).
     authorize_aliases: bool = True
 
-    # Rate limits (spec 6.7), counted on the simulated clock by certificate owner and vendor (Tax ID).
+    # Rate limits (spec 6.7), counted by certificate owner and vendor (Tax ID): the per-second vendor
+    # bucket on real time, the hourly and daily windows on the simulated clock.
     rate_limits_enabled: bool = True
+    rate_limit_profile: str = field(default="production", metadata={"doc": (
+        "production: token-endpoint calls skip the per-second vendor bucket (they still count per hour and "
+        "day) | strict: the documents' literal reading, every call at 1 per second with depth 1")})
     rate_limit_vendor_per_second: float = 1.0
-    rate_limit_vendor_burst: int = 2  # token-bucket depth: a token call and a data call may come together
+    rate_limit_vendor_burst: int = 2  # bucket depth for data calls (production profile): two calls may come together
     rate_limit_client_per_hour: int = 2000
     rate_limit_client_per_day: int = 20000
     rate_limit_day_reset_hour: int = 17  # local (Pacific) hour at which the daily count restarts

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from pathlib import Path
 
 import pytest
 import requests
+from sqlalchemy import select
 
 from mock_custodian import testing
 from mock_custodian.clock import PACIFIC, ClockState
 from mock_custodian.store.db import Database
+from mock_custodian.store.models import RateCounter
 from mock_custodian.store.ratelimit import RateLimits, check_and_count, day_window_start, next_day_reset
 
 RESOURCE = "/GreenButtonConnect/espi/1_1/resource"
@@ -28,7 +31,7 @@ def limited(tmp_path: Path):  # noqa: ANN201
     """Two workers, rate limits on, the clock frozen so 'within one second' is exact."""
     server = testing.start(tmp_path / "d", workers=2, env={
         "MOCK_CUSTODIAN_RATE_LIMITS_ENABLED": "true",
-        "MOCK_CUSTODIAN_RATE_LIMIT_VENDOR_BURST": "1",
+        "MOCK_CUSTODIAN_RATE_LIMIT_PROFILE": "strict",  # the documents' reading: every call, depth 1
     })
     Database(f"sqlite:///{server.data_dir / 'mock-custodian.db'}").write_clock_state(
         ClockState(frozen_at=dt.datetime(2026, 6, 1, 12, tzinfo=PACIFIC).timestamp()))
@@ -52,9 +55,14 @@ def test_one_request_per_second_per_vendor_across_client_ids_and_workers(limited
     assert int(refused.headers["Retry-After"]) >= 1
     # Another vendor is unaffected.
     assert _hit(limited, "00102").status_code == 401
-    # One simulated second later the vendor may call again.
-    db.write_clock_state(ClockState(frozen_at=db.read_clock_state().frozen_at + 1))
-    assert _hit(limited, "00104").status_code == 401
+    # The per-second bucket runs on real time (issue 20): moving the simulated clock does not refill it...
+    db.write_clock_state(ClockState(frozen_at=db.read_clock_state().frozen_at + 3600))
+    assert _hit(limited, "00104").status_code == 429
+    # ...about a real second does, although the simulated clock stays frozen.
+    deadline = time.monotonic() + 10
+    while (status := _hit(limited, "00104").status_code) == 429 and time.monotonic() < deadline:
+        time.sleep(0.25)
+    assert status == 401
 
 
 def test_limits_off_by_setting(tmp_path: Path) -> None:
@@ -115,3 +123,40 @@ def test_day_window_boundaries() -> None:
     before = dt.datetime(2026, 3, 8, 16, 59, tzinfo=PACIFIC).timestamp()
     assert day_window_start(before, 17) == dt.datetime(2026, 3, 7, 17, tzinfo=PACIFIC).timestamp()
     assert next_day_reset(before, 17) == dt.datetime(2026, 3, 8, 17, tzinfo=PACIFIC).timestamp()
+
+
+def test_calls_outside_the_vendor_bucket_still_count_per_hour(tmp_path: Path) -> None:
+    # Token-endpoint calls under the production profile: never refused by the per-second bucket, and the
+    # data calls after them keep the bucket's full depth, but the hourly window counts them.
+    database = _db(tmp_path)
+    limits = RateLimits(vendor_burst=2, client_per_hour=5)
+    now = 1_780_000_000.0
+    with database.session() as db:
+        tokens = [check_and_count(db, "v", "00101", now, limits, vendor_bucket=False).allowed for _ in range(3)]
+        data = [check_and_count(db, "v", "00101", now, limits).allowed for _ in range(3)]
+    assert tokens == [True, True, True]
+    assert data == [True, True, False]
+    with database.session() as db:
+        refused = check_and_count(db, "v", "00101", now + 10, limits, vendor_bucket=False)
+    assert not refused.allowed and "hour" in refused.limit  # 3 tokens + 2 data calls = the hour's 5
+
+
+def test_vendor_bucket_uses_real_time_and_windows_the_simulated_clock(tmp_path: Path) -> None:
+    database = _db(tmp_path)
+    limits = RateLimits(vendor_burst=1, client_per_hour=10)
+    real, simulated = 1_780_000_000.0, 1_900_000_000.0
+    with database.session() as db:
+        assert check_and_count(db, "v", "00101", simulated, limits, real_now=real).allowed
+        # A year of simulated time later, but the same real instant: the bucket is still empty.
+        assert not check_and_count(db, "v", "00101", simulated + 3e7, limits, real_now=real).allowed
+        assert check_and_count(db, "v", "00101", simulated, limits, real_now=real + 1).allowed
+        rows = db.execute(select(RateCounter.window_start).where(RateCounter.scope == "client_minute")).scalars()
+        assert {int(w) for w in rows} == {int(simulated // 60 * 60)}  # the hour counts simulated minutes
+
+
+def test_a_stale_bucket_from_an_advanced_clock_is_forgotten(tmp_path: Path) -> None:
+    database = _db(tmp_path)
+    limits = RateLimits(vendor_burst=1)
+    with database.session() as db:
+        assert check_and_count(db, "v", "00101", 1_900_000_000.0, limits).allowed  # old, simulated-time level
+        assert check_and_count(db, "v", "00101", 1_780_000_000.0, limits, real_now=1_780_000_000.0).allowed
