@@ -65,6 +65,21 @@ def test_one_request_per_second_per_vendor_across_client_ids_and_workers(limited
     assert status == 401
 
 
+def test_strict_profile_counts_the_token_call_as_the_documents_read(limited: testing.RunningServer) -> None:
+    # rate_limit_profile=strict: every call at 1 per second, depth 1, so the self-access pattern that passes
+    # on the production default (tests/test_production_clients.py) is throttled at its first data call.
+    tp = limited.third_party("00102")
+    with requests.Session() as session:
+        session.cert, session.verify, session.trust_env = limited.cert("00102"), limited.ca_bundle, False
+        token = session.post(f"{limited.api_base_url}/datacustodian/oauth/v2/token",
+                             params={"grant_type": "client_credentials"}, auth=(tp["client_id"], tp["client_secret"]),
+                             timeout=10)
+        status = session.get(f"{limited.api_base_url}{RESOURCE}/ReadServiceStatus", timeout=10, headers={
+            "Authorization": f"Bearer {token.json()['client_access_token']}"})
+    assert token.status_code == 200
+    assert status.status_code == 429 and int(status.headers["Retry-After"]) >= 1
+
+
 def test_limits_off_by_setting(tmp_path: Path) -> None:
     server = testing.start(tmp_path / "d")  # the test harness default: rate_limits_enabled=false
     try:
