@@ -391,6 +391,49 @@ def test_client_rule_on_the_served_customer_feeds(prod: testing.RunningServer) -
         time.sleep(PACE_S)
 
 
+def basic_usage_points(server: testing.RunningServer, client_id: str) -> tuple[set[str], set[str]]:
+    """(every UsagePoint id in the registration's Bulk scope, those whose authorization grants Basic)."""
+    with Database(f"sqlite:///{server.data_dir / 'mock-custodian.db'}").session() as db:
+        tp = db.execute(select(ThirdParty).where(ThirdParty.client_id == client_id)).scalar_one()
+        authorizations = [a for a in bulk_authorizations(db, tp, server.clock.now().timestamp()) if a.customer]
+        every = {sa.usage_point_id for a in authorizations for sa in a.service_agreements}
+        basic = {sa.usage_point_id for a in authorizations if "Basic" in (a.data_groups or ())
+                 for sa in a.service_agreements}
+    return every, basic
+
+
+@pytest.mark.parametrize("client_id, path", [
+    ("00101", f"{RESOURCE}/Batch/BulkRetailCustomerInfo/00101"),
+    ("00103", f"{RESOURCE}/Batch/BulkRetailCustomerInfo/00103"),
+    ("00103", "/GreenButtonConnect/espi/1_1/Batch/BulkRetailCustomerInfo/00103"),  # the CCA's path (§9 item 16)
+])
+def test_client_rule_on_served_bulk_customer_packages(prod: testing.RunningServer, client_id: str,
+                                                      path: str) -> None:
+    sink = f"feed-{client_id}-{len(path)}"
+    prod.use_sink(client_id, sink)
+    every, basic = basic_usage_points(prod, client_id)
+    assert basic  # the check below must meet addresses
+    token = client_token(prod, client_id)
+    settle()
+    bearer = {"Authorization": f"Bearer {token}"}
+    accepted = requests.get(f"{prod.api_base_url}{path}", headers=bearer, cert=prod.cert(client_id),
+                            verify=prod.ca_bundle, timeout=30)
+    assert accepted.status_code == 202, accepted.text
+    prod.release_jobs()
+    deadline = time.monotonic() + 60
+    while not (posts := prod.sink(sink)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert posts, "no notification arrived"
+    urls = [el.text for el in etree.fromstring(posts[0]["body"].encode()) if el.tag == f"{E}resources"]
+    found: dict[str, str] = {}
+    for url in urls:
+        time.sleep(PACE_S)
+        package = requests.get(url, headers=bearer, cert=prod.cert(client_id), verify=prod.ca_bundle, timeout=60)
+        assert package.status_code == 200, package.text
+        found |= client_addresses(package.content, every)
+    assert set(found) == basic and all(found.values())
+
+
 # --- 5. smaller departures ----------------------------------------------------------------------------------
 
 
