@@ -201,12 +201,12 @@ def _count_request(db: Any, owner_id: int, now: float, settings: Settings) -> No
 
     ``rate_limit_profile`` production (default): token calls skip the per-second vendor bucket, as a
     production client's token-then-data pattern passes at PG&E; strict: the documents' literal reading,
-    every call at one per second with no burst.
+    every call (token calls too) at ``rate_limit_vendor_per_second`` (default 1) with a depth of 1.
     """
     tp = db.get(ThirdParty, owner_id)
     strict = settings.rate_limit_profile == "strict"
     limits = RateLimits(
-        vendor_per_second=1.0 if strict else settings.rate_limit_vendor_per_second,
+        vendor_per_second=settings.rate_limit_vendor_per_second,
         vendor_burst=1 if strict else settings.rate_limit_vendor_burst,
         client_per_hour=settings.rate_limit_client_per_hour,
         client_per_day=settings.rate_limit_client_per_day,

@@ -89,8 +89,8 @@ class Settings:
     rate_limits_enabled: bool = True
     rate_limit_profile: str = field(default="production", metadata={"doc": (
         "production: token-endpoint calls skip the per-second vendor bucket (they still count per hour and "
-        "day) | strict: the documents' literal reading, every call at 1 per second with depth 1")})
-    rate_limit_vendor_per_second: float = 1.0
+        "day) | strict: the documents' literal reading, every call counted, bucket depth 1")})
+    rate_limit_vendor_per_second: float = 1.0  # bucket refill rate, both profiles
     rate_limit_vendor_burst: int = 2  # bucket depth for data calls (production profile): two calls may come together
     rate_limit_client_per_hour: int = 2000
     rate_limit_client_per_day: int = 20000

@@ -416,15 +416,23 @@ def test_client_rule_on_served_bulk_customer_packages(prod: testing.RunningServe
     token = client_token(prod, client_id)
     settle()
     bearer = {"Authorization": f"Bearer {token}"}
-    accepted = requests.get(f"{prod.api_base_url}{path}", headers=bearer, cert=prod.cert(client_id),
-                            verify=prod.ca_bundle, timeout=30)
+    transaction = f"issue-20-{time.time_ns()}"  # echoed on this request's notification, not on a daily one
+    accepted = requests.get(f"{prod.api_base_url}{path}", headers={**bearer, "X-Transaction": transaction},
+                            cert=prod.cert(client_id), verify=prod.ca_bundle, timeout=30)
     assert accepted.status_code == 202, accepted.text
     prod.release_jobs()
+    ours = f"{prod.api_base_url}{path}?correlationID="
+
+    def notified() -> list[str]:  # this request's packages (a daily package may be notified meanwhile)
+        posts = [p for p in prod.sink(sink)
+                 if {k.lower(): v for k, v in p["headers"].items()}.get("x-transaction") == transaction]
+        return [el.text or "" for post in posts for el in etree.fromstring(post["body"].encode())
+                if el.tag == f"{E}resources" and (el.text or "").startswith(ours)]
+
     deadline = time.monotonic() + 60
-    while not (posts := prod.sink(sink)) and time.monotonic() < deadline:
+    while not (urls := notified()) and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert posts, "no notification arrived"
-    urls = [el.text for el in etree.fromstring(posts[0]["body"].encode()) if el.tag == f"{E}resources"]
+    assert urls, "no notification arrived"
     found: dict[str, str] = {}
     for url in urls:
         time.sleep(PACE_S)
