@@ -258,10 +258,13 @@ def test_self_access_token_status_and_bulk_in_one_burst(prod: testing.RunningSer
         elapsed = time.monotonic() - started
     assert [token.status_code, status.status_code, bulk.status_code] == [200, 200, 202], bulk.text
     assert elapsed < 5  # generous: the point is that they came together
-    # The bucket still exists: a third data call in the same instant is refused, with Retry-After.
+    # The bucket still exists: more data calls in a burst are refused, with Retry-After.
     with requests.Session() as session:
         session.cert, session.verify, session.trust_env = prod.cert("00102"), prod.ca_bundle, False
-        refused = session.get(f"{prod.api_base_url}{STATUS}", headers=bearer, timeout=10)
+        for _ in range(5):
+            refused = session.get(f"{prod.api_base_url}{STATUS}", headers=bearer, timeout=10)
+            if refused.status_code == 429:
+                break
     assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
 
 
@@ -474,14 +477,13 @@ def test_state_with_a_space_is_percent_20_from_the_harness_and_from_my_authoriza
 
 
 def test_token_endpoint_tolerates_a_trailing_slash(prod: testing.RunningServer) -> None:
-    tp = prod.third_party("00104")
+    tp = prod.third_party("00101")
     for path in (TOKEN + "/", "/datacustodian/test/oauth/v2/token/"):
         response = requests.post(f"{prod.api_base_url}{path}", params={"grant_type": "client_credentials"},
-                                 auth=(tp["client_id"], tp["client_secret"]), cert=prod.cert("00104"),
+                                 auth=(tp["client_id"], tp["client_secret"]), cert=prod.cert("00101"),
                                  verify=prod.ca_bundle, timeout=10)
-        assert response.status_code in (200, 400), response.text
-        assert response.headers["Content-Type"].startswith("application/json")  # the endpoint, not a 404
-        time.sleep(PACE_S)
+        assert response.status_code == 200, (path, response.text)
+        assert response.json()["client_access_token"]
 
 
 def test_sim_customers_show_the_phone_number_guest_access_needs(prod: testing.RunningServer) -> None:
