@@ -33,6 +33,8 @@ log = logging.getLogger("mock_custodian")
 
 # Paths on the API host that never need a client certificate (spec 3.1) and the scaffolding prefix.
 CERT_EXEMPT_PATHS = ("/datacustodian/test/oauth/v2/authorize",)
+# PG&E's retired production authorize endpoint: browsers arrive without a certificate, so it is a 404.
+RETIRED_AUTHORIZE = "/datacustodian/oauth/v2/authorize"
 SIM_PREFIX = "/__sim/"
 API_BLUEPRINTS = {"token", "resources"}
 PORTAL_BLUEPRINTS = {"portal", "customer"}
@@ -90,6 +92,8 @@ class _SurfaceMiddleware:
 
 def create_app(settings: Settings, database: Database | None = None) -> Flask:
     """Build the app; the database must already hold a schema and a loaded scenario."""
+    if settings.rate_limit_profile not in ("production", "strict"):
+        raise ValueError(f"rate_limit_profile: expected production or strict, got {settings.rate_limit_profile!r}")
     app = Flask(__name__, template_folder="portal/templates", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = 10 * 1024 * 1024
     db = database or Database(settings.resolved_database_url())
@@ -172,6 +176,8 @@ def _guard() -> None:
         return None
     if path in CERT_EXEMPT_PATHS:
         return None
+    if path.rstrip("/") == RETIRED_AUTHORIZE:
+        raise NoListener(path)  # spec checklist 9: 404 for any request, before the certificate check
     peer = peer_certificate()
     if not peer.usable:
         raise InvalidCertificate(peer.error or "certificate not verified")
@@ -194,17 +200,28 @@ def _guard() -> None:
     return None
 
 
+TOKEN_PATHS = ("/datacustodian/oauth/v2/token", "/datacustodian/test/oauth/v2/token")
+
+
 def _count_request(db: Any, owner_id: int, now: float, settings: Settings) -> None:
-    """Rate limits (spec 6.7), charged to the certificate's registration and its vendor (Tax ID)."""
+    """Rate limits (spec 6.7), charged to the certificate's registration and its vendor (Tax ID).
+
+    ``rate_limit_profile`` production (default): token calls skip the per-second vendor bucket, as a
+    production client's token-then-data pattern passes at PG&E; strict: the documents' literal reading,
+    every call (token calls too) at ``rate_limit_vendor_per_second`` (default 1) with a depth of 1.
+    """
     tp = db.get(ThirdParty, owner_id)
+    strict = settings.rate_limit_profile == "strict"
     limits = RateLimits(
         vendor_per_second=settings.rate_limit_vendor_per_second,
-        vendor_burst=settings.rate_limit_vendor_burst,
+        vendor_burst=1 if strict else settings.rate_limit_vendor_burst,
         client_per_hour=settings.rate_limit_client_per_hour,
         client_per_day=settings.rate_limit_client_per_day,
         day_reset_hour_local=settings.rate_limit_day_reset_hour,
     )
-    decision = check_and_count(db, tp.tax_id, tp.client_id, now, limits)
+    token_call = request.path.rstrip("/") in TOKEN_PATHS
+    decision = check_and_count(db, tp.tax_id, tp.client_id, now, limits, real_now=runtime().clock.real_epoch(),
+                               vendor_bucket=strict or not token_call)
     if not decision.allowed:
         raise RateLimited(decision.retry_after, decision.limit)
 
@@ -213,7 +230,16 @@ def _render_error(exc: PGEError) -> Response:
     # Kept for the request log: the precise reason is what the rehearsal pages show.
     g.error = exc.error
     g.error_reason = exc.reason or exc.description
-    response = Response(exc.body(), status=exc.status, content_type=exc.content_type)
+    body, content_type = exc.body(), exc.content_type
+    if (content_type.startswith("application/json") and request.path.rstrip("/") in TOKEN_PATHS
+            and runtime().settings.token_format == "xml"):
+        from .oauth.token import xml_error_body
+
+        try:
+            body, content_type = xml_error_body(json.loads(body)), "application/xml;charset=UTF-8"
+        except ValueError:
+            pass
+    response = Response(body, status=exc.status, content_type=content_type)
     for name, value in exc.headers.items():
         response.headers[name] = value
     if exc.status in (400, 401, 403):

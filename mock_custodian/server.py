@@ -142,6 +142,11 @@ class TLSTerminator:
         self.verifier = ClientCertificateVerifier(trusted.read_bytes(), settings.allow_self_signed)
         self.api_context = self._context(pki, trusted, request_client_cert=True)
         self.portal_context = self._context(pki, trusted, request_client_cert=False)
+        # A resumed session carries the leaf but not the intermediate the client sent, so the chain check
+        # would refuse it (issue 20): the API listener offers no resumption at all (no session cache, no
+        # tickets; a full handshake every time). The portal, which asks for no certificate, keeps both.
+        self.api_context.set_session_cache_mode(SSL.SESS_CACHE_OFF)
+        self.api_context.set_options(SSL.OP_NO_TICKET)
         self.api_context.set_tlsext_servername_callback(self._on_server_name)
 
     @staticmethod
@@ -152,7 +157,9 @@ class TLSTerminator:
         ctx.use_privatekey_file(str(pki.server_key))
         ctx.check_privatekey()
         ctx.set_options(SSL.OP_NO_COMPRESSION | SSL.OP_NO_RENEGOTIATION)
-        ctx.set_session_id(b"mock-custodian")
+        # Kept even without a cache: OpenSSL fails handshakes that verify the peer without one. Distinct
+        # per listener, so a portal session is never accepted for the API.
+        ctx.set_session_id(b"mock-custodian-api" if request_client_cert else b"mock-custodian-portal")
         if request_client_cert:
             # Ask for a certificate but never fail the handshake over it: the app decides.
             ctx.set_verify(SSL.VERIFY_PEER, lambda *_args: True)

@@ -76,9 +76,10 @@ class Settings:
         "doc": "Token response format: `json`, or `xml` for PG&E's documented `<Response>` shape."})
     code_ttl: int = field(default=600, metadata={
         "doc": "Authorization-code lifetime in seconds (single use either way; spec 4.5)."})
-    redirect_code_param: str = field(default="authorization_code", metadata={
-        "doc": "Name of the code in the consent redirect: `authorization_code` (PG&E), `both` (adds RFC 6749's "
-               "`code`) or `code`."})
+    redirect_code_param: str = field(default="both", metadata={
+        "doc": "Name of the code in the consent and test-harness redirects: `both` (PG&E's `authorization_code` "
+               "plus RFC 6749's `code`, which production clients read), `authorization_code` (PG&E's documents) "
+               "or `code`."})
     raw_scope_in_redirect: bool = field(default=False, metadata={
         "doc": "Put the scope string into the redirect unescaped, as PG&E's examples print it."})
     token_scope_prefix: bool = field(default=True, metadata={
@@ -101,13 +102,17 @@ class Settings:
     authorize_aliases: bool = field(default=True, metadata={
         "doc": "Serve the alias entry points `/#MyAuthorization/` and `/myAuthorization/?clientId=...` (spec 4.2)."})
 
-    # Rate limits (spec 6.7), counted on the simulated clock by certificate owner and vendor (Tax ID).
+    # Rate limits (spec 6.7), counted by certificate owner and vendor (Tax ID): the per-second vendor
+    # bucket on real time, the hourly and daily windows on the simulated clock.
     rate_limits_enabled: bool = field(default=True, metadata={
         "doc": "Enforce PG&E's rate limits (test servers started by the plugin turn them off)."})
+    rate_limit_profile: str = field(default="production", metadata={"doc": (
+        "`production`: token-endpoint calls skip the per-second vendor bucket (they still count per hour and "
+        "day); `strict`: the documents' literal reading, every call counted, bucket depth 1.")})
     rate_limit_vendor_per_second: float = field(default=1.0, metadata={
-        "doc": "Requests per second per vendor (every client_id under one Tax ID), as a token bucket."})
+        "doc": "Requests per second per vendor (every client_id under one Tax ID), a token bucket on real time."})
     rate_limit_vendor_burst: int = field(default=2, metadata={
-        "doc": "Token-bucket depth: a token call and a data call may come together (1: the literal reading)."})
+        "doc": "Token-bucket depth for data calls in the `production` profile (`strict` uses 1)."})
     rate_limit_client_per_hour: int = field(default=2000, metadata={
         "doc": "Requests per rolling hour per client_id."})
     rate_limit_client_per_day: int = field(default=20000, metadata={"doc": "Requests per day per client_id."})

@@ -69,7 +69,7 @@ def start_server(folder: Path, settings: dict[str, Any] | None = None, workers: 
 
 # Every quirk of spec section 9 that these tests switch, on one server (JSON token responses).
 QUIRKS = {
-    "redirect_code_param": "both", "raw_scope_in_redirect": True, "honor_auth_end_date_hints": False,
+    "redirect_code_param": "authorization_code", "raw_scope_in_redirect": True, "honor_auth_end_date_hints": False,
     "authorize_aliases": False, "scope_custodian_key": "DataCustodianID", "scope_block_duration_value": "daily",
     "end_date_edit": "extend_only", "allow_group_edit": True, "token_scope_prefix": False,
     "refresh_includes_customer_uri": True, "resource_uri_style": "batch", "client_token_ttl": 300,

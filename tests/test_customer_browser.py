@@ -72,7 +72,7 @@ def test_sign_in_consent_and_redirect(server: testing.RunningServer) -> None:
         page.wait_for_url(CALLBACK_HOST)
         assert page.get_by_role("heading", name="Back at the third party").is_visible()
     params = _params(seen[-1])
-    assert [k for k, _ in params] == ["authorization_code", "scope", "state"]
+    assert [k for k, _ in params] == ["authorization_code", "code", "scope", "state"]
     values = dict(params)
     assert values["state"] == "browser-1"
     assert "AdditionalScope=Usage_Basic;" in values["scope"] and "AccountCollection=2" in values["scope"]

@@ -145,7 +145,7 @@ def test_reading_type_content_per_stream() -> None:
     hourly = rt("residential_hourly")
     assert hourly["NzI6bnVsbDozNjAwOjE="]["intervalLength"] == "3600"
     assert hourly["NzI6bnVsbDozNjAwOjE="]["measuringPeriod"] == "7"
-    assert "intervalLength" not in hourly["NzI6bnVsbDpudWxsOjQ="]
+    assert hourly["NzI6bnVsbDpudWxsOjQ="]["intervalLength"] == "0"  # FB_04 D062: every ReadingType has one
     assert list(hourly["NzI6bnVsbDozNjAwOjE="]) == [
         "accumulationBehaviour", "commodity", "dataQualifier", "defaultQuality", "flowDirection", "intervalLength",
         "kind", "powerOfTenMultiplier", "timeAttribute", "uom", "measuringPeriod"]
@@ -217,7 +217,8 @@ def test_usage_summary_gating_and_totals_match_the_feed_intervals() -> None:
     (summary,) = [e.find(f"{A}content")[0] for e in entries_of(full, "UsageSummary")
                   if e.findtext(f"{A}title") == f"UsageSummary_{day_bounds(first)[0]}"]
     names = [etree.QName(c).localname for c in summary]
-    assert squeeze(names) == ["billingPeriod", "billLastPeriod", "costAdditionalDetailLastPeriod", "currency",
+    assert squeeze(names) == ["billingPeriod", "billLastPeriod", "costAdditionalLastPeriod",
+                              "costAdditionalDetailLastPeriod", "currency",
                               "overallConsumptionLastPeriod", "qualityOfReading", "statusTimeStamp", "commodity",
                               "tariffProfile", "readCycle"]
     amounts = [int(a.text) for a in summary.iterfind(f"{E}costAdditionalDetailLastPeriod/{E}amount")]
@@ -230,8 +231,11 @@ def test_usage_summary_gating_and_totals_match_the_feed_intervals() -> None:
     assert full.findtext(f".//{E}serviceDeliveryPoint/{E}tariffProfile") == "E-TOU-C"
     plain = etree.fromstring(build([UsagePointRequest("1", model, *window(first, last), billing=False)]))
     summary = entries_of(plain, "UsageSummary")[0].find(f"{A}content")[0]
+    # costAdditionalLastPeriod (always 0) stays for FB_16 test D093; no other money element does.
     assert [etree.QName(c).localname for c in summary] == [
-        "billingPeriod", "overallConsumptionLastPeriod", "qualityOfReading", "statusTimeStamp", "commodity"]
+        "billingPeriod", "costAdditionalLastPeriod", "overallConsumptionLastPeriod", "qualityOfReading",
+        "statusTimeStamp", "commodity"]
+    assert summary.findtext(f"{E}costAdditionalLastPeriod") == "0"
     assert plain.find(f".//{E}serviceDeliveryPoint") is None
     usage_off = etree.fromstring(build([UsagePointRequest("1", model, *window(first, last), usage=False)]))
     assert squeeze(kinds(usage_off)) == ["LocalTimeParameters", "ReadingType", "UsagePoint", "UsageSummary"]
@@ -372,13 +376,18 @@ def test_customer_feed_gating_links_and_escaping() -> None:
     assert all(e.find(f"{A}content")[0].tag.startswith(C) for e in full.iter(f"{A}entry"))
     assert full.findtext(f".//{C}Customer/{C}name") == "María O'Brien & Söhne <Trust>"
     agreements = [e for e in full.iter(f"{A}entry") if e.find(f"{A}content")[0].tag == f"{C}CustomerAgreement"]
-    assert [self_href(e).rsplit("/", 1)[1] for e in agreements] == ["5391320451", "5391320452"]
+    # The agreement entry is keyed by its agreement key, never the UsagePoint id (issue 20, spec 7.12).
+    keys = [self_href(e).rsplit("/", 1)[1] for e in agreements]
+    assert all(len(k) == 10 and k.isdigit() and k not in ("5391320451", "5391320452") for k in keys)
     assert agreements[0].findtext(f".//{C}name") == "0098765432"
     assert agreements[0].findtext(f".//{C}type") == "RES"
     assert agreements[0].findtext(f".//{C}signDate") == "1577865600"
     location = [e for e in full.iter(f"{A}entry") if e.find(f"{A}content")[0].tag == f"{C}ServiceLocation"][0]
     related = [lk.get("href") for lk in location.findall(f"{A}link") if lk.get("rel") == "related"]
-    assert related == [self_href(location) + "/EndDevice"]
+    # The address-bearing location names the UsagePoint id; its meters hang under the agreement key.
+    assert "/CustomerAgreement/5391320451/ServiceLocation/" in self_href(location)
+    location_id = self_href(location).rsplit("/", 1)[1]
+    assert related == [f"{self_href(agreements[0])}/ServiceLocation/{location_id}/EndDevice"]
     assert location.findtext(f".//{C}mainAddress/{C}streetDetail/{C}addressGeneral") == "12 Elm St"
     assert full.findtext(f".//{C}DemandResponseProgram/{C}programName") == "SmartAC"
 

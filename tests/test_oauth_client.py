@@ -1,8 +1,8 @@
 """A standard OAuth 2.0 client (authlib's requests client) against the running server over mutual TLS.
 
 The done-when of customer authorization: sign-in, consent, code, token, a data call and refresh, with
-the client configured for PG&E's one departure from RFC 6749 in the redirect (``authorization_code=``
-instead of ``code=``), and with ``redirect_code_param=both`` needing no such configuration.
+a stock client on the default ``redirect_code_param=both``, and, on the documents' reading
+(``redirect_code_param=authorization_code``), the client told where PG&E puts the code.
 """
 
 from __future__ import annotations
@@ -49,9 +49,8 @@ def test_authlib_client_completes_sign_in_consent_code_token_refresh(server: tes
     location = _customer_consents(server, url)
     query = parse_qs(urlsplit(location).query)
     assert query["state"] == [state]
-    assert "code" not in query  # PG&E's name for it is authorization_code ...
-    issued = client.fetch_token(f"{server.api_base_url}{TOKEN}", grant_type="authorization_code",
-                                code=query["authorization_code"][0])  # ... so the client is told where it is
+    assert query["code"] == query["authorization_code"]  # default redirect_code_param=both
+    issued = client.fetch_token(f"{server.api_base_url}{TOKEN}", authorization_response=location)
     assert issued["token_type"] == "Bearer" and issued["expires_in"] == 3600 and "expires_at" in issued
     assert issued["scope"].startswith("scope=FB=")
 
@@ -69,11 +68,14 @@ def test_authlib_client_completes_sign_in_consent_code_token_refresh(server: tes
     assert reused.status_code == 400 and reused.json()["error"] == "invalid_grant"
 
 
-def test_with_redirect_code_param_both_a_stock_client_needs_no_configuration(
-    quirks_server: testing.RunningServer,  # redirect_code_param=both there
+def test_on_the_documents_reading_the_client_is_told_where_the_code_is(
+    quirks_server: testing.RunningServer,  # redirect_code_param=authorization_code there
 ) -> None:
     client = _client(quirks_server)
     url, _ = client.create_authorization_url(f"{quirks_server.portal_base_url}/myAuthorization")
     location = _customer_consents(quirks_server, url)
-    issued = client.fetch_token(f"{quirks_server.api_base_url}{TOKEN}", authorization_response=location)
+    query = parse_qs(urlsplit(location).query)
+    assert "code" not in query  # PG&E's documented name for it is authorization_code ...
+    issued = client.fetch_token(f"{quirks_server.api_base_url}{TOKEN}", grant_type="authorization_code",
+                                code=query["authorization_code"][0])  # ... so the client is told where it is
     assert issued["access_token"] and issued["resourceURI"].startswith(quirks_server.api_base_url)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from pathlib import Path
 
 import pytest
 import requests
+from sqlalchemy import select
 
 from mock_custodian import testing
 from mock_custodian.clock import PACIFIC, ClockState
 from mock_custodian.store.db import Database
+from mock_custodian.store.models import RateCounter
 from mock_custodian.store.ratelimit import RateLimits, check_and_count, day_window_start, next_day_reset
 
 RESOURCE = "/GreenButtonConnect/espi/1_1/resource"
@@ -25,10 +28,12 @@ def _hit(server: testing.RunningServer, client_id: str) -> requests.Response:
 
 @pytest.fixture
 def limited(tmp_path: Path):  # noqa: ANN201
-    """Two workers, rate limits on, the clock frozen so 'within one second' is exact."""
+    """Two workers, the documents' strict limits, the clock frozen. The bucket refills every 5 real seconds
+    (not 1), so 'two calls in a row are refused' holds however slow a loaded machine is."""
     server = testing.start(tmp_path / "d", workers=2, env={
         "MOCK_CUSTODIAN_RATE_LIMITS_ENABLED": "true",
-        "MOCK_CUSTODIAN_RATE_LIMIT_VENDOR_BURST": "1",
+        "MOCK_CUSTODIAN_RATE_LIMIT_PROFILE": "strict",  # the documents' reading: every call, depth 1
+        "MOCK_CUSTODIAN_RATE_LIMIT_VENDOR_PER_SECOND": "0.2",
     })
     Database(f"sqlite:///{server.data_dir / 'mock-custodian.db'}").write_clock_state(
         ClockState(frozen_at=dt.datetime(2026, 6, 1, 12, tzinfo=PACIFIC).timestamp()))
@@ -52,9 +57,29 @@ def test_one_request_per_second_per_vendor_across_client_ids_and_workers(limited
     assert int(refused.headers["Retry-After"]) >= 1
     # Another vendor is unaffected.
     assert _hit(limited, "00102").status_code == 401
-    # One simulated second later the vendor may call again.
-    db.write_clock_state(ClockState(frozen_at=db.read_clock_state().frozen_at + 1))
-    assert _hit(limited, "00104").status_code == 401
+    # The per-second bucket runs on real time (issue 20): moving the simulated clock does not refill it...
+    db.write_clock_state(ClockState(frozen_at=db.read_clock_state().frozen_at + 3600))
+    assert _hit(limited, "00104").status_code == 429
+    # ...a few real seconds do, although the simulated clock stays frozen.
+    deadline = time.monotonic() + 20
+    while (status := _hit(limited, "00104").status_code) == 429 and time.monotonic() < deadline:
+        time.sleep(0.25)
+    assert status == 401
+
+
+def test_strict_profile_counts_the_token_call_as_the_documents_read(limited: testing.RunningServer) -> None:
+    # rate_limit_profile=strict: every call at 1 per second, depth 1, so the self-access pattern that passes
+    # on the production default (tests/test_production_clients.py) is throttled at its first data call.
+    tp = limited.third_party("00102")
+    with requests.Session() as session:
+        session.cert, session.verify, session.trust_env = limited.cert("00102"), limited.ca_bundle, False
+        token = session.post(f"{limited.api_base_url}/datacustodian/oauth/v2/token",
+                             params={"grant_type": "client_credentials"}, auth=(tp["client_id"], tp["client_secret"]),
+                             timeout=10)
+        status = session.get(f"{limited.api_base_url}{RESOURCE}/ReadServiceStatus", timeout=10, headers={
+            "Authorization": f"Bearer {token.json()['client_access_token']}"})
+    assert token.status_code == 200
+    assert status.status_code == 429 and int(status.headers["Retry-After"]) >= 1
 
 
 def test_limits_off_by_setting(tmp_path: Path) -> None:
@@ -115,3 +140,40 @@ def test_day_window_boundaries() -> None:
     before = dt.datetime(2026, 3, 8, 16, 59, tzinfo=PACIFIC).timestamp()
     assert day_window_start(before, 17) == dt.datetime(2026, 3, 7, 17, tzinfo=PACIFIC).timestamp()
     assert next_day_reset(before, 17) == dt.datetime(2026, 3, 8, 17, tzinfo=PACIFIC).timestamp()
+
+
+def test_calls_outside_the_vendor_bucket_still_count_per_hour(tmp_path: Path) -> None:
+    # Token-endpoint calls under the production profile: never refused by the per-second bucket, and the
+    # data calls after them keep the bucket's full depth, but the hourly window counts them.
+    database = _db(tmp_path)
+    limits = RateLimits(vendor_burst=2, client_per_hour=5)
+    now = 1_780_000_000.0
+    with database.session() as db:
+        tokens = [check_and_count(db, "v", "00101", now, limits, vendor_bucket=False).allowed for _ in range(3)]
+        data = [check_and_count(db, "v", "00101", now, limits).allowed for _ in range(3)]
+    assert tokens == [True, True, True]
+    assert data == [True, True, False]
+    with database.session() as db:
+        refused = check_and_count(db, "v", "00101", now + 10, limits, vendor_bucket=False)
+    assert not refused.allowed and "hour" in refused.limit  # 3 tokens + 2 data calls = the hour's 5
+
+
+def test_vendor_bucket_uses_real_time_and_windows_the_simulated_clock(tmp_path: Path) -> None:
+    database = _db(tmp_path)
+    limits = RateLimits(vendor_burst=1, client_per_hour=10)
+    real, simulated = 1_780_000_000.0, 1_900_000_000.0
+    with database.session() as db:
+        assert check_and_count(db, "v", "00101", simulated, limits, real_now=real).allowed
+        # A year of simulated time later, but the same real instant: the bucket is still empty.
+        assert not check_and_count(db, "v", "00101", simulated + 3e7, limits, real_now=real).allowed
+        assert check_and_count(db, "v", "00101", simulated, limits, real_now=real + 1).allowed
+        rows = db.execute(select(RateCounter.window_start).where(RateCounter.scope == "client_minute")).scalars()
+        assert {int(w) for w in rows} == {int(simulated // 60 * 60)}  # the hour counts simulated minutes
+
+
+def test_a_stale_bucket_from_an_advanced_clock_is_forgotten(tmp_path: Path) -> None:
+    database = _db(tmp_path)
+    limits = RateLimits(vendor_burst=1)
+    with database.session() as db:
+        assert check_and_count(db, "v", "00101", 1_900_000_000.0, limits).allowed  # old, simulated-time level
+        assert check_and_count(db, "v", "00101", 1_780_000_000.0, limits, real_now=1_780_000_000.0).allowed

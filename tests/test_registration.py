@@ -255,7 +255,7 @@ def test_scripted_third_party_passes_every_test_to_approved(accepted: ScriptedTh
     assert landing.status_code == 200 and landing.text == "exchange answered 200"
     start_query = tp.starts[-1]
     assert start_query == {"scope": ["xxx"], "ThirdPartyID": ["PGE"]}
-    assert set(tp.callbacks[-1]) == {"authorization_code", "state"}
+    assert set(tp.callbacks[-1]) == {"authorization_code", "code", "state"}  # redirect_code_param=both
     exchange = tp.exchanges[-1].json()
     assert exchange["resourceURI"].endswith("/Batch/Subscription/test")
 

@@ -411,6 +411,17 @@ def test_xml_token_format(xml: testing.RunningServer) -> None:
     assert [k for k, _ in pair] == CUSTOMER_KEYS
     refreshed = _xml(token(xml, "00101", grant_type="refresh_token", refresh_token=dict(pair)["refresh_token"]))
     assert [k for k, _ in refreshed] == CUSTOMER_KEYS[:-1]
+    # A client that parses XML gets its errors in XML too (issue 20), on either spelling of the path.
+    for path in ("/datacustodian/oauth/v2/token", "/datacustodian/oauth/v2/token/"):
+        tp = xml.third_party("00101")
+        refused = requests.post(f"{xml.api_base_url}{path}", params={"grant_type": "password"},
+                                auth=(tp["client_id"], tp["client_secret"]), cert=xml.cert("00101"),
+                                verify=xml.ca_bundle, timeout=10)
+        assert refused.status_code == 400
+        assert refused.headers["Content-Type"].startswith("application/xml")
+        root = etree.fromstring(refused.content)
+        assert root.tag == "{https://api.pge.com/datacustodian/oauth/v2/token}Response"
+        assert [(etree.QName(c).localname, c.text) for c in root][0] == ("error", "unsupported_grant_type")
 
 
 def test_quirk_settings(quirks: testing.RunningServer) -> None:

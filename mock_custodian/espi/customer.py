@@ -48,7 +48,11 @@ class DemandResponseEnrollment:
 
 @dataclass(frozen=True)
 class AgreementInfo:
-    """One SA as the customer feed shows it; ``usage_point_id`` is also the CustomerAgreement id."""
+    """One SA as the customer feed shows it.
+
+    ``agreement_id`` identifies the CustomerAgreement entry and what hangs under it (meters, DR programs);
+    ``usage_point_id`` names the agreement in the path of its ServiceLocation when the address is shared.
+    """
 
     usage_point_id: str
     sa_number: str
@@ -59,6 +63,15 @@ class AgreementInfo:
     status: str = "Active"
     meters: Sequence[MeterInfo] = ()
     dr_programs: Sequence[DemandResponseEnrollment] = ()
+    agreement_id: str = ""  # default: a stable 10-digit key derived from the SA number
+
+    @property
+    def agreement_key(self) -> str:
+        if self.agreement_id and self.agreement_id != self.usage_point_id:
+            return self.agreement_id
+        digest = hashlib.blake2b(f"agreement|{self.sa_number}".encode(), digest_size=8).digest()
+        key = f"{int.from_bytes(digest, 'big') % 10**10:010d}"
+        return key if key != self.usage_point_id else key[::-1]
 
 
 @dataclass(frozen=True)
@@ -112,7 +125,15 @@ def _content(tag: str, inner: str) -> str:
 def customer_entries(item: CustomerFeedItem, *, resource_base: str, published: Time, updated: Time,
                      dr_only: bool = False, style: str = "pge") -> Iterator[bytes]:
     """Entries for one authorization, in order Customer, CustomerAccount, then per SA: CustomerAgreement,
-    ServiceLocation, Meter(s), DemandResponseProgram(s). ``dr_only`` keeps DR entries only (RetailDRPrgInfo)."""
+    ServiceLocation, Meter(s), DemandResponseProgram(s). ``dr_only`` keeps DR entries only (RetailDRPrgInfo).
+
+    The shape production clients rely on (spec 7.12, issue 20): they take each entry's first link naming
+    ``CustomerAgreement/<digits>`` and, when the digits are a UsagePoint id of the subscription, read
+    ``content/ServiceLocation/mainAddress/streetDetail/addressGeneral`` without checking it exists. So the
+    UsagePoint id follows ``CustomerAgreement/`` only in the links of a ServiceLocation entry that carries
+    its address (Basic granted); the CustomerAgreement entry, its meters and DR programs, and an
+    address-less ServiceLocation use the agreement key instead.
+    """
     g = set(item.groups)
     basic, account, enrollment = "Basic" in g, "Account" in g, "ProgramEnrollment" in g
     c = item.customer
@@ -137,7 +158,7 @@ def customer_entries(item: CustomerFeedItem, *, resource_base: str, published: T
             yield make(acct_href, accounts, _content("CustomerAccount", inner))
         for agr in acct.agreements:
             agreements = f"{acct_href}/CustomerAgreement"
-            agr_href = f"{agreements}/{agr.usage_point_id}"
+            agr_href = f"{agreements}/{agr.agreement_key}"
             if not dr_only:
                 inner = (f"<ns0:name>{text(agr.sa_number if account else masked_sa(agr.sa_number))}</ns0:name>"
                          f"<ns0:type>{text(agr.customer_class)}</ns0:type>")
@@ -146,14 +167,15 @@ def customer_entries(item: CustomerFeedItem, *, resource_base: str, published: T
                 if account:
                     inner += f"<ns0:signDate>{agr.sign_date:d}</ns0:signDate>"
                 yield make(agr_href, agreements, _content("CustomerAgreement", inner))
-                locations = f"{agr_href}/ServiceLocation"
-                loc_href = f"{locations}/{path_segment(_b64(agr.premise_number))}"
-                yield make(loc_href, locations,
+                location_id = path_segment(_b64(agr.premise_number))
+                located_under = f"{agreements}/{agr.usage_point_id}" if basic else agr_href
+                locations = f"{located_under}/ServiceLocation"
+                devices = f"{agr_href}/ServiceLocation/{location_id}/EndDevice"
+                yield make(f"{locations}/{location_id}", locations,
                            _content("ServiceLocation", _address("mainAddress", agr.service_address) if basic else ""),
-                           related=(f"{loc_href}/EndDevice",))
+                           related=(devices,))
                 if enrollment:
                     for meter in agr.meters:
-                        devices = f"{loc_href}/EndDevice"
                         inner = (f"<ns0:type>{text(meter.meter_type)}</ns0:type>"
                                  f"<ns0:serialNumber>{text(meter.serial_number)}</ns0:serialNumber>")
                         if meter.interval_length is not None:

@@ -63,8 +63,9 @@ def reading_type_content(rt: ReadingTypeSpec) -> str:
         f"<ns0:commodity>{rt.commodity:d}</ns0:commodity><ns0:dataQualifier>12</ns0:dataQualifier>",
         f"<ns0:defaultQuality>17</ns0:defaultQuality><ns0:flowDirection>{rt.flow_direction:d}</ns0:flowDirection>",
     ]
-    if rt.interval_length is not None:
-        parts.append(f"<ns0:intervalLength>{rt.interval_length:d}</ns0:intervalLength>")
+    # Always present (Green Button FB_04 test D062 wants it in every ReadingType): 0 for a billed total,
+    # which has no interval; the ReadingType's key keeps ``null`` there (§7.4).
+    parts.append(f"<ns0:intervalLength>{rt.interval_length or 0:d}</ns0:intervalLength>")
     parts.append("<ns0:kind>12</ns0:kind><ns0:powerOfTenMultiplier>-3</ns0:powerOfTenMultiplier>")
     parts.append(f"<ns0:timeAttribute>0</ns0:timeAttribute><ns0:uom>{rt.uom:d}</ns0:uom>")
     if rt.measuring_period is not None:
@@ -215,6 +216,10 @@ def usage_summary_content(bill: Bill, *, reading_type_ref: str, billing: bool = 
     ]
     if billing:
         p.append(f"<ns0:billLastPeriod>{bill.total:d}</ns0:billLastPeriod>")
+    # FB_16 test D093 wants it in each UsageSummary: 0, since every charge of a simulated bill is an
+    # itemized line of billLastPeriod, so it reveals nothing even without the Billing group.
+    p.append("<ns0:costAdditionalLastPeriod>0</ns0:costAdditionalLastPeriod>")
+    if billing:
         for item in bill.line_items:
             p.append(f"<ns0:costAdditionalDetailLastPeriod><ns0:amount>{item.amount:d}</ns0:amount>"
                      f"<ns0:note>{text(item.note)}</ns0:note>")

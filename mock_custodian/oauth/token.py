@@ -87,6 +87,14 @@ def render_token(payload: OrderedDict[str, object]) -> Response:
     return response
 
 
+def xml_error_body(payload: dict[str, object]) -> bytes:
+    """An error in the token endpoint's XML shape, for ``token_format=xml`` (a client parsing XML gets XML)."""
+    root = etree.Element(f"{{{TOKEN_XML_NAMESPACE}}}Response", nsmap={None: TOKEN_XML_NAMESPACE})
+    for key, value in payload.items():
+        etree.SubElement(root, f"{{{TOKEN_XML_NAMESPACE}}}{key}").text = str(value)
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
 def customer_uris(resource_base: str, authorization_id: int | str, style: str = "plain") -> dict[str, str]:
     """resourceURI, authorizationURI, customerResourceURI: one ID, never swapped (spec 4.10, section 9 item 4)."""
     subscription = f"{resource_base}/Batch/Subscription" if style == "batch" else f"{resource_base}/Subscription"
@@ -192,10 +200,12 @@ def _token(endpoint: str) -> Response:
 
 
 @blueprint.route("/datacustodian/oauth/v2/token", methods=["POST"])
+@blueprint.route("/datacustodian/oauth/v2/token/", methods=["POST"])  # tolerated, as resources tolerate it
 def production_token() -> Response:
     return _token("production")
 
 
 @blueprint.route("/datacustodian/test/oauth/v2/token", methods=["POST"])
+@blueprint.route("/datacustodian/test/oauth/v2/token/", methods=["POST"])
 def test_token() -> Response:
     return _token("test")

@@ -370,7 +370,7 @@ def customer_item(authorization: Authorization, groups: Iterable[str] | None = N
                 service_address=_address(sa.service_address), status=sa.status,
                 meters=tuple(MeterInfo(m.serial_number, m.meter_type, m.interval_length) for m in sa.meters
                              if m.removed_at is None),
-                dr_programs=tuple(_dr(p) for p in sa.dr_programs or ()),
+                dr_programs=tuple(_dr(p) for p in sa.dr_programs or ()), agreement_id=sa.agreement_key,
             )
             for sa in sas
         ]

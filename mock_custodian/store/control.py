@@ -426,7 +426,8 @@ def customers(db: Session) -> list[dict[str, Any]]:
     for person in db.execute(select(Customer).order_by(Customer.id)).scalars():
         out.append({
             "key": person.key, "username": person.username, "name": person.name, "class": person.customer_class,
-            "situation": described.get(person.key), "phone": person.phone,
+            "situation": described.get(person.key), "email": person.email,
+            "phone": person.phone,  # guest access signs in with account number and phone
             "accounts": [{
                 "account_number": account.account_number, "linked": account.linked,
                 "service_agreements": [{

@@ -8,7 +8,7 @@ exchanged at the test token endpoint like a real one (600 s, single use), which 
 from __future__ import annotations
 
 import uuid
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -25,10 +25,13 @@ THIRDPARTYID_VALUES = ("PGE", "client_id")
 
 
 def append_query(uri: str, pairs: list[tuple[str, str]]) -> str:
-    """``uri`` plus parameters, joined with ``&`` when it already has a query (spec 4.5)."""
+    """``uri`` plus parameters, joined with ``&`` when it already has a query (spec 4.5).
+
+    Percent-encoded (a space is ``%20``, never ``+``), the same as the consent redirect of /myAuthorization.
+    """
     if not pairs:
         return uri
-    return f"{uri}{'&' if '?' in uri else '?'}{urlencode(pairs)}"
+    return f"{uri}{'&' if '?' in uri else '?'}{urlencode(pairs, quote_via=quote)}"
 
 
 def start_location(tp: ThirdParty, harness_target: str, thirdpartyid_value: str) -> str:

@@ -5,8 +5,9 @@
 - 2,000 calls per rolling hour per client_id: per-minute buckets summed over the last 60 minutes.
 - 20,000 calls per day per client_id, the day resetting at 17:00 America/Los_Angeles.
 
-Each update is one atomic statement (upsert or conditional update), safe across processes. All times
-are simulated-clock epochs.
+Each update is one atomic statement (upsert or conditional update), safe across processes. The hourly
+and daily windows are simulated-clock epochs; the per-second bucket runs on real time (issue 20): on a
+frozen simulated clock it would never refill, and its ``Retry-After`` would be a promise the clock breaks.
 """
 
 from __future__ import annotations
@@ -64,8 +65,18 @@ def next_day_reset(now: float, reset_hour: int) -> float:
 
 
 def _vendor(db: Session, vendor: str, now: float, limits: RateLimits) -> RateDecision:
+    """The GCRA bucket; ``now`` is real time."""
     interval = 1.0 / limits.vendor_per_second
     tolerance = interval * limits.vendor_burst
+    # A theoretical arrival time further ahead than any admitted request can leave is stale (e.g. written
+    # on an advanced simulated clock by an older version): forget it rather than refuse for hours.
+    db.execute(
+        update(RateCounter)
+        .where(and_(RateCounter.scope == "vendor", RateCounter.subject == vendor, RateCounter.window_start == 0.0))
+        .where(RateCounter.level > now + tolerance + interval)
+        .values(level=0.0)
+        .execution_options(synchronize_session=False)
+    )
     db.execute(
         _insert(db)(RateCounter)
         .values(scope="vendor", subject=vendor, window_start=0.0, count=0, level=0.0)
@@ -95,11 +106,18 @@ def _bump(db: Session, scope: str, subject: str, window_start: float, delta: int
                                           set_={"count": RateCounter.count + delta}))
 
 
-def check_and_count(db: Session, vendor: str, client_id: str, now: float, limits: RateLimits) -> RateDecision:
-    """Admit one request or say which limit refuses it and for how long (``Retry-After`` seconds)."""
-    decision = _vendor(db, vendor, now, limits)
-    if not decision.allowed:
-        return decision
+def check_and_count(db: Session, vendor: str, client_id: str, now: float, limits: RateLimits, *,
+                    real_now: float | None = None, vendor_bucket: bool = True) -> RateDecision:
+    """Admit one request or say which limit refuses it and for how long (``Retry-After`` seconds).
+
+    ``now`` is the simulated clock (hourly and daily windows), ``real_now`` real time (the per-second
+    vendor bucket; defaults to ``now``). ``vendor_bucket=False`` counts a call toward the hourly and daily
+    limits only (token-endpoint calls under the production profile).
+    """
+    if vendor_bucket:
+        decision = _vendor(db, vendor, now if real_now is None else real_now, limits)
+        if not decision.allowed:
+            return decision
     minute = math.floor(now / 60) * 60
     _bump(db, "client_minute", client_id, minute, 1)
     hour_rows = db.execute(
