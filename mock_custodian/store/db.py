@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import BigInteger, Engine, Text, cast, create_engine, event, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..clock import Clock, ClockState
@@ -105,16 +105,24 @@ def meta_set(db: Session, key: str, value: str) -> None:
 
 
 def next_id(db: Session, counter: str, start: int) -> int:
-    """Allocate the next value of a platform-wide counter (AuthorizationID never reused)."""
-    query = select(SimMeta).where(SimMeta.key == f"counter:{counter}")
-    if db.bind is not None and db.bind.dialect.name == "postgresql":
-        query = query.with_for_update()
-    row = db.execute(query).scalar_one_or_none()
-    if row is None:
-        value = start
-        db.add(SimMeta(key=f"counter:{counter}", value=str(value)))
+    """Allocate the next value of a platform-wide counter (AuthorizationID never reused, client_id).
+
+    One atomic ``UPDATE ... RETURNING`` (after an idempotent insert of the counter row), so several
+    processes sharing the database never hand out the same value: on SQLite a read-then-write would run
+    the read outside any transaction and lose updates.
+    """
+    key = f"counter:{counter}"
+    dialect = db.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
     else:
-        value = int(row.value) + 1
-        row.value = str(value)
-    db.flush()
-    return value
+        from sqlalchemy.dialects.sqlite import insert
+    db.execute(insert(SimMeta).values(key=key, value=str(start - 1)).on_conflict_do_nothing(index_elements=["key"]))
+    value = db.execute(
+        update(SimMeta)
+        .where(SimMeta.key == key)
+        .values(value=cast(cast(SimMeta.value, BigInteger) + 1, Text))
+        .returning(SimMeta.value)
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
+    return int(value)
