@@ -89,6 +89,9 @@ class _SurfaceMiddleware:
 
 def create_app(settings: Settings, database: Database | None = None) -> Flask:
     """Build the app; the database must already hold a schema and a loaded scenario."""
+    problem = tls.proxy_header_problem(settings.client_cert_header, settings.client_cert_header_trusted_ips)
+    if problem:
+        raise ValueError(problem)
     app = Flask(__name__, template_folder="portal/templates", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = 10 * 1024 * 1024
     db = database or Database(settings.resolved_database_url())
@@ -131,14 +134,18 @@ def surface() -> str:
 
 
 def peer_certificate() -> tls.PeerCertificate:
-    """The client certificate of this request: from TLS, or from a trusted proxy's header."""
+    """The client certificate of this request: from TLS, or from a trusted proxy's header.
+
+    From a trusted proxy address the header is authoritative (the proxy's own TLS certificate, if it
+    presents one upstream, is ignored; no header means no certificate); from any other address the
+    header is ignored and only the TLS certificate counts.
+    """
     settings = runtime().settings
     if settings.client_cert_header and tls.address_trusted(
         request.remote_addr, settings.client_cert_header_trusted_ips
     ):
         header = request.headers.get(settings.client_cert_header)
-        if header:
-            return tls.certificate_from_proxy_header(header)
+        return tls.certificate_from_proxy_header(header) if header else tls.NO_CERTIFICATE
     return request.environ.get(tls.ENVIRON_KEY, tls.NO_CERTIFICATE)
 
 

@@ -16,6 +16,7 @@ from .scenario import ScenarioError, load_scenario_file
 from .settings import Settings, load_settings
 from .store.db import Database
 from .store.world import load_world, loaded_scenario, third_party_credentials
+from .tls import proxy_header_problem
 
 RUNTIME_FILE = "server.json"
 
@@ -109,6 +110,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         threads=args.threads, san=args.san, scenario=args.scenario, api_base_url=args.api_base_url,
         portal_base_url=args.portal_base_url,
     )
+    problem = proxy_header_problem(settings.client_cert_header, settings.client_cert_header_trusted_ips)
+    if problem:
+        raise ValueError(problem)
     started = time.monotonic()
     database, pki = prepare(settings, reset=args.reset, scenario_given=args.scenario is not None)
     database.engine.dispose()

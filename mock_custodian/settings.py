@@ -49,7 +49,8 @@ class Settings:
     allow_self_signed: bool = False
     # Accept the client certificate from a trusted reverse proxy's header (off unless a name is set).
     client_cert_header: str | None = None
-    client_cert_header_trusted_ips: list[str] = field(default_factory=lambda: ["127.0.0.1", "::1"])
+    client_cert_header_trusted_ips: list[str] = field(default_factory=list, metadata={
+        "doc": "Addresses or networks of the proxy whose client_cert_header is believed; required with the header"})
 
     # OAuth lifetimes (spec 4.12) and token-response shape (spec 4.9, section 9).
     client_token_ttl: int = 3600
