@@ -15,13 +15,14 @@ from typing import Any
 
 from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.routing import IntegerConverter
 
 from . import tls
 from .clock import Clock
 from .errors import InvalidCertificate, MethodNotPermitted, NoListener, PGEError, RateLimited
 from .pki import DevPKI
 from .settings import Settings
-from .store.db import Database, meta_get
+from .store.db import MAX_ROW_ID, Database, meta_get
 from .store.lifecycle import apply_due_events, pending_events
 from .store.models import RequestLog, ThirdParty
 from .store.ratelimit import RateLimits, check_and_count
@@ -69,6 +70,14 @@ class Runtime:
         return int(value) if value is not None else self.settings.service_status
 
 
+class StoredIntConverter(IntegerConverter):
+    """``<int:...>`` path segments only match what a database INTEGER holds; larger ones name no row (404)."""
+
+    def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_ROW_ID)
+        super().__init__(url_map, *args, **kwargs)
+
+
 def runtime() -> Runtime:
     return current_app.extensions["mock_custodian"]
 
@@ -94,6 +103,7 @@ def create_app(settings: Settings, database: Database | None = None) -> Flask:
         raise ValueError(problem)
     app = Flask(__name__, template_folder="portal/templates", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = 10 * 1024 * 1024
+    app.url_map.converters["int"] = StoredIntConverter
     db = database or Database(settings.resolved_database_url())
     pki = DevPKI(settings.resolved_data_dir() / "certs")
     app.extensions["mock_custodian"] = Runtime(settings, db, db.clock(), pki)

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from ..app import runtime
 from ..errors import Forbidden, MissingToken, NotFound
 from ..store.authorizations import CUSTOMER_KINDS, is_live
+from ..store.db import row_id
 from ..store.models import Authorization, ThirdParty, Token
 from ..store.registry import CREDENTIALED
 from ..store.tokens import ACCESS, CLIENT_ACCESS, CLIENT_REFRESH, REFRESH
@@ -104,10 +105,9 @@ def require_own_authorization(bearer: Bearer, authorization_id: int | str) -> Au
 
     Unknown ID: 404. Another client's, or another subscription of the same client: 403.
     """
-    try:
-        key = int(str(authorization_id))
-    except ValueError:
-        raise NotFound() from None
+    key = row_id(authorization_id)
+    if key is None:
+        raise NotFound()
     if bearer.authorization is not None and bearer.authorization.id == key:
         return bearer.authorization
     rt = runtime()

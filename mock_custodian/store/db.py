@@ -91,6 +91,19 @@ def _make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+MAX_ROW_ID = 2**63 - 1  # the largest INTEGER SQLite and PostgreSQL's BIGINT hold
+
+
+def row_id(text: object) -> int | None:
+    """A path segment as a stored integer id, or None when no row can have it (not ASCII digits, or
+    beyond what the database's INTEGER holds): callers answer 404, never an overflow."""
+    value = str(text)
+    if not value.isascii() or not value.isdigit() or len(value) > 19:
+        return None
+    number = int(value)
+    return number if 0 < number <= MAX_ROW_ID else None
+
+
 def meta_get(db: Session, key: str) -> str | None:
     row = db.get(SimMeta, key)
     return row.value if row else None
