@@ -21,6 +21,7 @@ from . import tls
 from .clock import Clock
 from .errors import InvalidCertificate, MethodNotPermitted, NoListener, PGEError, RateLimited
 from .pki import DevPKI
+from .redaction import redacted_headers, redacted_query, shorten_parameters
 from .settings import Settings
 from .store.db import MAX_ROW_ID, Database, meta_get
 from .store.lifecycle import apply_due_events, pending_events
@@ -40,10 +41,6 @@ PORTAL_BLUEPRINTS = {"portal", "customer"}
 API_BLUEPRINTS |= {"registration_resources", "oauth_test_harness"}
 PORTAL_BLUEPRINTS |= {"third_party_portal"}
 API_BLUEPRINTS |= {"batch_async"}  # asynchronous Batch requests and package retrieval (spec 6.4)
-REDACTED_HEADERS = {"authorization", "cookie", "x-control-token"}
-# Parameters logged only in part: codes, refresh tokens and secrets.
-SECRET_PARAMETERS = {"client_secret", "code", "authorization_code", "refresh_token", "access_token",
-                     "client_access_token", "password"}
 
 
 @dataclass
@@ -275,37 +272,26 @@ def _logged_parameters() -> dict[str, Any] | None:
         return None
     places: dict[str, Any] = {}
     if request.args:
-        places["query"] = _shorten(request.args.to_dict(flat=True))
+        places["query"] = shorten_parameters(request.args.to_dict(flat=True))
     if request.content_length and request.content_length <= 16384:
         mimetype = request.mimetype
         if mimetype == "application/x-www-form-urlencoded" and request.form:
-            places["form"] = _shorten(request.form.to_dict(flat=True))
+            places["form"] = shorten_parameters(request.form.to_dict(flat=True))
         elif mimetype == "multipart/form-data" and request.form:
-            places["unread"] = _shorten(request.form.to_dict(flat=True))
+            places["unread"] = shorten_parameters(request.form.to_dict(flat=True))
             places["body"] = f"{mimetype} (not read by PG&E)"
         elif mimetype == "application/json":
             payload = request.get_json(silent=True)
             if isinstance(payload, dict):
-                places["json"] = _shorten({k: str(v) for k, v in payload.items()})
+                places["json"] = shorten_parameters({k: str(v) for k, v in payload.items()})
         elif request.get_data(cache=True):
             places["body"] = f"{mimetype or 'untyped'} ({request.content_length} bytes, not read by PG&E)"
             if mimetype in ("", "text/plain"):
                 text = request.get_data(cache=True).decode("utf-8", "replace")
                 pairs = dict(part.partition("=")[::2] for part in text.strip().split("&") if "=" in part)
                 if pairs:
-                    places["unread"] = _shorten(pairs)
+                    places["unread"] = shorten_parameters(pairs)
     return places or None
-
-
-def _shorten(values: dict[str, str]) -> dict[str, str]:
-    """Keep enough of a secret to tell two apart (the rehearsal shows which code was sent), never all."""
-    out = {}
-    for name, value in list(values.items())[:40]:
-        text = str(value)[:500]
-        if name in SECRET_PARAMETERS and len(text) > 8:
-            text = text[:8] + "..."
-        out[str(name)[:64]] = text
-    return out
 
 
 def _presented_fingerprint() -> str | None:
@@ -317,12 +303,7 @@ def _log_request(response: Response) -> Response:
     """Record what the client sent and got, with secrets redacted, for request verification."""
     if request.path.startswith(SIM_PREFIX):
         return response
-    headers = {}
-    for name, value in request.headers.items():
-        if name.lower() in REDACTED_HEADERS:
-            scheme = value.split(" ", 1)[0] if " " in value else ""
-            value = f"{scheme} [redacted]".strip()
-        headers[name] = value
+    headers = redacted_headers(request.headers)
     rt = runtime()
     try:
         with rt.database.session() as db:
@@ -332,7 +313,7 @@ def _log_request(response: Response) -> Response:
                     surface=surface(),
                     method=request.method,
                     path=request.path,
-                    query=request.query_string.decode("latin-1"),
+                    query=redacted_query(request.query_string.decode("latin-1")),
                     status=response.status_code,
                     client_id=getattr(g, "client_id", None),
                     claimed_client_id=_claimed_client_id(db),

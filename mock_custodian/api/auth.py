@@ -20,6 +20,7 @@ from ..app import runtime
 from ..errors import Forbidden, MissingToken, NotFound
 from ..store.authorizations import CUSTOMER_KINDS, is_live
 from ..store.db import row_id
+from ..store.hashed import token_key
 from ..store.models import Authorization, ThirdParty, Token
 from ..store.registry import CREDENTIALED
 from ..store.tokens import ACCESS, CLIENT_ACCESS, CLIENT_REFRESH, REFRESH
@@ -46,7 +47,7 @@ class Bearer:
 
 def _classify(db: Session, value: str, now: float) -> tuple[str, Token | None, ThirdParty | None]:
     """Which class a presented value is; unknown, expired, revoked and refresh tokens are 403."""
-    token = db.get(Token, value)
+    token = db.get(Token, token_key(value))
     if token is None:
         tp = db.execute(select(ThirdParty).where(ThirdParty.registration_access_token == value)).scalar_one_or_none()
         if tp is None:

@@ -19,10 +19,11 @@ from flask import Blueprint, Response, current_app, request
 from flask.typing import ResponseReturnValue
 
 from .. import tls
-from ..app import REDACTED_HEADERS, runtime, surface
+from ..app import runtime, surface
 from ..errors import ControlError, ControlNotFound, ControlUnauthorized, NoListener
 from ..oauth.scope import ScopeSpelling, authorization_scope
 from ..oauth.token import _customer_payload as customer_token_payload
+from ..redaction import REDACTED_HEADERS
 from ..scenario import ScenarioError, load_scenario_file
 from ..store import control, faults
 from ..store.world import loaded_scenario, third_party_credentials

@@ -201,9 +201,8 @@ def sign_in() -> Response:
     try:
         with rt.database.session() as db:
             tp = reg.authenticate_portal(db, request.form.get("username", ""), request.form.get("password", ""), now)
-            session = reg.start_session(db, tp, now)
+            session_id = reg.start_session(db, tp, now)
             g.client_id = tp.client_id
-            session_id = session.session_id
     except reg.PortalUnauthorized as exc:
         return _page("signin.html", status=401, error=exc.description, username=request.form.get("username", ""))
     response = redirect("/portal/registration", 303)

@@ -9,11 +9,13 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
-from sqlalchemy import BigInteger, Engine, Text, cast, create_engine, event, select, update
+from sqlalchemy import BigInteger, Engine, Text, cast, create_engine, event, make_url, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..clock import Clock, ClockState
+from . import at_rest
 from .models import Base, SimClock, SimMeta
 
 
@@ -32,10 +34,17 @@ class Database:
             self._pid = os.getpid()
 
     def create_schema(self) -> None:
+        """Create missing tables; upgrade an older database's plain-text secrets (then scrub the file)."""
         Base.metadata.create_all(self.engine)
         with self.session() as db:
             if db.get(SimClock, 1) is None:
                 db.add(SimClock(id=1, offset_s=0.0, frozen_at=None))
+                at_rest.mark_current(db)
+                upgraded = False
+            else:
+                upgraded = at_rest.upgrade(self.engine, db)
+        if upgraded:
+            at_rest.scrub(self.engine)
 
     def drop_schema(self) -> None:
         Base.metadata.drop_all(self.engine)
@@ -76,6 +85,9 @@ class Database:
 
 def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
+        path = make_url(url).database
+        if path and path != ":memory:" and not path.startswith("file:"):
+            at_rest.private_sqlite_file(Path(path))
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
@@ -85,6 +97,7 @@ def _make_engine(url: str) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA secure_delete=ON")  # freed pages are zeroed: no deleted secret lingers
             cur.close()
 
         return engine

@@ -15,6 +15,7 @@ from ..pki import DevPKI
 from ..scenario import PGE_CITIES, Scenario, derive_digits, resolve_instant
 from ..synth.config import ServiceAgreementModel
 from .db import Database, meta_get, meta_set, next_id
+from .hashed import ScenarioPasswords
 from .milestones import APPROVED, REQUIRED_TESTS
 from .models import (
     Account,
@@ -69,6 +70,7 @@ def load_world(database: Database, scenario: Scenario, pki: DevPKI) -> None:
     Base.metadata.drop_all(database.engine)
     database.create_schema()
     now = database.clock().epoch()
+    scenario_password = ScenarioPasswords()  # each distinct scenario password hashed once per load
     with database.session() as db:
         tp_by_key: dict[str, ThirdParty] = {}
         for spec in scenario.third_parties:
@@ -99,7 +101,7 @@ def load_world(database: Database, scenario: Scenario, pki: DevPKI) -> None:
                 history_months=spec.history_months,
                 visible=spec.visible,
                 portal_username=spec.portal_username or spec.key,
-                portal_password=spec.portal_password or "demo",
+                portal_password=scenario_password(spec.portal_password or "demo"),
                 cca_territory=[],
                 milestones=(
                     {name: now for name in REQUIRED_TESTS[spec.user_type]} | {APPROVED: now}
@@ -155,7 +157,7 @@ def load_world(database: Database, scenario: Scenario, pki: DevPKI) -> None:
                 customer_number=unique_digits("customer", spec.key),
                 name=name,
                 username=spec.username,
-                password=spec.password,
+                password=scenario_password(spec.password),
                 email=email,
                 phone=phone,
                 customer_class=spec.customer_class,
