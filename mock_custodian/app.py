@@ -21,6 +21,7 @@ from . import tls
 from .clock import Clock
 from .errors import InvalidCertificate, MethodNotPermitted, NoListener, PGEError, RateLimited
 from .pki import DevPKI
+from .portal import form_token
 from .redaction import redacted_headers, redacted_query, shorten_parameters
 from .settings import Settings
 from .store.db import MAX_ROW_ID, Database, meta_get
@@ -128,6 +129,9 @@ def create_app(settings: Settings, database: Database | None = None) -> Flask:
     app.before_request(_apply_due_events)
     app.before_request(_guard)
     app.after_request(_log_request)
+    app.after_request(_security_headers)
+    app.after_request(form_token.set_cookie)
+    app.context_processor(lambda: {"form_token": form_token.form_token})
     install_faults(app)  # /__sim/ fault injection: its hook runs after the guard
     app.register_error_handler(PGEError, _render_error)
     app.register_error_handler(HTTPException, _render_http_error)
@@ -297,6 +301,19 @@ def _logged_parameters() -> dict[str, Any] | None:
 def _presented_fingerprint() -> str | None:
     peer = request.environ.get(tls.ENVIRON_KEY)
     return peer.fingerprint_sha256 if peer is not None else None
+
+
+def _security_headers(response: Response) -> Response:
+    """No page may be framed (a framed consent Submit is clickjacking) and no body type-sniffed.
+
+    ``frame-ancestors`` is the only CSP directive set: a broad policy would break the pages' inline
+    styles and SVG.
+    """
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    if surface() == "portal" or request.path.startswith(SIM_PREFIX):
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
+    return response
 
 
 def _log_request(response: Response) -> Response:
