@@ -121,5 +121,7 @@ def _add_columns(engine: Engine) -> None:
             if "prefix" not in {c["name"] for c in inspector.get_columns(table)}:
                 conn.execute(text(f"ALTER TABLE {table} ADD COLUMN prefix VARCHAR(12)"))
         if engine.dialect.name == "postgresql":
-            conn.execute(text("ALTER TABLE customers ALTER COLUMN password TYPE VARCHAR(255)"))
-            conn.execute(text("ALTER TABLE third_parties ALTER COLUMN portal_password TYPE VARCHAR(255)"))
+            for table, column in (("customers", "password"), ("third_parties", "portal_password")):
+                found = next(c for c in inspector.get_columns(table) if c["name"] == column)
+                if (getattr(found["type"], "length", None) or 255) < 255:
+                    conn.execute(text(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE VARCHAR(255)"))
