@@ -16,13 +16,17 @@ from typing import Any
 
 from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.routing import IntegerConverter
 
 from . import tls
 from .clock import Clock
 from .errors import InvalidCertificate, MethodNotPermitted, NoListener, PGEError, RateLimited
 from .pki import DevPKI
+from .portal import form_token
+from .redaction import redacted_headers, redacted_query, shorten_parameters
 from .settings import Settings
-from .store.db import Database, meta_get
+from .store.db import MAX_ROW_ID, Database, meta_get
+from .store.hashed import token_key
 from .store.lifecycle import apply_due_events, pending_events
 from .store.models import RequestLog, ThirdParty, Token
 from .store.ratelimit import RateLimits, check_and_count
@@ -42,10 +46,6 @@ PORTAL_BLUEPRINTS = {"portal", "customer"}
 API_BLUEPRINTS |= {"registration_resources", "oauth_test_harness"}
 PORTAL_BLUEPRINTS |= {"third_party_portal"}
 API_BLUEPRINTS |= {"batch_async"}  # asynchronous Batch requests and package retrieval (spec 6.4)
-REDACTED_HEADERS = {"authorization", "cookie", "x-control-token"}
-# Parameters logged only in part: codes, refresh tokens and secrets.
-SECRET_PARAMETERS = {"client_secret", "code", "authorization_code", "refresh_token", "access_token",
-                     "client_access_token", "password"}
 
 
 @dataclass
@@ -72,6 +72,14 @@ class Runtime:
         return int(value) if value is not None else self.settings.service_status
 
 
+class StoredIntConverter(IntegerConverter):
+    """``<int:...>`` path segments only match what a database INTEGER holds; larger ones name no row (404)."""
+
+    def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", MAX_ROW_ID)
+        super().__init__(url_map, *args, **kwargs)
+
+
 def runtime() -> Runtime:
     return current_app.extensions["mock_custodian"]
 
@@ -94,8 +102,12 @@ def create_app(settings: Settings, database: Database | None = None) -> Flask:
     """Build the app; the database must already hold a schema and a loaded scenario."""
     if settings.rate_limit_profile not in ("production", "strict"):
         raise ValueError(f"rate_limit_profile: expected production or strict, got {settings.rate_limit_profile!r}")
+    problem = tls.proxy_header_problem(settings.client_cert_header, settings.client_cert_header_trusted_ips)
+    if problem:
+        raise ValueError(problem)
     app = Flask(__name__, template_folder="portal/templates", static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = 10 * 1024 * 1024
+    app.url_map.converters["int"] = StoredIntConverter
     db = database or Database(settings.resolved_database_url())
     pki = DevPKI(settings.resolved_data_dir() / "certs")
     app.extensions["mock_custodian"] = Runtime(settings, db, db.clock(), pki)
@@ -129,6 +141,9 @@ def create_app(settings: Settings, database: Database | None = None) -> Flask:
     app.before_request(_apply_due_events)
     app.before_request(_guard)
     app.after_request(_log_request)
+    app.after_request(_security_headers)
+    app.after_request(form_token.set_cookie)
+    app.context_processor(lambda: {"form_token": form_token.form_token})
     install_faults(app)  # /__sim/ fault injection: its hook runs after the guard
     app.register_error_handler(PGEError, _render_error)
     app.register_error_handler(HTTPException, _render_http_error)
@@ -142,14 +157,18 @@ def surface() -> str:
 
 
 def peer_certificate() -> tls.PeerCertificate:
-    """The client certificate of this request: from TLS, or from a trusted proxy's header."""
+    """The client certificate of this request: from TLS, or from a trusted proxy's header.
+
+    From a trusted proxy address the header is authoritative (the proxy's own TLS certificate, if it
+    presents one upstream, is ignored; no header means no certificate); from any other address the
+    header is ignored and only the TLS certificate counts.
+    """
     settings = runtime().settings
     if settings.client_cert_header and tls.address_trusted(
         request.remote_addr, settings.client_cert_header_trusted_ips
     ):
         header = request.headers.get(settings.client_cert_header)
-        if header:
-            return tls.certificate_from_proxy_header(header)
+        return tls.certificate_from_proxy_header(header) if header else tls.NO_CERTIFICATE
     return request.environ.get(tls.ENVIRON_KEY, tls.NO_CERTIFICATE)
 
 
@@ -291,37 +310,26 @@ def _logged_parameters() -> dict[str, Any] | None:
         return None
     places: dict[str, Any] = {}
     if request.args:
-        places["query"] = _shorten(request.args.to_dict(flat=True))
+        places["query"] = shorten_parameters(request.args.to_dict(flat=True))
     if request.content_length and request.content_length <= 16384:
         mimetype = request.mimetype
         if mimetype == "application/x-www-form-urlencoded" and request.form:
-            places["form"] = _shorten(request.form.to_dict(flat=True))
+            places["form"] = shorten_parameters(request.form.to_dict(flat=True))
         elif mimetype == "multipart/form-data" and request.form:
-            places["unread"] = _shorten(request.form.to_dict(flat=True))
+            places["unread"] = shorten_parameters(request.form.to_dict(flat=True))
             places["body"] = f"{mimetype} (not read by PG&E)"
         elif mimetype == "application/json":
             payload = request.get_json(silent=True)
             if isinstance(payload, dict):
-                places["json"] = _shorten({k: str(v) for k, v in payload.items()})
+                places["json"] = shorten_parameters({k: str(v) for k, v in payload.items()})
         elif request.get_data(cache=True):
             places["body"] = f"{mimetype or 'untyped'} ({request.content_length} bytes, not read by PG&E)"
             if mimetype in ("", "text/plain"):
                 text = request.get_data(cache=True).decode("utf-8", "replace")
                 pairs = dict(part.partition("=")[::2] for part in text.strip().split("&") if "=" in part)
                 if pairs:
-                    places["unread"] = _shorten(pairs)
+                    places["unread"] = shorten_parameters(pairs)
     return places or None
-
-
-def _shorten(values: dict[str, str]) -> dict[str, str]:
-    """Keep enough of a secret to tell two apart (the rehearsal shows which code was sent), never all."""
-    out = {}
-    for name, value in list(values.items())[:40]:
-        text = str(value)[:500]
-        if name in SECRET_PARAMETERS and len(text) > 8:
-            text = text[:8] + "..."
-        out[str(name)[:64]] = text
-    return out
 
 
 def _presented_fingerprint() -> str | None:
@@ -343,7 +351,7 @@ def _report_facts(db: Any, response: Response, real_now: float) -> dict[str, Any
         presented = form.get("refresh_token") or request.args.get("refresh_token") or None
     kind = None
     if presented is not None:
-        token = db.get(Token, presented[:64])
+        token = db.get(Token, token_key(presented))
         kind = token.kind if token is not None else None
     retry_after = response.headers.get("Retry-After")
     peer = request.environ.get(tls.ENVIRON_KEY)
@@ -356,16 +364,24 @@ def _report_facts(db: Any, response: Response, real_now: float) -> dict[str, Any
     }
 
 
+def _security_headers(response: Response) -> Response:
+    """No page may be framed (a framed consent Submit is clickjacking) and no body type-sniffed.
+
+    ``frame-ancestors`` is the only CSP directive set: a broad policy would break the pages' inline
+    styles and SVG.
+    """
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    if surface() == "portal" or request.path.startswith(SIM_PREFIX):
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
+    return response
+
+
 def _log_request(response: Response) -> Response:
     """Record what the client sent and got, with secrets redacted, for request verification."""
     if request.path.startswith(SIM_PREFIX):
         return response
-    headers = {}
-    for name, value in request.headers.items():
-        if name.lower() in REDACTED_HEADERS:
-            scheme = value.split(" ", 1)[0] if " " in value else ""
-            value = f"{scheme} [redacted]".strip()
-        headers[name] = value
+    headers = redacted_headers(request.headers)
     rt = runtime()
     try:
         with rt.database.session() as db:
@@ -375,7 +391,7 @@ def _log_request(response: Response) -> Response:
                     surface=surface(),
                     method=request.method,
                     path=request.path,
-                    query=request.query_string.decode("latin-1"),
+                    query=redacted_query(request.query_string.decode("latin-1")),
                     status=response.status_code,
                     client_id=getattr(g, "client_id", None),
                     claimed_client_id=_claimed_client_id(db),

@@ -14,8 +14,10 @@ from typing import Any
 from .pki import DevPKI
 from .scenario import ScenarioError, load_scenario_file
 from .settings import Settings, load_settings
+from .store.at_rest import protect_data_dir
 from .store.db import Database
 from .store.world import load_world, loaded_scenario, third_party_credentials
+from .tls import proxy_header_problem
 
 RUNTIME_FILE = "server.json"
 
@@ -98,7 +100,7 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
 def prepare(settings: Settings, reset: bool = False, scenario_given: bool = False) -> tuple[Database, DevPKI]:
     """Data dir, dev PKI, schema and scenario: everything ``serve`` needs, created once."""
     data_dir = settings.resolved_data_dir()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    protect_data_dir(data_dir)  # 0700, private files 0600, also for a directory an older version made
     pki = DevPKI(data_dir / "certs")
     pki.ensure(settings.san)
     database = Database(settings.resolved_database_url())
@@ -116,6 +118,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         threads=args.threads, san=args.san, scenario=args.scenario, api_base_url=args.api_base_url,
         portal_base_url=args.portal_base_url,
     )
+    problem = proxy_header_problem(settings.client_cert_header, settings.client_cert_header_trusted_ips)
+    if problem:
+        raise ValueError(problem)
     started = time.monotonic()
     database, pki = prepare(settings, reset=args.reset, scenario_given=args.scenario is not None)
     database.engine.dispose()

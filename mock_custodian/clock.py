@@ -8,12 +8,17 @@ Certificate validity is the one exception and always uses real time.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 PACIFIC = ZoneInfo("America/Los_Angeles")
+# The instants simulated time may reach: every window, deadline and local-day computation around them
+# stays inside what datetime can represent (years 1..9999), so a clock moved to the edge never breaks.
+EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC).timestamp()
+LATEST = dt.datetime(3000, 1, 1, tzinfo=dt.UTC).timestamp()
 
 
 @dataclass(frozen=True)
@@ -78,19 +83,34 @@ def thawed(state: ClockState, real: float) -> ClockState:
     return ClockState(state.frozen_at - real, None)
 
 
+def check_instant(epoch: float) -> float:
+    """``epoch`` if simulated time may be there (finite, 1970 to 2999), else ValueError saying so."""
+    if not math.isfinite(epoch) or not EARLIEST <= epoch < LATEST:
+        raise ValueError(f"{epoch!r} is outside the simulated calendar (1970-01-01 to 2999-12-31 UTC)")
+    return epoch
+
+
 def parse_instant(text: str) -> float:
-    """An ISO 8601 instant with zone (``2026-03-01T00:00Z``) or epoch seconds, as epoch seconds."""
+    """An ISO 8601 instant with zone (``2026-03-01T00:00Z``) or epoch seconds, as epoch seconds.
+
+    Instants outside 1970-2999 are refused (ValueError) so nothing downstream overflows.
+    """
     raw = text.strip()
     try:
-        return float(raw)
+        number = float(raw)
     except ValueError:
-        pass
+        number = None
+    if number is not None:
+        return check_instant(number)
     if raw.endswith("Z") or raw.endswith("z"):
         raw = raw[:-1] + "+00:00"
     value = dt.datetime.fromisoformat(raw)
     if value.tzinfo is None:
         raise ValueError(f"instant {text!r} has no time zone; add Z or an offset")
-    return value.timestamp()
+    try:
+        return check_instant(value.timestamp())
+    except OverflowError:
+        raise ValueError(f"{text!r} is outside the simulated calendar (1970-01-01 to 2999-12-31 UTC)") from None
 
 
 # The pytest plugin's servers start their (running) clock at this Pacific time of the current day, so a

@@ -234,7 +234,7 @@ def cmd_clock(args: argparse.Namespace) -> int:
     try:
         with database.session() as db:
             if command == "advance":
-                control.advance_clock(db, control.parse_duration(args.duration))
+                control.advance_clock(db, control.parse_duration(args.duration, "duration"), clock.real_epoch())
             elif command == "set":
                 control.set_clock(db, control.parse_instant_value(args.instant), clock.real_epoch())
             elif command == "freeze":

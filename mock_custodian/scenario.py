@@ -613,12 +613,28 @@ def _duration(ctx: _Ctx, node: _Map, key: str, where: str, default: int) -> int:
     value = node.get(key)
     if value is None:
         return default
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    match = re.fullmatch(r"(\d+)([dhm])", str(value).strip())
-    if not match:
+    seconds = duration_seconds(value)
+    if seconds is None:
         raise ctx.fail(node, key, f"{where}.{key}", f"{value!r} is not a duration (seconds, or like 2d, 36h, 90m)")
-    return int(match.group(1)) * {"d": 86400, "h": 3600, "m": 60}[match.group(2)]
+    return seconds
+
+
+MAX_DURATION_S = 100 * 366 * 86400
+
+
+def duration_seconds(value: object) -> int | None:
+    """Whole seconds from a non-negative integer or ``2d`` / ``36h`` / ``90m``; None if neither (or > 100 years).
+
+    The scenario file's timeline and the control API's data changes read durations the same way.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        seconds = value
+    else:
+        match = re.fullmatch(r"(\d{1,9})([dhm])", str(value).strip())
+        if not match:
+            return None
+        seconds = int(match.group(1)) * {"d": 86400, "h": 3600, "m": 60}[match.group(2)]
+    return seconds if 0 <= seconds <= MAX_DURATION_S else None
 
 
 def _parse_timeline(ctx: _Ctx, node: _Map, where: str, sas: dict, accounts: dict, tps: dict,

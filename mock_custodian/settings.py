@@ -60,9 +60,10 @@ class Settings:
         "doc": "Accept self-signed client certificates (PG&E refuses them)."})
     client_cert_header: str | None = field(default=None, metadata={
         "doc": "Header a trusted TLS-terminating proxy forwards the client certificate in (URL-escaped PEM); "
-               "unset: off."})
-    client_cert_header_trusted_ips: list[str] = field(default_factory=lambda: ["127.0.0.1", "::1"], metadata={
-        "doc": "Addresses or networks allowed to send `client_cert_header`."})
+               "unset: off. Needs `client_cert_header_trusted_ips`."})
+    client_cert_header_trusted_ips: list[str] = field(default_factory=list, metadata={
+        "doc": "Addresses or networks of the proxy whose `client_cert_header` is believed (required with the "
+               "header; from any other address only the TLS certificate counts)."})
 
     # OAuth lifetimes (spec 4.12) and token-response shape (spec 4.9, section 9).
     client_token_ttl: int = field(default=3600, metadata={

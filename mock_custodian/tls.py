@@ -116,6 +116,25 @@ def certificate_from_proxy_header(value: str) -> PeerCertificate:
     return PeerCertificate(True, True, fingerprint, cert.subject.rfc4514_string(), source="proxy-header")
 
 
+def proxy_header_problem(header: str | None, trusted: list[str]) -> str | None:
+    """Why a proxy-header configuration must not start, or None.
+
+    A header with no trusted address would let any process that can reach the port pose as any third
+    party knowing only its public certificate; the operator names the proxy's address.
+    """
+    if not header:
+        return None
+    if not trusted:
+        return (f"client_cert_header is {header!r} but client_cert_header_trusted_ips is empty: name the "
+                "reverse proxy's address (MOCK_CUSTODIAN_CLIENT_CERT_HEADER_TRUSTED_IPS=10.0.0.5)")
+    for entry in trusted:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            return f"client_cert_header_trusted_ips: {entry!r} is not an IP address or network"
+    return None
+
+
 def address_trusted(remote_addr: str | None, trusted: list[str]) -> bool:
     """Whether a peer address is one of the configured trusted proxies (addresses or networks)."""
     if not remote_addr:

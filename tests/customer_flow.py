@@ -147,6 +147,14 @@ class Browser:
     def post(self, path: str, data: Any) -> requests.Response:
         return self.session.post(self.server.portal_base_url + path, data=data, allow_redirects=False, timeout=15)
 
+    def my_energy_sign_in(self, username: str, password: str = "demo",
+                          next_: str | None = "/customer/authorizations") -> requests.Response:
+        """GET the Share My Data sign-in page, then post it (its hidden csrf_token included), as a browser does."""
+        page = self.get("/customer/signin", {"next": next_} if next_ is not None else None)
+        assert page.status_code == 200, page.text[:300]
+        fields = [(k, v) for k, v in hidden(page.text, "/customer/signin") if k != "next" or next_ is not None]
+        return self.post("/customer/signin", fields + [("username", username), ("password", password)])
+
     def follow(self, response: requests.Response) -> requests.Response:
         """Follow a redirect within the portal (303 after a form)."""
         assert response.status_code in (302, 303), (response.status_code, response.text[:500])

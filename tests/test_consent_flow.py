@@ -15,6 +15,7 @@ from customer_flow import (
     checkbox_values,
     database,
     exchange,
+    hidden,
     redirect_params,
     resource,
     token,
@@ -367,7 +368,7 @@ def _signed_in_home(server: testing.RunningServer, username: str) -> tuple[Brows
     first = browser.get("/customer/authorizations")
     assert first.status_code == 303 and first.headers["Location"].startswith("/customer/signin")
     page = browser.get("/customer/signin", {"next": "/customer/authorizations"})
-    data = [("next", "/customer/authorizations"), ("username", username), ("password", "demo"),
+    data = [*hidden(page.text, "/customer/signin"), ("username", username), ("password", "demo"),
             ("action", "signin")]
     response = browser.post("/customer/signin", data)
     assert response.status_code == 303, page.text[:300]

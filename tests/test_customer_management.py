@@ -47,8 +47,7 @@ def frozen_afternoon(request: pytest.FixtureRequest) -> Iterator[None]:
 
 def _signed_in(server: testing.RunningServer, username: str) -> Browser:
     browser = Browser(server)
-    response = browser.post("/customer/signin", [("next", "/customer/authorizations"), ("username", username),
-                                                 ("password", "demo")])
+    response = browser.my_energy_sign_in(username)
     assert response.status_code == 303
     return browser
 
@@ -228,11 +227,14 @@ def test_management_pages_need_a_my_energy_sign_in(server: testing.RunningServer
     response = Browser(server).get("/customer/authorizations")
     assert response.status_code == 303
     assert response.headers["Location"] == "/customer/signin?next=%2Fcustomer%2Fauthorizations"
-    wrong = Browser(server).post("/customer/signin", [("username", "rivera"), ("password", "nope")])
+    wrong = Browser(server).my_energy_sign_in("rivera", "nope", next_=None)
     assert wrong.status_code == 400 and "incorrect" in wrong.text
-    open_redirect = Browser(server).post("/customer/signin", [("next", "//evil.example/"), ("username", "rivera"),
-                                                              ("password", "demo")])
+    open_redirect = Browser(server).my_energy_sign_in("rivera", next_="//evil.example/")
     assert open_redirect.headers["Location"] == "/customer/authorizations"
+    # Login CSRF: a sign-in posted without this browser's form token (another site's form) is refused.
+    forged = Browser(server).post("/customer/signin", [("username", "rivera"), ("password", "demo")])
+    assert forged.status_code == 400 and "expired" in forged.text and "smd_session" not in forged.headers.get(
+        "Set-Cookie", "")
 
 
 def test_closing_an_sa_removes_it_everywhere_and_the_last_one_cancels(server: testing.RunningServer) -> None:

@@ -230,7 +230,8 @@ def test_trusted_proxy_header_is_off_by_default(pge: testing.RunningServer) -> N
 def proxied(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     server = testing.start(
         tmp_path_factory.mktemp("proxied"),
-        env={"MOCK_CUSTODIAN_CLIENT_CERT_HEADER": "X-SSL-Client-Cert"},
+        env={"MOCK_CUSTODIAN_CLIENT_CERT_HEADER": "X-SSL-Client-Cert",
+             "MOCK_CUSTODIAN_CLIENT_CERT_HEADER_TRUSTED_IPS": "127.0.0.1"},
     )
     yield server
     server.stop()

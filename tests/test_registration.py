@@ -8,6 +8,7 @@ rehearsal must diagnose; every run checks the exact reason the mock gives for th
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -476,8 +477,10 @@ def test_rehearsal_page_shows_the_steps_and_reasons(accepted: ScriptedThirdParty
     accepted.api("POST", TEST_TOKEN, auth=(accepted.client_id, accepted.credentials["client_secret"]))
     session = requests.Session()  # a browser-like session: sign in, then the cookie
     ca = accepted.server.ca_bundle
+    form = session.get(f"{accepted.server.portal_base_url}/portal", verify=ca)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
     signed_in = session.post(f"{accepted.server.portal_base_url}/portal/login", verify=ca,
-                             data={"username": accepted.username, "password": accepted.password})
+                             data={"username": accepted.username, "password": accepted.password, "csrf_token": token})
     assert signed_in.status_code == 200 and "Manage Registration" in signed_in.text
     page = session.get(f"{accepted.server.portal_base_url}/portal/registration/tests", verify=ca)
     assert page.status_code == 200

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from mock_custodian import testing
 from mock_custodian.clock import ClockState
 from mock_custodian.store.db import Database
+from mock_custodian.store.hashed import token_key
 from mock_custodian.store.models import RequestLog, Token
 
 RESOURCE = "/GreenButtonConnect/espi/1_1/resource"
@@ -50,7 +51,7 @@ def test_two_workers_see_each_others_writes(pge: testing.RunningServer) -> None:
         response = _service_status(pge, token)
         assert response.status_code == 200
         with database.session() as db:
-            issuer = db.get(Token, token).issued_by_pid
+            issuer = db.get(Token, token_key(token)).issued_by_pid
             server_pid = db.execute(
                 select(RequestLog.worker_pid).where(RequestLog.path == f"{RESOURCE}/ReadServiceStatus")
                 .order_by(RequestLog.id.desc()).limit(1)

@@ -30,6 +30,7 @@ from sqlalchemy import select
 
 from mock_custodian import testing
 from mock_custodian.clock import PACIFIC
+from mock_custodian.store.hashed import token_key
 from mock_custodian.store.models import Authorization, AuthorizationCode, ThirdParty
 
 CUSTOMER_KEYS = ["access_token", "token_type", "expires_in", "refresh_token", "scope", "resourceURI",
@@ -349,7 +350,8 @@ def _harness_code(server: testing.RunningServer, client_id: str, redirect_uri: s
     code = str(uuid.uuid4())
     with database(server).session() as db:
         tp = db.execute(select(ThirdParty).where(ThirdParty.client_id == client_id)).scalar_one()
-        db.add(AuthorizationCode(code=code, third_party_id=tp.id, authorization_id=None, redirect_uri=redirect_uri,
+        db.add(AuthorizationCode(code=token_key(code), third_party_id=tp.id, authorization_id=None,
+                                 redirect_uri=redirect_uri,
                                  endpoint="test", issued_at=frozen_now(server) if _frozen(server) else
                                  dt.datetime.now(dt.UTC).timestamp()))
     return code

@@ -19,6 +19,8 @@ from sqlalchemy.orm import Session
 from ..app import runtime
 from ..errors import Forbidden, MissingToken, NotFound
 from ..store.authorizations import CUSTOMER_KINDS, is_live
+from ..store.db import row_id
+from ..store.hashed import token_key
 from ..store.models import Authorization, ThirdParty, Token
 from ..store.registry import CREDENTIALED
 from ..store.tokens import ACCESS, CLIENT_ACCESS, CLIENT_REFRESH, REFRESH
@@ -45,7 +47,7 @@ class Bearer:
 
 def _classify(db: Session, value: str, now: float) -> tuple[str, Token | None, ThirdParty | None]:
     """Which class a presented value is; unknown, expired, revoked and refresh tokens are 403."""
-    token = db.get(Token, value)
+    token = db.get(Token, token_key(value))
     if token is None:
         tp = db.execute(select(ThirdParty).where(ThirdParty.registration_access_token == value)).scalar_one_or_none()
         if tp is None:
@@ -104,10 +106,9 @@ def require_own_authorization(bearer: Bearer, authorization_id: int | str) -> Au
 
     Unknown ID: 404. Another client's, or another subscription of the same client: 403.
     """
-    try:
-        key = int(str(authorization_id))
-    except ValueError:
-        raise NotFound() from None
+    key = row_id(authorization_id)
+    if key is None:
+        raise NotFound()
     if bearer.authorization is not None and bearer.authorization.id == key:
         return bearer.authorization
     rt = runtime()

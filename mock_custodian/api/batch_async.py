@@ -18,6 +18,7 @@ from flask import Blueprint, Response, request
 
 from ..app import runtime
 from ..errors import BadRequest, Forbidden, MethodNotPermitted, NoListener, NotFound, ServiceUnavailable
+from ..redaction import redacted_query
 from ..store.models import Authorization, ThirdParty
 from ..store.packages import (
     CCA_LEGACY_PREFIX,
@@ -120,7 +121,8 @@ def _accept(tp_id: int, kind: str, window: DataWindow | None, authorization_id: 
     with rt.database.session() as db:
         tp = db.get(ThirdParty, tp_id)
         authorization = db.get(Authorization, authorization_id) if authorization_id is not None else None
-        accepted = accept(db, tp=tp, kind=kind, request_path=path, query=request.query_string.decode("latin-1"),
+        query = redacted_query(request.query_string.decode("latin-1"))
+        accepted = accept(db, tp=tp, kind=kind, request_path=path, query=query,
                           x_transaction=_x_transaction(), window=window, now=rt.clock.epoch(),
                           delay_s=s.async_delay_s, max_subscriptions=s.package_max_subscriptions,
                           options=BuildOptions.from_settings(s), authorization=authorization)

@@ -19,10 +19,11 @@ from flask import Blueprint, Response, current_app, request
 from flask.typing import ResponseReturnValue
 
 from .. import tls
-from ..app import REDACTED_HEADERS, runtime, surface
+from ..app import runtime, surface
 from ..errors import ControlError, ControlNotFound, ControlUnauthorized, NoListener
 from ..oauth.scope import ScopeSpelling, authorization_scope
 from ..oauth.token import _customer_payload as customer_token_payload
+from ..redaction import REDACTED_HEADERS
 from ..scenario import BUILTIN_SCENARIOS, ScenarioError, load_scenario_file
 from ..store import control, customer_add, faults
 from ..store.world import loaded_scenario, third_party_credentials
@@ -79,10 +80,9 @@ def _int_arg(name: str) -> int | None:
     value = request.args.get(name)
     if value is None or value == "":
         return None
-    try:
-        return int(value)
-    except ValueError:
-        raise ControlError(f"{name} must be an integer (got {value!r})") from None
+    if not value.lstrip("-").isascii() or not value.lstrip("-").isdigit() or len(value) > 12:
+        raise ControlError(f"{name} must be an integer of at most 12 digits (got {value[:40]!r})")
+    return int(value)
 
 
 def _clock_response(status: int = 200) -> ResponseReturnValue:
@@ -239,13 +239,13 @@ def clock_advance() -> ResponseReturnValue:
         raise ControlError(f"unknown field(s) {sorted(unknown)}; use by, seconds, minutes, hours, days, weeks")
     if not body:
         raise ControlError("say how far: by (e.g. \"2h\", \"PT2H\") or seconds/minutes/hours/days/weeks")
-    seconds = control.parse_duration(body["by"]) if "by" in body else 0.0
+    seconds = control.parse_duration(body["by"], "by") if "by" in body else 0.0
     for name, factor in units.items():
         if name in body:
-            seconds += control.parse_duration(body[name]) * factor
+            seconds += control.parse_duration(control.parse_duration(body[name], name) * factor, name)
     rt = runtime()
     with rt.database.session() as db:
-        control.advance_clock(db, seconds)
+        control.advance_clock(db, seconds, rt.clock.real_epoch())
     return _clock_response()
 
 
@@ -255,7 +255,7 @@ def clock_set() -> ResponseReturnValue:
     body = _body()
     if "to" not in body:
         raise ControlError("send {\"to\": INSTANT} (ISO 8601 with Z or an offset, or epoch seconds)")
-    instant = control.parse_instant_value(body["to"])
+    instant = control.parse_instant_value(body["to"], "to")
     rt = runtime()
     with rt.database.session() as db:
         control.set_clock(db, instant, rt.clock.real_epoch())
@@ -266,7 +266,7 @@ def clock_set() -> ResponseReturnValue:
 def clock_freeze() -> ResponseReturnValue:
     """Stop simulated time, at now or at ``{"at": INSTANT}``."""
     body = _body()
-    at = control.parse_instant_value(body["at"]) if body.get("at") is not None else None
+    at = control.parse_instant_value(body["at"], "at") if body.get("at") is not None else None
     rt = runtime()
     with rt.database.session() as db:
         control.freeze_clock(db, rt.clock.real_epoch(), at)

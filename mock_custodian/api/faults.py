@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from ..app import SIM_PREFIX, runtime, surface
 from ..errors import InjectedFault
 from ..store.faults import FiredFault, claim_request_fault
+from ..store.hashed import token_key
 from ..store.models import ThirdParty, Token
 
 log = logging.getLogger("mock_custodian.faults")
@@ -73,7 +74,8 @@ def _apply_fault() -> Response | None:
             client_ids=_LazyIds(lambda: _client_ids(db)), has_bearer=bearer is not None, now=now,
         )
         if fault is not None and fault.kind == "token_expired":
-            db.execute(update(Token).where(Token.token == bearer, Token.expires_at > now).values(expires_at=now))
+            db.execute(update(Token).where(Token.token == token_key(bearer), Token.expires_at > now)
+                       .values(expires_at=now))
     if fault is None:
         return None
     log.info("%s on %s %s", fault.reason, request.method, request.path)

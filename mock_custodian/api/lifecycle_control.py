@@ -14,6 +14,7 @@ from sqlalchemy import or_, select
 from ..app import runtime
 from ..clock import parse_instant
 from ..errors import BadRequest, NotFound
+from ..scenario import duration_seconds
 from ..store import lifecycle
 from ..store.db import meta_set
 from ..store.models import Account, AccountEvent, DataChange, ServiceAgreement
@@ -35,6 +36,34 @@ def _instant(body: dict[str, Any], key: str, default: float | None = None) -> fl
         return parse_instant(str(value))
     except ValueError as exc:
         raise BadRequest(f"{key}: {exc}") from None
+
+
+def _integer(body: dict[str, Any], key: str, default: int | None = None, low: int = 0,
+             high: int = 2**31 - 1) -> int | None:
+    """An integer field of the body, or a 400 naming it (never an overflow or a TypeError)."""
+    value = body.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise BadRequest(f"{key} must be an integer from {low} to {high} (got {value!r})")
+    return value
+
+
+def _factor(body: dict[str, Any], default: float) -> float:
+    value = body.get("factor", default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 100:
+        raise BadRequest(f"factor must be a positive number below 100 (got {value!r})")
+    return float(value)
+
+
+def _duration(body: dict[str, Any], key: str) -> int | None:
+    """Seconds, or ``2d`` / ``36h`` / ``90m`` as in a scenario file's timeline."""
+    if body.get(key) is None:
+        return None
+    seconds = duration_seconds(body[key])
+    if seconds is None:
+        raise BadRequest(f"{key} must be seconds or a duration like 2d, 36h, 90m (got {body[key]!r})")
+    return seconds
 
 
 def _sa(db, ref: Any) -> ServiceAgreement:  # noqa: ANN001
@@ -74,26 +103,27 @@ def data_change_add() -> ResponseReturnValue:
     rt = runtime()
     now = rt.clock.epoch()
     kind = body.get("kind")
-    if kind not in lifecycle.DATA_CHANGE_KINDS:
+    if not isinstance(kind, str) or kind not in lifecycle.DATA_CHANGE_KINDS:
         raise BadRequest(f"kind must be one of {', '.join(lifecycle.DATA_CHANGE_KINDS)}")
     with rt.database.session() as db:
         sa = _sa(db, body.get("sa"))
-        extra = {k: body[k] for k in ("meter", "flow_direction") if body.get(k) is not None}
+        extra = {k: _integer(body, k) for k in ("meter", "flow_direction") if body.get(k) is not None}
         if kind == "bill_revision":
             row = lifecycle.declare_bill_revision(db, sa, _instant(body, "within", now), now,
-                                                  at=_instant(body, "at"), factor=float(body.get("factor", 1.05)))
+                                                  at=_instant(body, "at"), factor=_factor(body, 1.05))
         else:
             start, end = _instant(body, "start"), _instant(body, "end")
             if start is None or end is None:
                 raise BadRequest("start and end are required (ISO 8601 with zone, or epoch seconds)")
             if kind == "gap":
-                options = {k: int(body[k]) for k in ("estimate_after", "final_after", "estimate_quality")
-                           if body.get(k) is not None}
+                options = {k: _duration(body, k) for k in ("estimate_after", "final_after") if body.get(k) is not None}
+                if body.get("estimate_quality") is not None:
+                    options["estimate_quality"] = _integer(body, "estimate_quality")
                 row = lifecycle.declare_gap(db, sa, start, end, now, **options, **extra)
             else:
                 row = lifecycle.declare_correction(db, sa, start, end, now, at=_instant(body, "at"),
-                                                   factor=float(body.get("factor", 1.1)),
-                                                   quality=int(body.get("quality", 7)), **extra)
+                                                   factor=_factor(body, 1.1),
+                                                   quality=_integer(body, "quality", 7), **extra)
         db.flush()
         return jsonify(_change_json(row)), 201
 

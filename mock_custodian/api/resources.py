@@ -30,6 +30,7 @@ from ..store.content import (
     subscription_scope,
     usage_plan,
 )
+from ..store.db import row_id
 from ..store.models import Authorization, ServiceAgreement, ThirdParty
 from ..synth.billing import Bill
 from ..synth.localtime import local_date
@@ -258,10 +259,9 @@ def authorization_list() -> Response:
 
 
 def _own_authorization_row(db, bearer: Bearer, authorization_id: str) -> Authorization:  # noqa: ANN001
-    try:
-        key = int(authorization_id)
-    except ValueError:
-        raise NotFound() from None
+    key = row_id(authorization_id)
+    if key is None:
+        raise NotFound()
     authorization = db.get(Authorization, key)
     if authorization is None:
         raise NotFound()

@@ -57,6 +57,7 @@ from ..store.customers import (
     sign_out,
 )
 from ..store.models import ServiceAgreement, ThirdParty
+from .form_token import EXPIRED, form_token_ok
 
 blueprint = Blueprint("customer", __name__)
 
@@ -216,6 +217,9 @@ def authorize_sign_in() -> Response:
         if form.get("action") == "cancel":
             return _redirect(error_redirect(consent_request.redirect_uri, "access_denied", consent_request.state))
         mode = "guest" if form.get("mode") == "guest" else "myenergy"
+        if not form_token_ok(form):  # login CSRF: the form must come from this browser's own page
+            g.error_reason = "the sign-in form's csrf_token does not match this browser's (GET the page first)"
+            return _signin_page(consent_request, {"form": EXPIRED}, form, mode, 400)
         now = runtime().clock.epoch()
         try:
             if mode == "guest":
@@ -344,6 +348,10 @@ def customer_sign_in() -> Response:
         return _page("customer/signin.html", action="/customer/signin", carried=carried, tab="myenergy",
                      tab_links=None, company=None, cancel=False, errors={}, values={}, signed_in=None)
     form = request.form
+    if not form_token_ok(form):
+        g.error_reason = "the sign-in form's csrf_token does not match this browser's (GET the page first)"
+        return _page("customer/signin.html", 400, action="/customer/signin", carried=carried, tab="myenergy",
+                     tab_links=None, company=None, cancel=False, errors={"form": EXPIRED}, values=form, signed_in=None)
     with runtime().database.session() as db:
         try:
             signed_in = sign_in(db, form.get("username", ""), form.get("password", ""), runtime().clock.epoch())

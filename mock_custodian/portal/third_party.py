@@ -25,6 +25,7 @@ from ..store.harness import start_location
 from ..store.models import ThirdParty
 from ..store.outbox import delivered_emails, email_as_dict
 from ..store.rehearsal import rehearsal
+from .form_token import EXPIRED, form_token_ok
 
 blueprint = Blueprint("third_party_portal", __name__, url_prefix="/portal")
 
@@ -198,12 +199,14 @@ def sign_in_page() -> Response:
 def sign_in() -> Response:
     rt = runtime()
     now = rt.clock.epoch()
+    if not form_token_ok(request.form):  # login CSRF: the form must come from this browser's own page
+        g.error_reason = "the sign-in form's csrf_token does not match this browser's (GET /portal first)"
+        return _page("signin.html", status=400, error=EXPIRED, username=request.form.get("username", ""))
     try:
         with rt.database.session() as db:
             tp = reg.authenticate_portal(db, request.form.get("username", ""), request.form.get("password", ""), now)
-            session = reg.start_session(db, tp, now)
+            session_id = reg.start_session(db, tp, now)
             g.client_id = tp.client_id
-            session_id = session.session_id
     except reg.PortalUnauthorized as exc:
         return _page("signin.html", status=401, error=exc.description, username=request.form.get("username", ""))
     response = redirect("/portal/registration", 303)
@@ -216,6 +219,9 @@ def sign_in() -> Response:
 def sign_out() -> Response:
     rt = runtime()
     with rt.database.session() as db:
+        found = reg.session_registration(db, request.cookies.get(SESSION_COOKIE), rt.clock.epoch())
+        if found is not None:
+            _check_csrf(found[0].csrf_token, request.form.get("csrf_token"))
         reg.end_session(db, request.cookies.get(SESSION_COOKIE))
     response = _to_signin()
     response.delete_cookie(SESSION_COOKIE, path="/portal")
@@ -226,6 +232,9 @@ def sign_out() -> Response:
 def reset_password() -> Response:
     if request.method == "GET":
         return _page("reset.html")
+    if not form_token_ok(request.form):
+        g.error_reason = "the reset form's csrf_token does not match this browser's (GET the page first)"
+        return _page("reset.html", status=400, error=EXPIRED)
     rt = runtime()
     try:
         with rt.database.session() as db:
@@ -242,6 +251,10 @@ def register_page() -> Response:
         return _page("register.html", form={}, errors={})
     rt = runtime()
     data = _form_data()
+    if not form_token_ok(request.form):
+        g.error_reason = "the registration form's csrf_token does not match this browser's (GET the page first)"
+        form = {k: v for k, v in data.items() if k not in ("portal_password",)}
+        return _page("register.html", status=400, form=form, errors={"form": EXPIRED})
     try:
         with rt.database.session() as db:
             submission = reg.register(db, data, rt.clock.epoch(), policy(), rt.pki)

@@ -20,6 +20,7 @@ from ..clock import PACIFIC
 from ..errors import Forbidden, NotFound
 from ..espi.admin import batch_list_xml
 from .db import next_id
+from .hashed import display_prefix, token_key
 from .models import (
     Authorization,
     AuthorizationCode,
@@ -328,7 +329,8 @@ def create_customer_authorization(
     code = None
     if redirect_uri is not None:
         code = str(uuid.uuid4())
-        db.add(AuthorizationCode(code=code, third_party_id=tp.id, authorization_id=authorization.id,
+        db.add(AuthorizationCode(code=token_key(code), prefix=display_prefix(code), third_party_id=tp.id,
+                                 authorization_id=authorization.id,
                                  redirect_uri=redirect_uri, endpoint="production", issued_at=now))
     from .lifecycle import schedule_consent_events  # lifecycle builds on this module
 

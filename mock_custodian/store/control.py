@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from sqlalchemy import case, or_, select, update
 from sqlalchemy.orm import Session
 
-from ..clock import PACIFIC, ClockState, parse_instant
+from ..clock import PACIFIC, ClockState, check_instant, parse_instant
 from ..errors import ControlError, ControlNotFound
 from ..pki import DevPKI
 from ..scenario import DATA_GROUPS, Scenario, load_scenario_file, parse_scenario
@@ -81,9 +82,17 @@ def _clock_row(db: Session) -> SimClock:
     return row
 
 
-def advance_clock(db: Session, seconds: float) -> None:
-    """Move simulated time by ``seconds`` in one statement, so concurrent moves add up."""
-    _clock_row(db)
+def advance_clock(db: Session, seconds: float, real: float) -> None:
+    """Move simulated time by ``seconds`` in one statement, so concurrent moves add up.
+
+    A move that would leave the simulated calendar (1970-2999) is refused and nothing changes.
+    """
+    row = _clock_row(db)
+    try:
+        check_instant(ClockState(row.offset_s or 0.0, row.frozen_at).now_epoch(real) + seconds)
+    except ValueError:
+        raise ControlError(f"advancing by {seconds:g} seconds would leave the simulated calendar "
+                           "(1970-01-01 to 2999-12-31 UTC); set the clock or reset instead") from None
     db.execute(
         update(SimClock)
         .where(SimClock.id == 1)
@@ -125,8 +134,21 @@ _SHORT = re.compile(r"^(?P<value>\d+(?:\.\d+)?)\s*(?P<unit>s|m|h|d|w)$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
-def parse_duration(value: Any) -> float:
-    """Seconds from a number, ``90m`` / ``2h`` / ``1.5d`` / ``1w``, or ISO 8601 ``PT2H`` (``-`` moves back)."""
+def parse_duration(value: Any, field: str = "by") -> float:
+    """Seconds from a number, ``90m`` / ``2h`` / ``1.5d`` / ``1w``, or ISO 8601 ``PT2H`` (``-`` moves back).
+
+    Infinite, NaN or longer-than-the-calendar durations are refused, naming ``field``.
+    """
+    seconds = _duration_seconds(value)
+    if not math.isfinite(seconds) or abs(seconds) > MAX_DURATION_S:
+        raise ControlError(f"{field}: {value!r} is not a usable duration (at most 1,000 years either way)")
+    return seconds
+
+
+MAX_DURATION_S = 1000 * 366 * 86400.0
+
+
+def _duration_seconds(value: Any) -> float:
     if isinstance(value, bool):
         raise ControlError(f"not a duration: {value!r}")
     if isinstance(value, int | float):
@@ -151,17 +173,20 @@ def parse_duration(value: Any) -> float:
     raise ControlError(f"not a duration: {value!r} (use seconds, 90m, 2h, 3d, 1w or ISO 8601 like PT2H)")
 
 
-def parse_instant_value(value: Any) -> float:
-    """An instant from epoch seconds or ISO 8601 with a zone, as a clear 400 when it is neither."""
+def parse_instant_value(value: Any, field: str = "instant") -> float:
+    """An instant from epoch seconds or ISO 8601 with a zone, as a clear 400 naming ``field`` when it is neither."""
     if isinstance(value, bool) or value is None:
-        raise ControlError(f"not an instant: {value!r}")
+        raise ControlError(f"{field}: not an instant: {value!r}")
     if isinstance(value, int | float):
-        return float(value)
+        try:
+            return check_instant(float(value))
+        except (ValueError, OverflowError) as exc:
+            raise ControlError(f"{field}: not an instant: {value!r}: {exc}") from None
     try:
         return parse_instant(str(value))
     except ValueError as exc:
-        raise ControlError(f"not an instant: {value!r}: {exc} (use ISO 8601 with Z or an offset, or epoch "
-                           "seconds)") from None
+        raise ControlError(f"{field}: not an instant: {str(value)[:80]!r}: {exc} (use ISO 8601 with Z or an "
+                           "offset, or epoch seconds)") from None
 
 
 # --- the world --------------------------------------------------------------------------------------

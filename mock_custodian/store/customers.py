@@ -6,7 +6,6 @@ other; their lifetime runs on the simulated clock like everything else.
 
 from __future__ import annotations
 
-import hmac
 import re
 import secrets
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from .hashed import check_password, token_key
 from .models import Account, Customer, CustomerSession
 
 SESSION_TTL = 30 * 60  # idle timeout of a customer session, seconds (renewed on every page)
@@ -53,8 +53,9 @@ def free_text_problem(value: str, label: str) -> str | None:
 
 
 def _new_session(db: Session, customer: Customer, now: float, guest_account_id: int | None) -> SignedIn:
+    cookie = secrets.token_urlsafe(32)
     row = CustomerSession(
-        session_id=secrets.token_urlsafe(32),
+        session_id=token_key(cookie),  # the database keeps only the cookie's SHA-256
         customer_id=customer.id,
         guest_account_id=guest_account_id,
         csrf_token=secrets.token_urlsafe(24),
@@ -62,7 +63,7 @@ def _new_session(db: Session, customer: Customer, now: float, guest_account_id: 
         expires_at=now + SESSION_TTL,
     )
     db.add(row)
-    return SignedIn(row.session_id, customer.id, customer.name, guest_account_id, row.csrf_token)
+    return SignedIn(cookie, customer.id, customer.name, guest_account_id, row.csrf_token)
 
 
 def sign_in(db: Session, username: str, password: str, now: float) -> SignedIn:
@@ -73,7 +74,7 @@ def sign_in(db: Session, username: str, password: str, now: float) -> SignedIn:
     if not password:
         raise SignInFailed("Enter your password.", "password")
     customer = db.execute(select(Customer).where(Customer.username == username.strip())).scalar_one_or_none()
-    if customer is None or not hmac.compare_digest(customer.password.encode(), password.encode()):
+    if customer is None or not check_password(customer.password, password):
         raise SignInFailed("The user name or password is incorrect.", "username")
     return _new_session(db, customer, now, None)
 
@@ -106,7 +107,7 @@ def current_session(db: Session, session_id: str | None, now: float) -> SignedIn
     """The live session for a cookie value, renewed; None when missing or expired."""
     if not session_id:
         return None
-    row = db.get(CustomerSession, session_id)
+    row = db.get(CustomerSession, token_key(session_id))
     if row is None:
         return None
     if row.expires_at <= now:
@@ -116,9 +117,9 @@ def current_session(db: Session, session_id: str | None, now: float) -> SignedIn
     customer = db.get(Customer, row.customer_id)
     if customer is None:
         return None
-    return SignedIn(row.session_id, customer.id, customer.name, row.guest_account_id, row.csrf_token)
+    return SignedIn(session_id, customer.id, customer.name, row.guest_account_id, row.csrf_token)
 
 
 def sign_out(db: Session, session_id: str | None) -> None:
     if session_id:
-        db.execute(delete(CustomerSession).where(CustomerSession.session_id == session_id))
+        db.execute(delete(CustomerSession).where(CustomerSession.session_id == token_key(session_id)))

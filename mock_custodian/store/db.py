@@ -9,12 +9,15 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import BigInteger, Engine, Text, cast, create_engine, event, make_url, select, update
+from sqlalchemy import text as sql_text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..clock import Clock, ClockState
+from . import at_rest
 from .models import Base, SimClock, SimMeta
 
 SCHEMA_ATTEMPTS = 3
@@ -35,8 +38,11 @@ class Database:
             self._pid = os.getpid()
 
     def create_schema(self) -> None:
-        # Another process may create the same tables at the same moment (a reset's reload while the job
-        # worker restarts): "already exists" then means the work is done; check again rather than fail.
+        """Create missing tables and columns; upgrade an older database's plain-text secrets (then scrub).
+
+        Another process may create the same tables at the same moment (serve and a worker at first
+        start): "already exists" then means the work is done; check again rather than fail.
+        """
         for attempt in range(SCHEMA_ATTEMPTS):
             try:
                 Base.metadata.create_all(self.engine)
@@ -44,13 +50,18 @@ class Database:
             except OperationalError as exc:
                 if "already exists" not in str(exc) or attempt == SCHEMA_ATTEMPTS - 1:
                     raise
-        with self.session() as db:
-            if db.get(SimClock, 1) is None:
-                db.add(SimClock(id=1, offset_s=0.0, frozen_at=None))
-
         from .migrate import add_missing_columns
 
         add_missing_columns(self.engine)  # an older data dir's tables gain the newer columns
+        with self.session() as db:
+            if db.get(SimClock, 1) is None:
+                db.add(SimClock(id=1, offset_s=0.0, frozen_at=None))
+                at_rest.mark_current(db)
+                upgraded = False
+            else:
+                upgraded = at_rest.upgrade(self.engine, db)
+        if upgraded:
+            at_rest.scrub(self.engine)
 
     def drop_schema(self) -> None:
         Base.metadata.drop_all(self.engine)
@@ -91,6 +102,9 @@ class Database:
 
 def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
+        path = make_url(url).database
+        if path and path != ":memory:" and not path.startswith("file:"):
+            at_rest.private_sqlite_file(Path(path))
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
@@ -100,10 +114,42 @@ def _make_engine(url: str) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA secure_delete=ON")  # freed pages are zeroed: no deleted secret lingers
             cur.close()
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+MAX_ROW_ID = 2**63 - 1  # the largest INTEGER SQLite and PostgreSQL's BIGINT hold
+
+
+def row_id(text: object) -> int | None:
+    """A path segment as a stored integer id, or None when no row can have it (not ASCII digits, or
+    beyond what the database's INTEGER holds): callers answer 404, never an overflow."""
+    value = str(text)
+    if not value.isascii() or not value.isdigit() or len(value) > 19:
+        return None
+    number = int(value)
+    return number if 0 < number <= MAX_ROW_ID else None
+
+
+def clear_world(db: Session) -> None:
+    """Delete every row (ids start again) inside the caller's transaction; the clock runs on real time.
+
+    A reset must never leave a moment without tables: a worker or job reading meanwhile sees the old
+    world or the new one (dropping and recreating tables gave them "no such table" errors).
+    """
+    tables = list(reversed(Base.metadata.sorted_tables))
+    if db.get_bind().dialect.name == "postgresql":
+        names = ", ".join(f'"{table.name}"' for table in tables)
+        db.execute(sql_text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    else:
+        for table in tables:
+            db.execute(table.delete())
+    db.add(SimClock(id=1, offset_s=0.0, frozen_at=None))
+    at_rest.mark_current(db)
+    db.flush()
 
 
 def meta_get(db: Session, key: str) -> str | None:
@@ -120,16 +166,24 @@ def meta_set(db: Session, key: str, value: str) -> None:
 
 
 def next_id(db: Session, counter: str, start: int) -> int:
-    """Allocate the next value of a platform-wide counter (AuthorizationID never reused)."""
-    query = select(SimMeta).where(SimMeta.key == f"counter:{counter}")
-    if db.bind is not None and db.bind.dialect.name == "postgresql":
-        query = query.with_for_update()
-    row = db.execute(query).scalar_one_or_none()
-    if row is None:
-        value = start
-        db.add(SimMeta(key=f"counter:{counter}", value=str(value)))
+    """Allocate the next value of a platform-wide counter (AuthorizationID never reused, client_id).
+
+    One atomic ``UPDATE ... RETURNING`` (after an idempotent insert of the counter row), so several
+    processes sharing the database never hand out the same value: on SQLite a read-then-write would run
+    the read outside any transaction and lose updates.
+    """
+    key = f"counter:{counter}"
+    dialect = db.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
     else:
-        value = int(row.value) + 1
-        row.value = str(value)
-    db.flush()
-    return value
+        from sqlalchemy.dialects.sqlite import insert
+    db.execute(insert(SimMeta).values(key=key, value=str(start - 1)).on_conflict_do_nothing(index_elements=["key"]))
+    value = db.execute(
+        update(SimMeta)
+        .where(SimMeta.key == key)
+        .values(value=cast(cast(SimMeta.value, BigInteger) + 1, Text))
+        .returning(SimMeta.value)
+        .execution_options(synchronize_session=False)
+    ).scalar_one()
+    return int(value)

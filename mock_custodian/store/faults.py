@@ -22,6 +22,7 @@ deliver, before its first attempt::
 from __future__ import annotations
 
 import fnmatch
+import math
 import random
 from collections.abc import Container
 from dataclasses import dataclass
@@ -75,6 +76,7 @@ BODY_FORMATS = ("json", "html", "plain")
 SURFACES = ("api", "portal")
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS")
 MAX_DELAY_MS = 120_000
+MAX_COUNT = 2**31 - 1  # every integer a fault stores fits any database's INTEGER
 
 
 @dataclass(frozen=True)
@@ -102,12 +104,12 @@ def add_fault(db: Session, spec: dict[str, Any], now: float) -> Fault:
         raise ControlError("a fault is a JSON object with at least a `kind`")
     allowed = {"kind", "path", "method", "client_id", "surface", "times", "probability", "params", "seed"}
     kind = spec.get("kind")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise ControlError(f"kind must be one of {', '.join(KINDS)} (got {kind!r})")
     # Parameters may be given flat (`{"kind": "http_error", "status": 502}`) or under `params`.
-    params_in = dict(spec.get("params") or {})
-    if not isinstance(spec.get("params", {}), dict):
+    if spec.get("params") is not None and not isinstance(spec["params"], dict):
         raise ControlError("params must be a JSON object")
+    params_in = dict(spec.get("params") or {})
     for name, value in spec.items():
         if name not in allowed:
             if name in PARAMS[kind]:
@@ -129,15 +131,15 @@ def add_fault(db: Session, spec: dict[str, Any], now: float) -> Fault:
     if kind in NOTIFICATION_KINDS and (method or surface):
         raise ControlError("notification faults match on client_id and path (the notification URI) only")
     times = spec.get("times")
-    if times is not None and (not _is_int(times) or times < 1):
+    if times is not None and (not _is_int(times) or not 1 <= times <= MAX_COUNT):
         raise ControlError(f"times must be a positive integer or null for every match (got {times!r})")
     probability = spec.get("probability", 1.0)
     if isinstance(probability, bool) or not isinstance(probability, int | float) or not 0 < probability <= 1:
         raise ControlError(f"probability must be a number in (0, 1] (got {probability!r})")
     seed = spec.get("seed")
     if seed is not None:
-        if not _is_int(seed):
-            raise ControlError("seed must be an integer")
+        if not _is_int(seed) or abs(seed) > MAX_COUNT:
+            raise ControlError(f"seed must be an integer of at most {MAX_COUNT} either way")
         params["seed"] = seed
     fault = Fault(kind=kind, path=path, method=method, client_id=client_id, surface=surface, times=times,
                   probability=float(probability), params=params, matched=0, fired=0, created_at=now)
@@ -169,6 +171,8 @@ def _params(kind: str, given: dict[str, Any]) -> dict[str, Any]:
         types, _default = accepted[name]
         if value is not None and (isinstance(value, bool) or not isinstance(value, types)):
             raise ControlError(f"{name} must be {' or '.join(t.__name__ for t in types)} (got {value!r})")
+        if isinstance(value, int | float) and (not math.isfinite(value) or abs(value) > MAX_COUNT):
+            raise ControlError(f"{name} must be a finite number of at most {MAX_COUNT} (got {value!r})")
         out[name] = value
     for name, (_types, default) in accepted.items():
         if out.get(name) is None and default is not None:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from ..errors import OAuthError
 from .authorizations import is_live
+from .hashed import display_prefix, token_key
 from .models import Authorization, AuthorizationCode, ThirdParty, Token
 from .tokens import ACCESS, CLIENT_ACCESS, CLIENT_REFRESH, REFRESH
 
@@ -44,14 +45,17 @@ class IssuedTokens:
 def _pair(db: Session, tp: ThirdParty, endpoint: str, now: float, access_kind: str, refresh_kind: str,
           access_ttl: int, refresh_ttl: int, authorization: Authorization | None) -> IssuedTokens:
     authorization_id = authorization.id if authorization is not None else None
-    access = Token(token=str(uuid.uuid4()), kind=access_kind, endpoint=endpoint, third_party_id=tp.id,
+    access_value, refresh_value = str(uuid.uuid4()), str(uuid.uuid4())
+    access = Token(token=token_key(access_value), prefix=display_prefix(access_value), kind=access_kind,
+                   endpoint=endpoint, third_party_id=tp.id,
                    authorization_id=authorization_id, issued_at=now, expires_at=now + access_ttl,
                    issued_by_pid=os.getpid())
-    refresh = Token(token=str(uuid.uuid4()), kind=refresh_kind, endpoint=endpoint, third_party_id=tp.id,
+    refresh = Token(token=token_key(refresh_value), prefix=display_prefix(refresh_value), kind=refresh_kind,
+                    endpoint=endpoint, third_party_id=tp.id,
                     authorization_id=authorization_id, issued_at=now, expires_at=now + refresh_ttl,
                     issued_by_pid=os.getpid())
     db.add_all([access, refresh])
-    return IssuedTokens(access_kind, access.token, access_ttl, refresh.token, authorization, endpoint)
+    return IssuedTokens(access_kind, access_value, access_ttl, refresh_value, authorization, endpoint)
 
 
 def exchange_code(db: Session, tp: ThirdParty, *, code: str | None, redirect_uri: str | None, endpoint: str,
@@ -64,7 +68,7 @@ def exchange_code(db: Session, tp: ThirdParty, *, code: str | None, redirect_uri
         raise OAuthError("invalid_request", "Missing code")
     if not redirect_uri:
         raise OAuthError("invalid_request", "Missing redirect_uri")
-    row = db.get(AuthorizationCode, code)
+    row = db.get(AuthorizationCode, token_key(code))
     if row is None or row.endpoint != endpoint:
         raise _invalid_grant("Invalid authorization code")
     if row.third_party_id != tp.id:
@@ -84,7 +88,7 @@ def exchange_code(db: Session, tp: ThirdParty, *, code: str | None, redirect_uri
         raise _invalid_grant("Invalid authorization code")
     used = db.execute(
         update(AuthorizationCode)
-        .where(AuthorizationCode.code == code, AuthorizationCode.used_at.is_(None))
+        .where(AuthorizationCode.code == row.code, AuthorizationCode.used_at.is_(None))
         .values(used_at=now)
     )
     if used.rowcount != 1:
@@ -101,7 +105,7 @@ def refresh(db: Session, tp: ThirdParty, *, refresh_token: str | None, endpoint:
     """
     if not refresh_token:
         raise OAuthError("invalid_request", "Missing refresh_token")
-    row = db.get(Token, refresh_token)
+    row = db.get(Token, token_key(refresh_token))
     if row is None or row.kind not in (REFRESH, CLIENT_REFRESH) or row.endpoint != endpoint:
         raise _invalid_grant("Invalid refresh token")
     if row.third_party_id != tp.id:
@@ -116,7 +120,7 @@ def refresh(db: Session, tp: ThirdParty, *, refresh_token: str | None, endpoint:
         if authorization is None or not is_live(authorization, now):
             raise _invalid_grant("The authorization has been revoked or has expired")
     rotated = db.execute(
-        update(Token).where(Token.token == refresh_token, Token.revoked_at.is_(None)).values(revoked_at=now)
+        update(Token).where(Token.token == row.token, Token.revoked_at.is_(None)).values(revoked_at=now)
     )
     if rotated.rowcount != 1:
         raise _invalid_grant("The refresh token has been used or revoked")

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..errors import OAuthError
+from .hashed import display_prefix, token_key
 from .models import AuthorizationCode, ThirdParty
 from .registration import LIVE_STATUSES, RegistrationConflict, advance_lifecycle
 from .registry import CREDENTIALED
@@ -85,7 +86,8 @@ def authorize_test(db: Session, *, client_id: str, redirect_uri: str, response_t
     if response_type != "code":
         raise _invalid("response_type is invalid", f"response_type must be the literal 'code' (got {response_type!r})")
     code = str(uuid.uuid4())
-    db.add(AuthorizationCode(code=code, third_party_id=tp.id, authorization_id=None, redirect_uri=redirect_uri,
+    db.add(AuthorizationCode(code=token_key(code), prefix=display_prefix(code), third_party_id=tp.id,
+                             authorization_id=None, redirect_uri=redirect_uri,
                              endpoint=TEST_ENDPOINT, issued_at=now))
     pairs = []
     if code_param in ("authorization_code", "both"):

@@ -73,7 +73,7 @@ class ThirdParty(Base):
     history_months: Mapped[int] = mapped_column(Integer, default=36)
     visible: Mapped[bool] = mapped_column(Boolean, default=True)
     portal_username: Mapped[str | None] = mapped_column(String(100), nullable=True)
-    portal_password: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    portal_password: Mapped[str | None] = mapped_column(String(255), nullable=True)  # salted hash (store.hashed)
     cca_territory: Mapped[list] = mapped_column(JSON, default=list)  # SA numbers a CCA receives
     # The customer login a Self-Access user signs in with: it picks its own name in the company list.
     self_access_customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), nullable=True)
@@ -123,7 +123,7 @@ class Customer(Base):
     customer_number: Mapped[str] = mapped_column(String(16), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     username: Mapped[str] = mapped_column(String(100), unique=True)
-    password: Mapped[str] = mapped_column(String(100))
+    password: Mapped[str] = mapped_column(String(255))  # salted hash (store.hashed)
     email: Mapped[str] = mapped_column(String(200))
     phone: Mapped[str] = mapped_column(String(32))
     customer_class: Mapped[str] = mapped_column(String(16), default="RES")
@@ -229,7 +229,8 @@ class Token(Base):
     """
 
     __tablename__ = "tokens"
-    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the value (store.hashed)
+    prefix: Mapped[str | None] = mapped_column(String(12), nullable=True)  # the value's first characters
     kind: Mapped[str] = mapped_column(String(16))
     endpoint: Mapped[str] = mapped_column(String(16), default="production")
     third_party_id: Mapped[int] = mapped_column(ForeignKey("third_parties.id"), index=True)
@@ -244,7 +245,8 @@ class AuthorizationCode(Base):
     """A single-use code bound to client, redirect URI and authorization (spec 4.5)."""
 
     __tablename__ = "authorization_codes"
-    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the code (store.hashed)
+    prefix: Mapped[str | None] = mapped_column(String(12), nullable=True)  # the code's first characters
     third_party_id: Mapped[int] = mapped_column(ForeignKey("third_parties.id"))
     authorization_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     redirect_uri: Mapped[str] = mapped_column(Text)
@@ -386,7 +388,7 @@ class CustomerSession(Base):
     """
 
     __tablename__ = "customer_sessions"
-    session_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    session_id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the cookie value
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
     guest_account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), nullable=True)
     csrf_token: Mapped[str] = mapped_column(String(64))
@@ -398,7 +400,7 @@ class PortalSession(Base):
     """A Third Party Portal sign-in (registration staff), in the database so every worker honours it."""
 
     __tablename__ = "portal_sessions"
-    session_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    session_id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the cookie value
     third_party_id: Mapped[int] = mapped_column(ForeignKey("third_parties.id"), index=True)
     csrf_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[float] = mapped_column(Float)

@@ -27,6 +27,7 @@ from ..errors import Forbidden, NotFound, PGEError
 from ..pki import DevPKI
 from .authorizations import revoke_all_for_third_party
 from .db import next_id
+from .hashed import check_password, hash_password, token_key
 from .milestones import (
     API_CONNECTIVITY,
     APPLICATION_INFORMATION,
@@ -561,7 +562,7 @@ def register(db: Session, raw: Mapping[str, Any], now: float, policy: PortalPoli
         history_months=values["history_months"],
         visible=values.get("visibility", True),
         portal_username=values["portal_username"],
-        portal_password=values["portal_password"],
+        portal_password=hash_password(values["portal_password"]),
         security_question=values["security_question"],
         security_answer=values["security_answer"],
         cca_territory=[],
@@ -742,12 +743,15 @@ def update_registration(db: Session, tp: ThirdParty, raw: Mapping[str, Any], now
               "oauth_url": "scope_selection_uri", "third_party_portal_uri": "portal_uri",
               "redirect_uri": "redirect_uri",
               "notification_uri": "notification_uri", "notify_daily": "notify_daily", "data_groups": "data_groups",
-              "history_months": "history_months", "visibility": "visible", "portal_password": "portal_password",
+              "history_months": "history_months", "visibility": "visible",
               "security_question": "security_question", "security_answer": "security_answer"}
     for name, column in simple.items():
         if name in values and getattr(tp, column) != values[name]:
             setattr(tp, column, values[name])
             changed.append(name)
+    if values.get("portal_password") and not check_password(tp.portal_password, values["portal_password"]):
+        tp.portal_password = hash_password(values["portal_password"])
+        changed.append("portal_password")
     for contact in ("business_contact", "technical_contact"):
         current = dict(getattr(tp, contact) or {})
         for key in ("name", "email", "phone"):
@@ -776,8 +780,7 @@ def authenticate_portal(db: Session, username: str, password: str, now: float) -
     """Portal sign-in: one set of credentials per registration, shared by its staff (spec 5.1)."""
     tp = db.execute(select(ThirdParty).where(func.lower(ThirdParty.portal_username) == (username or "").lower())
                     .order_by(ThirdParty.id.desc()).limit(1)).scalar_one_or_none()
-    if tp is None or not tp.portal_password or not hmac.compare_digest(
-            tp.portal_password.encode(), (password or "").encode()):
+    if tp is None or not check_password(tp.portal_password, password):
         raise PortalUnauthorized("Wrong portal user name or password")
     advance_lifecycle(db, tp, now)
     return tp
@@ -792,21 +795,23 @@ def reset_password(db: Session, username: str, answer: str, new_password: str) -
         raise PortalUnauthorized("Wrong user name or security answer")
     if len(new_password or "") < 8:
         raise RegistrationInvalid({"portal_password": "must have at least 8 characters"})
-    tp.portal_password = new_password
+    tp.portal_password = hash_password(new_password)
     return tp
 
 
-def start_session(db: Session, tp: ThirdParty, now: float) -> PortalSession:
-    session = PortalSession(session_id=secrets.token_urlsafe(32), third_party_id=tp.id,
+def start_session(db: Session, tp: ThirdParty, now: float) -> str:
+    """A new portal sign-in; returns the cookie value (the database keeps only its SHA-256)."""
+    cookie = secrets.token_urlsafe(32)
+    session = PortalSession(session_id=token_key(cookie), third_party_id=tp.id,
                             csrf_token=secrets.token_urlsafe(24), created_at=now, expires_at=now + PORTAL_SESSION_TTL_S)
     db.add(session)
-    return session
+    return cookie
 
 
 def session_registration(db: Session, session_id: str | None, now: float) -> tuple[PortalSession, ThirdParty] | None:
     if not session_id:
         return None
-    session = db.get(PortalSession, session_id)
+    session = db.get(PortalSession, token_key(session_id))
     if session is None or session.expires_at <= now:
         return None
     tp = db.get(ThirdParty, session.third_party_id)
@@ -818,7 +823,7 @@ def session_registration(db: Session, session_id: str | None, now: float) -> tup
 
 def end_session(db: Session, session_id: str | None) -> None:
     if session_id:
-        session = db.get(PortalSession, session_id)
+        session = db.get(PortalSession, token_key(session_id))
         if session is not None:
             db.delete(session)
 
@@ -949,7 +954,7 @@ def read_application_information(db: Session, application_information_id: str, c
 
 def bearer_owner(db: Session, value: str) -> str | None:
     """The client_id a bearer value belongs to (any token class, or a registration access token), for the log."""
-    token = db.get(Token, value)
+    token = db.get(Token, token_key(value))
     if token is not None:
         owner = db.get(ThirdParty, token.third_party_id)
         return owner.client_id if owner is not None else None

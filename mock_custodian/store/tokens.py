@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from ..errors import Forbidden, OAuthError
+from .hashed import display_prefix, token_key
 from .models import ThirdParty, Token
 
 CLIENT_ACCESS = "client_access"
@@ -30,24 +31,28 @@ def issue_client_access_token(
     """grant_type=client_credentials: a fresh CAT every call; earlier ones live until they expire."""
     if endpoint == "production" and tp.status != "approved":
         raise OAuthError("unauthorized_client", "The registration is not approved for production")
+    access_value = str(uuid.uuid4())
     access = Token(
-        token=str(uuid.uuid4()), kind=CLIENT_ACCESS, endpoint=endpoint, third_party_id=tp.id,
+        token=token_key(access_value), prefix=display_prefix(access_value), kind=CLIENT_ACCESS, endpoint=endpoint,
+        third_party_id=tp.id,
         issued_at=now, expires_at=now + ttl, issued_by_pid=os.getpid(),
     )
     db.add(access)
-    refresh = None
+    refresh_value = None
     if with_refresh:
+        refresh_value = str(uuid.uuid4())
         refresh = Token(
-            token=str(uuid.uuid4()), kind=CLIENT_REFRESH, endpoint=endpoint, third_party_id=tp.id,
+            token=token_key(refresh_value), prefix=display_prefix(refresh_value), kind=CLIENT_REFRESH,
+            endpoint=endpoint, third_party_id=tp.id,
             issued_at=now, expires_at=now + refresh_ttl, issued_by_pid=os.getpid(),
         )
         db.add(refresh)
-    return IssuedClientToken(access.token, ttl, refresh.token if refresh else None)
+    return IssuedClientToken(access_value, ttl, refresh_value)
 
 
 def bearer_token(db: Session, value: str, now: float, kinds: tuple[str, ...]) -> Token:
     """The live token of an allowed class, or 403 (spec 2.3: every token problem is A403)."""
-    token = db.get(Token, value)
+    token = db.get(Token, token_key(value))
     if token is None or token.kind in (CLIENT_REFRESH, REFRESH):
         raise Forbidden("Invalid access token")
     if token.revoked_at is not None:

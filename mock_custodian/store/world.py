@@ -14,12 +14,12 @@ from ..clock import PACIFIC
 from ..pki import DevPKI
 from ..scenario import PGE_CITIES, Scenario, derive_digits, resolve_instant
 from ..synth.config import ServiceAgreementModel
-from .db import Database, meta_get, meta_set, next_id
+from .db import Database, clear_world, meta_get, meta_set, next_id
+from .hashed import ScenarioPasswords
 from .milestones import APPROVED, REQUIRED_TESTS
 from .models import (
     Account,
     Authorization,
-    Base,
     Customer,
     Meter,
     ServiceAgreement,
@@ -66,12 +66,14 @@ def loaded_scenario(database: Database) -> dict[str, str] | None:
 def load_world(database: Database, scenario: Scenario, pki: DevPKI) -> None:
     """Replace the whole world with ``scenario``; the simulated clock starts again at real time.
 
-    All or nothing: the new world is written in one transaction after the tables are recreated.
+    All or nothing: the old rows are deleted and the new world written in one transaction
+    (``clear_world``), so a request or job running meanwhile sees one world or the other.
     """
-    Base.metadata.drop_all(database.engine)
     database.create_schema()
-    now = database.clock().epoch()
+    now = database.clock().real_epoch()
+    scenario_password = ScenarioPasswords()  # each distinct scenario password hashed once per load
     with database.session() as db:
+        clear_world(db)
         tp_by_key: dict[str, ThirdParty] = {}
         for spec in scenario.third_parties:
             client_id = spec.client_id or str(next_id(db, "client_id", CLIENT_ID_START)).zfill(5)
@@ -101,7 +103,7 @@ def load_world(database: Database, scenario: Scenario, pki: DevPKI) -> None:
                 history_months=spec.history_months,
                 visible=spec.visible,
                 portal_username=spec.portal_username or spec.key,
-                portal_password=spec.portal_password or "demo",
+                portal_password=scenario_password(spec.portal_password or "demo"),
                 cca_territory=[],
                 milestones=(
                     {name: now for name in REQUIRED_TESTS[spec.user_type]} | {APPROVED: now}
@@ -157,7 +159,7 @@ def load_world(database: Database, scenario: Scenario, pki: DevPKI) -> None:
                 customer_number=unique_digits("customer", spec.key),
                 name=name,
                 username=spec.username,
-                password=spec.password if spec.online_account else "",  # "": no password signs in
+                password=scenario_password(spec.password) if spec.online_account else "",  # "": no sign-in
                 email=email,
                 phone=phone,
                 customer_class=spec.customer_class,
