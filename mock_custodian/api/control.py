@@ -198,7 +198,7 @@ def scenario_load() -> ResponseReturnValue:
                 scenario = control.scenario_from_upload(body["yaml"], rt.settings.resolved_data_dir())
             elif isinstance(body.get("path"), str):
                 scenario = load_scenario_file(Path(body["path"]).resolve())
-            elif body.get("builtin") in BUILTIN_SCENARIOS:
+            elif isinstance(body.get("builtin"), str) and body["builtin"] in BUILTIN_SCENARIOS:
                 scenario = load_scenario_file(BUILTIN_SCENARIOS[body["builtin"]])
             else:
                 raise ControlError("send the scenario YAML (Content-Type application/yaml), or JSON with yaml, "

@@ -188,7 +188,7 @@ def clock() -> ResponseReturnValue:
     with rt.database.session() as db:
         if action == "advance":
             seconds = control.parse_duration(request.form.get("by", ""))
-            control.advance_clock(db, seconds)
+            control.advance_clock(db, seconds, rt.clock.real_epoch())
             message = f"Clock advanced by {request.form.get('by')}."
         elif action == "freeze":
             control.freeze_clock(db, rt.clock.real_epoch())
