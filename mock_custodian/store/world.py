@@ -26,6 +26,7 @@ from .models import (
     ThirdParty,
     ThirdPartyCertificate,
 )
+from .population_load import ThirdPartyRef, load_population
 
 AUTHORIZATION_ID_START = 4095250
 APPLICATION_INFORMATION_ID_START = 7000100
@@ -64,7 +65,8 @@ def loaded_scenario(database: Database) -> dict[str, str] | None:
 def load_world(database: Database, scenario: Scenario, pki: DevPKI) -> None:
     """Replace the whole world with ``scenario``; the simulated clock starts again at real time.
 
-    All or nothing: the new world is written in one transaction after the tables are recreated.
+    The listed world is written in one transaction after the tables are recreated, a generated
+    population (``store.population_load``) in batches after it; the scenario digest comes last.
     """
     Base.metadata.drop_all(database.engine)
     database.create_schema()
@@ -244,7 +246,13 @@ def load_world(database: Database, scenario: Scenario, pki: DevPKI) -> None:
 
         db.flush()
         _load_timeline(db, scenario, sa_by_key, tp_by_key, now)
+        tp_refs = {key: ThirdPartyRef(tp.id, tp.user_type, tp.history_months, tp.accepted_at is not None)
+                   for key, tp in tp_by_key.items()}
 
+    if scenario.population is not None:  # generated customers: bulk inserts, a transaction per batch
+        load_population(database, scenario.population, tp_refs, used_numbers, now,
+                        authorization_start=AUTHORIZATION_ID_START)
+    with database.session() as db:  # last: a load cut short has no digest and is loaded again
         meta_set(db, "scenario_digest", scenario.digest)
         meta_set(db, "scenario_path", scenario.path)
         meta_set(db, "scenario_name", scenario.name)
