@@ -129,6 +129,10 @@ class Settings:
     # Run the job worker (builds packages, sends notifications) as a process next to the gunicorn
     # arbiter; false when separate `mock-custodian worker` processes do it.
     job_worker: bool = True
+    job_worker_processes: int = field(default=2, metadata={
+        "doc": "job worker processes `serve` keeps running: a large request's packages build in parallel"})
+    notify_concurrency: int = field(default=8, metadata={
+        "doc": "notification POSTs a job worker sends at once (one at a time per destination)"})
 
     # Test-double control surface under /__sim/ (spec 1.4; not PG&E). The token every control call
     # presents (X-Control-Token); unset: a fresh one per start, printed and written to server.json.

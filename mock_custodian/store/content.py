@@ -135,16 +135,21 @@ class SubscriptionScope:
         return next((u for u in self.usage_points if u.model.usage_point_id == usage_point_id), None)
 
 
-def subscription_scope(authorization: Authorization, now: float, publication: Publication) -> SubscriptionScope:
-    """What one authorization reaches at ``now``; call inside the session that loaded it."""
+def subscription_scope(authorization: Authorization, now: float, publication: Publication,
+                       changes: dict[int, list[Change]] | None = None) -> SubscriptionScope:
+    """What one authorization reaches at ``now``; call inside the session that loaded it.
+
+    ``changes`` (SA id -> declared changes) saves a query per authorization when many are scoped at once.
+    """
     from sqlalchemy.orm import object_session
 
     from .lifecycle import changes_by_service_agreement
 
     end = effective_end(authorization)
-    session = object_session(authorization)
-    changes = changes_by_service_agreement(session, [sa.id for sa in authorization.service_agreements]) \
-        if session is not None else {}
+    if changes is None:
+        session = object_session(authorization)
+        changes = changes_by_service_agreement(session, [sa.id for sa in authorization.service_agreements]) \
+            if session is not None else {}
     points = []
     for sa in authorization.service_agreements:
         model = ServiceAgreementModel.from_dict(sa.profile)

@@ -75,7 +75,7 @@ class _Templates:
         usage_point = customer.numbers["usage_point"]
         stored.update(usage_point_id=usage_point, sa_start=int(customer.service_start),
                       climate_zone=customer.climate_zone, read_cycle=_READ_CYCLES[int(usage_point) % len(_READ_CYCLES)],
-                      seed=int(customer.numbers["sa"]) % 999_999_937)
+                      seed=int(customer.numbers["sa"]) % 999_999_937, weather_seed=seed)
         return stored
 
 
