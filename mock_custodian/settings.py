@@ -129,7 +129,7 @@ class Settings:
     # Run the job worker (builds packages, sends notifications) as a process next to the gunicorn
     # arbiter; false when separate `mock-custodian worker` processes do it.
     job_worker: bool = True
-    job_worker_processes: int = field(default=2, metadata={
+    job_worker_processes: int = field(default=1, metadata={
         "doc": "job worker processes `serve` keeps running: a large request's packages build in parallel"})
     notify_concurrency: int = field(default=8, metadata={
         "doc": "notification POSTs a job worker sends at once (one at a time per destination)"})
