@@ -11,7 +11,9 @@ COPY pyproject.toml README.md ./
 COPY mock_custodian ./mock_custodian
 COPY fixtures ./fixtures
 # The package links mock_custodian/fixtures -> ../fixtures; install resolves it into the wheel.
-RUN pip install --no-cache-dir . && rm -rf /app/build
+# EXTRAS="[postgres]" adds the PostgreSQL driver (examples/shared-deployment).
+ARG EXTRAS=""
+RUN pip install --no-cache-dir ".${EXTRAS}" && rm -rf /app/build
 
 VOLUME ["/data"]
 EXPOSE 8443 8444
