@@ -124,10 +124,9 @@ def request_blocks(req: UsagePointRequest, meter: int, flow: int) -> Iterator[Da
     if req.days is None:
         yield from iter_day_readings(req.sa, meter, flow, req.start, req.end, req.overrides)
         return
-    for day_start in sorted(req.days):
-        if req.start <= day_start + 86400 and day_start < req.end:
-            for block in iter_day_readings(req.sa, meter, flow, max(req.start, day_start),
-                                           min(req.end, day_start + 1), req.overrides):
+    for day_start in sorted(req.days):  # whole local days, each at or after the window's first midnight
+        if day_start < req.end:
+            for block in iter_day_readings(req.sa, meter, flow, day_start, day_start + 1, req.overrides):
                 if block.day_start == day_start:
                     yield block
 
