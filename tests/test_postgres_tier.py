@@ -170,14 +170,23 @@ def test_no_async_job_is_lost_when_one_instance_is_killed(pair, tmp_path: Path) 
         def owed() -> set[str]:
             return accepted - {p.headers.get("X-Transaction") for p in receiver.posts}
 
-        deadline = time.monotonic() + 300  # a lease the killed worker held runs out (build 120 s) first
-        while owed() and time.monotonic() < deadline:
+        # A lease the killed worker held runs out first (a package build: 120 s); then the survivor works
+        # through the backlog, one POST at a time per third party. Give up only when nothing arrives for
+        # longer than that lease (bounded overall), so a busy machine slows the test but does not fail it.
+        deadline, seen, last_progress = time.monotonic() + 900, -1, time.monotonic()
+        while owed() and time.monotonic() < deadline and time.monotonic() - last_progress < 180:
+            if len(receiver.posts) != seen:
+                seen, last_progress = len(receiver.posts), time.monotonic()
             time.sleep(0.5)
-        assert owed() == set(), f"{len(owed())} accepted job(s) never notified"
-        for post in receiver.posts:  # a duplicate only ever repeats an accepted request's X-Transaction
+        if owed():
+            stuck = [j for j in b.jobs() if j.get("x_transaction") in owed()]
+            notes = [n for n in b.notifications() if n.get("x_transaction") in owed()]
+            pytest.fail(f"{len(owed())} accepted job(s) never notified: jobs {stuck[:3]} notifications {notes[:3]}")
+        batch = [p for p in receiver.posts if p.headers.get("X-Transaction") is not None]  # not daily packages
+        for post in batch:  # a duplicate only ever repeats an accepted request's X-Transaction
             assert post.headers.get("X-Transaction") in attempted
         by_transaction: dict[str, set[str]] = {}
-        for post in receiver.posts:
+        for post in batch:
             urls = frozenset(re.findall(r"correlationID=([0-9a-f-]+)", post.body.decode()))
             by_transaction.setdefault(post.headers["X-Transaction"], set()).add(urls)
         assert all(len(ids) == 1 for ids in by_transaction.values())  # repeats carry the same correlation ids
