@@ -16,8 +16,11 @@ RUN groupadd --system --gid 10001 mock \
 
 WORKDIR /app
 # 1. The pinned runtime dependencies, exactly (--no-deps: nothing outside the lock is installed).
-COPY requirements.lock ./
+COPY requirements.lock requirements-postgres.lock ./
 RUN pip install --no-cache-dir --no-deps -r requirements.lock
+# --build-arg POSTGRES=1 adds the pinned PostgreSQL driver (several instances on one database, docs/scale.md).
+ARG POSTGRES=0
+RUN if [ "$POSTGRES" = "1" ]; then pip install --no-cache-dir --no-deps -r requirements-postgres.lock; fi
 # 2. The package itself, without resolving anything again; pip check proves the lock is complete.
 COPY pyproject.toml README.md ./
 COPY mock_custodian ./mock_custodian

@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "mock_custodian.import_cli",
     "mock_custodian.jobs.cli",
     "mock_custodian.report_cli",
+    "mock_custodian.population_cli",
 )
 
 
@@ -180,7 +181,8 @@ def cmd_scenario_validate(args: argparse.Namespace) -> int:
     scenario = load_scenario_file(args.file)
     count = sum(len(a.service_agreements) for c in scenario.customers for a in c.accounts)
     print(f"{args.file}: valid: {len(scenario.third_parties)} third parties, {len(scenario.customers)} customers, "
-          f"{count} service agreements, {len(scenario.authorizations)} authorizations")
+          f"{count} service agreements, {len(scenario.authorizations)} authorizations"
+          + (f", {scenario.population.count} generated customers" if scenario.population else ""))
     return 0
 
 

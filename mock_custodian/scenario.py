@@ -13,12 +13,15 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from .clock import PACIFIC
 from .synth.config import ALL_PROFILES, ServiceAgreementModel
+
+if TYPE_CHECKING:
+    from .population import PopulationSpec
 
 USER_TYPES = ("standard", "self_access", "eef", "cca")
 REGISTRATION_STATUSES = ("submitted", "in_review", "accepted", "approved", "on_hold", "expired", "terminated")
@@ -219,6 +222,7 @@ class Scenario:
     authorizations: list[AuthorizationSpec] = field(default_factory=list)
     timeline: list[TimelineSpec] = field(default_factory=list)
     digest: str = ""
+    population: PopulationSpec | None = None  # generated customers (mock_custodian.population)
 
 
 # --------------------------------------------------------------------------------------------
@@ -412,7 +416,8 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
     if not isinstance(doc, _Map):
         raise ScenarioError(path, 1, "", "a scenario is a mapping with third_parties, customers, authorizations")
     _check_keys(ctx, doc, "scenario",
-                {"name", "seed", "extends", "third_parties", "customers", "authorizations", "timeline"})
+                {"name", "seed", "extends", "third_parties", "customers", "authorizations", "timeline",
+                 "population"})
     digest = hashlib.sha256(text.encode()).hexdigest()
     base_seed = 1
     if "extends" in doc:
@@ -545,6 +550,9 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
         seen_customers[key] = customer
         scenario.customers.append(customer)
 
+    if doc.get("population") is not None:
+        scenario.population = _population(ctx, doc, scenario.seed, seen_tp, seen_customers, seen_sa)
+
     for tp_index, tp in enumerate(scenario.third_parties):
         for sa_key in tp.cca_territory:
             if sa_key not in seen_sa:
@@ -595,6 +603,20 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
     if recordings:  # the data files are part of the world: a changed file is a changed scenario
         scenario.digest = hashlib.sha256("|".join([scenario.digest, *recordings]).encode()).hexdigest()
     return scenario
+
+
+def _population(ctx: _Ctx, doc: _Map, seed: int, tps: dict, customers: dict, sas: dict) -> PopulationSpec:
+    """The generated population; its keys (``gen-000001``) must not collide with listed ones."""
+    from .population import parse_population
+
+    spec = parse_population(ctx, doc, doc["population"], seed, tps)
+    pattern = re.compile(re.escape(spec.key_prefix) + r"(\d{6})(-1)?")
+    for key in [*customers, *(c.username for c in customers.values()), *sas]:
+        match = pattern.fullmatch(key)
+        if match and 1 <= int(match.group(1)) <= spec.count:
+            raise ctx.fail(doc["population"], "key_prefix", "population.key_prefix",
+                           f"listed key {key!r} collides with a generated customer; pick another key_prefix")
+    return spec
 
 
 DATA_CHANGE_EVENTS = ("gap", "correction", "bill_revision")

@@ -307,10 +307,10 @@ class MockCustodianServer(BaseApplication):
         arbiter = _Arbiter(self)
         if self.settings.job_worker:
             from .jobs.config import WorkerConfig
-            from .jobs.supervisor import JobWorkerProcess
+            from .jobs.supervisor import JobWorkerPool
 
             WorkerConfig.from_settings(self.settings)  # a bad notify_* / daily_* setting fails the start
-            arbiter.job_worker = JobWorkerProcess(self.settings)
+            arbiter.job_worker = JobWorkerPool(self.settings)
         try:
             arbiter.run()
         except RuntimeError as exc:

@@ -170,6 +170,10 @@ class Settings:
     job_worker: bool = field(default=True, metadata={
         "doc": "Run the job worker (packages, notifications) next to the gunicorn arbiter; `false` when separate "
                "`mock-custodian worker` processes do it."})
+    job_worker_processes: int = field(default=1, metadata={
+        "doc": "Job worker processes `serve` keeps running: a large request's packages build in parallel."})
+    notify_concurrency: int = field(default=8, metadata={
+        "doc": "Notification POSTs a job worker sends at once (one at a time per destination)."})
 
     # Test-double control surface under /__sim/ (spec 1.4; not PG&E).
     control_token: str | None = field(default=None, metadata={

@@ -423,10 +423,13 @@ def start(
     extra_args: list[str] | None = None,
     env: dict[str, str] | None = None,
     settings: dict[str, Any] | None = None,
+    new_session: bool = False,
 ) -> RunningServer:
     """Start ``mock-custodian serve`` on random ports in ``data_dir`` and wait until it answers.
 
     ``settings`` are Settings fields (``{"client_token_ttl": 300}``), passed as ``MOCK_CUSTODIAN_*``.
+    ``new_session`` puts the server (and its workers) in a process group of its own, so a test can
+    kill the whole group with ``os.killpg``.
     """
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -446,7 +449,8 @@ def start(
     child_env.update(env or {})
     log_path = data_dir / "server.log"
     log_file = log_path.open("ab")
-    process = subprocess.Popen(args, stdout=log_file, stderr=subprocess.STDOUT, env=child_env)
+    process = subprocess.Popen(args, stdout=log_file, stderr=subprocess.STDOUT, env=child_env,
+                               start_new_session=new_session)
     log_file.close()
     deadline = time.monotonic() + READY_TIMEOUT_S
     info = None

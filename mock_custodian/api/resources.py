@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from flask import Blueprint, Response, request
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from .. import espi
 from ..app import runtime
@@ -247,6 +248,7 @@ def authorization_list() -> Response:
                                                 Authorization.kind.not_in(("bulk", "registration")),
                                                 Authorization.id > last)
                     .order_by(Authorization.id).limit(500)
+                    .options(selectinload(Authorization.service_agreements))  # one query a page, not a row
                 ).scalars().all()
                 rendered = [(a.id, authorization_values(a, now, spelling, base, style), a.updated_at) for a in page]
             if not rendered:

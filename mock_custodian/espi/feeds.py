@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ..synth.billing import DEFAULT_BILL_DELAY, Bill, bills
 from ..synth.config import ServiceAgreementModel
-from ..synth.readings import Overrides, iter_day_readings
+from ..synth.readings import DayReadings, Overrides, iter_day_readings
 from .atom import FEED_TAIL, USAGE_FEED_TITLE, coalesce, feed, feed_head
 from .usage import (
     ReadingTypeSpec,
@@ -97,9 +97,7 @@ def iter_interval_block_entries(
 ) -> Iterator[bytes]:
     """IntervalBlock entries of one MeterReading within the request window (ascending local days)."""
     paths = UsagePointPaths(resource_base, req.subscription_id, req.sa.usage_point_id)
-    for block in iter_day_readings(req.sa, meter, flow, req.start, req.end, req.overrides):
-        if req.days is not None and block.day_start not in req.days:
-            continue
+    for block in request_blocks(req, meter, flow):
         pub, upd = published, updated
         if entry_times is not None:
             found = entry_times(f"{paths.interval_blocks(mr_id)}/{block.day_start}")
@@ -115,10 +113,22 @@ def has_usage_data(req: UsagePointRequest, now: float, bill_delay: int = DEFAULT
     """Whether the request would put any IntervalBlock or UsageSummary in a feed (else PG&E answers 204)."""
     if req.usage and req.sa.is_interval:
         for meter, flow, _, _ in meter_readings_of(req.sa):
-            for block in iter_day_readings(req.sa, meter, flow, req.start, req.end, req.overrides):
-                if req.days is None or block.day_start in req.days:
-                    return True
+            for _block in request_blocks(req, meter, flow):
+                return True
     return bool(bills_for(req, now, bill_delay))
+
+
+def request_blocks(req: UsagePointRequest, meter: int, flow: int) -> Iterator[DayReadings]:
+    """The request's blocks of one MeterReading; with ``days`` (an ``updated-*`` selection) only those days
+    are computed, not every day of a window that may span three years."""
+    if req.days is None:
+        yield from iter_day_readings(req.sa, meter, flow, req.start, req.end, req.overrides)
+        return
+    for day_start in sorted(req.days):  # whole local days, each at or after the window's first midnight
+        if day_start < req.end:
+            for block in iter_day_readings(req.sa, meter, flow, day_start, day_start + 1, req.overrides):
+                if block.day_start == day_start:
+                    yield block
 
 
 def usage_feed(

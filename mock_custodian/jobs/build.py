@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select, update
 
@@ -95,6 +96,102 @@ def build_job(database: Database, job_id: int, owner: str, packages_dir: Path) -
     return published
 
 
+def build_package(database: Database, package_id: int, owner: str, packages_dir: Path) -> bool:
+    """Build one claimed package; the last package of a job to finish publishes the job. False: lease lost.
+
+    Several workers build one request's packages side by side: the plan of one package is loaded in its
+    own short session (a few queries), its bytes streamed to a file, then recorded under the lease.
+    """
+    clock = database.clock()
+    packages_dir.mkdir(parents=True, exist_ok=True)
+    with database.session() as db:
+        package = db.get(Package, package_id)
+        if package is None or package.status != "pending" or package.lease_owner != owner:
+            return False
+        job = db.get(AsyncJob, package.job_id)
+        if job is None or job.status != "pending":
+            return False
+        options, window, job_id = job_options(job), job_window(job), job.id
+        plan = plan_for(db, package.feed, package.subscription_ids, window, job.accepted_at,
+                        self_href=f"{options.api_base_url}{package.request_path}", options=options,
+                        feed_id=package_feed_id(package.correlation_id))
+        correlation_id = package.correlation_id
+
+    def keep_lease() -> None:
+        with database.session() as db:
+            if not extend_lease(db, Package, package_id, owner, clock.real_epoch() + BUILD_LEASE_S):
+                raise LeaseLost(f"package {package_id}")
+
+    name = f"{correlation_id}.{uuid.uuid4().hex[:8]}.xml"
+    try:
+        size, sha = _write(plan.chunks, packages_dir / name, keep_lease)
+        recorded = _record_package(database, job_id, owner, _Written(package_id, name, size, sha))
+    except LeaseLost:
+        recorded = False
+    if not recorded:
+        (packages_dir / name).unlink(missing_ok=True)
+    return recorded
+
+
+def _record_package(database: Database, job_id: int, owner: str, item: _Written) -> bool:
+    """One transaction: the package points at its file; when none of the job's is left, the job is published.
+
+    The package row is written first, so on SQLite this transaction holds the write lock before it counts
+    what is left; on PostgreSQL the job row is locked, so two last packages finishing together agree.
+    """
+    with database.session() as db:
+        now = database.clock().epoch()
+        taken = db.execute(
+            update(Package).where(Package.id == item.package_id, Package.lease_owner == owner,
+                                  Package.status == "pending")
+            .values(status="built", file=item.file, size=item.size, sha256=item.sha256, built_at=now,
+                    lease_owner=None, lease_until=None)
+        ).rowcount
+        if taken != 1:
+            return False
+        query = select(AsyncJob).where(AsyncJob.id == job_id)
+        if db.bind is not None and db.bind.dialect.name == "postgresql":
+            query = query.with_for_update()
+        job = db.execute(query).scalar_one_or_none()
+        if job is None or job.status != "pending":
+            return True
+        left = db.execute(select(Package.id).where(Package.job_id == job_id, Package.status == "pending")
+                          .limit(1)).first()
+        if left is None:
+            job.status, job.built_at, job.lease_owner, job.lease_until = "built", now, None, None
+            packages = db.execute(select(Package).where(Package.job_id == job_id)
+                                  .order_by(Package.part)).scalars().all()
+            job.package_path = packages[0].file if packages else None
+            _release_notification(db, job, [p.url for p in packages], now)
+    return True
+
+
+def fail_package(database: Database, package_id: int, owner: str, error: str) -> None:
+    """A package build that raised fails its whole job (and its notification), never silently dropped."""
+    with database.session() as db:
+        package = db.get(Package, package_id)
+        if package is None or package.lease_owner != owner:
+            return
+        package.lease_owner = package.lease_until = None
+        job = db.get(AsyncJob, package.job_id)
+        if job is not None and job.status == "pending":
+            _fail(db, job, error, database.clock().epoch())
+
+
+def _release_notification(db: Any, job: AsyncJob, urls: list[str], now: float) -> None:
+    """The job's notification may go now (a daily job's is created here), unless a fault holds it."""
+    note = db.execute(select(Notification).where(Notification.job_id == job.id)).scalar_one_or_none()
+    if note is None:  # a daily job: its one POST is owed from now on
+        note = notification_for(db, db.get(ThirdParty, job.third_party_id), job, urls, now, early_possible=False)
+        db.add(note)
+    if note.status == "waiting":
+        delay = float((note.fault or {}).get("params", {}).get("delay_s", 0)) \
+            if (note.fault or {}).get("kind") == "notification_delayed" else 0.0
+        note.status, note.next_attempt_at = "pending", now + delay
+    elif note.status == "lost":
+        log.info("notification for job %s dropped by an injected notification_lost fault", job.id)
+
+
 def _publish(database: Database, job_id: int, owner: str, written: list[_Written]) -> bool:
     """One transaction: the job is built, its packages point at their files, its notification may go."""
     clock = database.clock()
@@ -114,17 +211,7 @@ def _publish(database: Database, job_id: int, owner: str, written: list[_Written
             package.status, package.file, package.size, package.sha256 = "built", item.file, item.size, item.sha256
             package.built_at = now
             urls.append(package.url)
-        job = db.get(AsyncJob, job_id)
-        note = db.execute(select(Notification).where(Notification.job_id == job_id)).scalar_one_or_none()
-        if note is None:  # a daily job: its one POST is owed from now on
-            note = notification_for(db, db.get(ThirdParty, job.third_party_id), job, urls, now, early_possible=False)
-            db.add(note)
-        if note.status == "waiting":
-            delay = float((note.fault or {}).get("params", {}).get("delay_s", 0)) \
-                if (note.fault or {}).get("kind") == "notification_delayed" else 0.0
-            note.status, note.next_attempt_at = "pending", now + delay
-        elif note.status == "lost":
-            log.info("notification for job %s dropped by an injected notification_lost fault", job_id)
+        _release_notification(db, db.get(AsyncJob, job_id), urls, now)
     return True
 
 
@@ -134,13 +221,16 @@ def fail_job(database: Database, job_id: int, owner: str, error: str) -> None:
         job = db.get(AsyncJob, job_id)
         if job is None or job.lease_owner != owner:
             return
-        job.status, job.error, job.lease_owner, job.lease_until = "failed", error[:2000], None, None
-        now = database.clock().epoch()
-        for note in db.execute(select(Notification).where(Notification.job_id == job_id)).scalars():
-            if note.status in ("waiting", "pending"):
-                note.status = "failed"
-                note.attempts = [*(note.attempts or []), {"at": now, "status": None,
-                                                          "error": f"package could not be built: {error[:500]}"}]
+        _fail(db, job, error, database.clock().epoch())
+
+
+def _fail(db: Any, job: AsyncJob, error: str, now: float) -> None:
+    job.status, job.error, job.lease_owner, job.lease_until = "failed", error[:2000], None, None
+    for note in db.execute(select(Notification).where(Notification.job_id == job.id)).scalars():
+        if note.status in ("waiting", "pending"):
+            note.status = "failed"
+            note.attempts = [*(note.attempts or []), {"at": now, "status": None,
+                                                      "error": f"package could not be built: {error[:500]}"}]
 
 
 def gc_packages(database: Database, packages_dir: Path, ttl_days: float) -> int:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
-from ..store.models import AsyncJob, Notification
+from ..store.models import AsyncJob, Notification, Package
 
 
 def _free(model: Any, real_now: float) -> Any:
@@ -45,10 +45,32 @@ def claim_due_jobs(db: Session, owner: str, now: float, real_now: float, lease_s
     return _claim(db, AsyncJob, due, AsyncJob.due_at, owner, real_now, lease_s, limit)
 
 
+def claim_due_packages(db: Session, owner: str, now: float, real_now: float, lease_s: float,
+                       limit: int) -> list[int]:
+    """Unbuilt packages of pending jobs that are due, oldest job first: each package is its own unit of work."""
+    due_jobs = select(AsyncJob.id).where(AsyncJob.status == "pending", AsyncJob.due_at <= now)
+    due = and_(Package.status == "pending", Package.job_id.in_(due_jobs))
+    return _claim(db, Package, due, Package.job_id, owner, real_now, lease_s, limit)
+
+
 def claim_due_notifications(db: Session, owner: str, now: float, real_now: float, lease_s: float,
                             limit: int) -> list[int]:
-    """Pending notifications whose next attempt is due on the simulated clock, oldest first."""
-    due = and_(Notification.status == "pending", Notification.next_attempt_at <= now)
+    """Pending notifications whose next attempt is due on the simulated clock, oldest first.
+
+    One destination at a time: a notification waits while another of its third party is in flight
+    (leased) or an older one of its third party is due, so each receiver gets its POSTs in order while
+    other receivers are served concurrently.
+    """
+    other = aliased(Notification)
+    busy = select(other.id).where(other.third_party_id == Notification.third_party_id, other.id != Notification.id,
+                                  other.status == "pending", other.lease_until.is_not(None),
+                                  other.lease_until >= real_now)
+    older = select(other.id).where(other.third_party_id == Notification.third_party_id, other.id != Notification.id,
+                                   other.status == "pending", other.next_attempt_at <= now,
+                                   or_(other.next_attempt_at < Notification.next_attempt_at,
+                                       and_(other.next_attempt_at == Notification.next_attempt_at,
+                                            other.id < Notification.id)))
+    due = and_(Notification.status == "pending", Notification.next_attempt_at <= now, ~exists(busy), ~exists(older))
     return _claim(db, Notification, due, Notification.next_attempt_at, owner, real_now, lease_s, limit)
 
 

@@ -58,7 +58,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
                        parent_pid=args.parent_pid)
     if args.once:
         worker.tick()  # a first look may only start a third party's daily schedule
-        while worker.tick():
+        while worker.tick() or worker.drain():
             pass
         print(json.dumps(owed(database)))
         return 0

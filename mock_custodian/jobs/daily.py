@@ -28,10 +28,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..clock import PACIFIC
-from ..store.content import bulk_authorizations
 from ..store.db import Database, meta_get
 from ..store.models import AsyncJob, DailyPackageSchedule, Package, ThirdParty
-from ..store.packages import CUSTOMER_GROUPS, RESOURCE_PREFIX, USAGE_GROUPS, window_dict
+from ..store.packages import CUSTOMER_GROUPS, RESOURCE_PREFIX, USAGE_GROUPS, bulk_authorization_ids, window_dict
 from ..windows import DataWindow
 from .config import WorkerConfig
 
@@ -117,9 +116,9 @@ def _schedule_one(database: Database, config: WorkerConfig, tp_id: int, baseline
 
 def record_daily_job(db: Session, tp: ThirdParty, at: float, config: WorkerConfig) -> int:
     """The day's job and its packages (built and notified by the worker); 0 when nothing qualifies."""
-    authorizations = bulk_authorizations(db, tp, at)
-    usage_ids = [a.id for a in authorizations if set(a.data_groups or ()) & set(USAGE_GROUPS)]
-    customer_ids = [a.id for a in authorizations if set(a.data_groups or ()) & set(CUSTOMER_GROUPS)]
+    # Two columns per row, not 100,000 authorization objects for a CCA's territory.
+    usage_ids = bulk_authorization_ids(db, tp.id, at, USAGE_GROUPS)
+    customer_ids = bulk_authorization_ids(db, tp.id, at, CUSTOMER_GROUPS)
     if not usage_ids and not customer_ids:
         return 0
     options = config.build_options

@@ -91,3 +91,26 @@ class JobWorkerProcess:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout)
+
+
+class JobWorkerPool:
+    """``job_worker_processes`` workers kept alive together (same interface as :class:`JobWorkerProcess`).
+
+    Every package and notification is claimed with a lease, so the processes share work without
+    coordination; a large request's packages build side by side.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.workers = [JobWorkerProcess(settings) for _ in range(max(1, int(settings.job_worker_processes)))]
+
+    def ensure_running(self) -> None:
+        for worker in self.workers:
+            worker.ensure_running()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        for worker in self.workers:
+            worker.stopped = True
+            if worker.process is not None and worker.process.poll() is None:
+                worker.process.send_signal(signal.SIGTERM)
+        for worker in self.workers:
+            worker.stop(timeout)

@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from types import FrameType
 
 from sqlalchemy.exc import OperationalError
@@ -22,8 +23,8 @@ from ..settings import Settings
 from ..store.db import Database
 from ..store.lifecycle import apply_due_events, pending_events
 from ..store.models import AsyncJob, Notification
-from .build import BUILD_LEASE_S, build_job, fail_job, gc_packages
-from .claims import claim_due_jobs, claim_due_notifications
+from .build import BUILD_LEASE_S, build_package, fail_package, gc_packages
+from .claims import claim_due_notifications, claim_due_packages
 from .config import WorkerConfig
 from .daily import schedule_daily
 from .delivery import Sender, deliver, lease_seconds
@@ -44,6 +45,10 @@ class JobWorker:
         self.config = WorkerConfig.from_settings(settings, api_base_url)
         self.owner = f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.sender = Sender(self.config)
+        self._pool_size = max(1, int(settings.notify_concurrency))
+        self._pool = ThreadPoolExecutor(self._pool_size, thread_name_prefix="notify")
+        self._inflight: dict[int, Future] = {}
+        self._senders = threading.local()
         self.parent_pid = parent_pid
         self.stopping = threading.Event()
         self._last_gc = 0.0
@@ -96,34 +101,56 @@ class JobWorker:
     def _run_jobs(self) -> int:
         done = 0
         while done < MAX_PER_TICK and not self.stopping.is_set():
-            job_id = self._claim(claim_due_jobs, BUILD_LEASE_S)
-            if job_id is None:
+            package_id = self._claim(claim_due_packages, BUILD_LEASE_S)
+            if package_id is None:
                 break
             try:
-                build_job(self.database, job_id, self.owner, self.config.packages_dir)
+                build_package(self.database, package_id, self.owner, self.config.packages_dir)
             except Exception as exc:
-                log.exception("building the package of job %s failed", job_id)
+                log.exception("building package %s failed", package_id)
                 try:
-                    fail_job(self.database, job_id, self.owner, f"{type(exc).__name__}: {exc}")
+                    fail_package(self.database, package_id, self.owner, f"{type(exc).__name__}: {exc}")
                 except Exception:
-                    log.exception("could not record the failure of job %s", job_id)
+                    log.exception("could not record the failure of package %s", package_id)
             done += 1
         return done
 
     def _run_notifications(self) -> int:
+        """Hand due notifications to the delivery pool: a hanging receiver holds one thread, not the others.
+
+        A notification is claimed only while no other of its third party is in flight and none older is
+        due (``claim_due_notifications``), so each destination still receives its POSTs in order.
+        """
+        self._reap()
         lease_s = lease_seconds(self.config)
-        done = 0
-        while done < MAX_PER_TICK and not self.stopping.is_set():
+        started = 0
+        while len(self._inflight) < self._pool_size and not self.stopping.is_set():
             note_id = self._claim(claim_due_notifications, lease_s)
             if note_id is None:
                 break
-            try:
-                deliver(self.database, note_id, self.owner, self.sender, self.config)
-            except Exception:
-                log.exception("delivering notification %s failed; its lease will run out and it is retried",
-                              note_id)
-            done += 1
-        return done
+            self._inflight[note_id] = self._pool.submit(self._deliver, note_id)
+            started += 1
+        return started
+
+    def _deliver(self, note_id: int) -> None:
+        sender = getattr(self._senders, "sender", None)
+        if sender is None:
+            sender = self._senders.sender = Sender(self.config)
+        try:
+            deliver(self.database, note_id, self.owner, sender, self.config)
+        except Exception:
+            log.exception("delivering notification %s failed; its lease will run out and it is retried", note_id)
+
+    def _reap(self) -> int:
+        finished = [note_id for note_id, future in self._inflight.items() if future.done()]
+        for note_id in finished:
+            del self._inflight[note_id]
+        return len(finished)
+
+    def drain(self, timeout: float | None = None) -> int:
+        """Wait for the notifications in flight (``worker --once``); how many finished."""
+        wait(list(self._inflight.values()), timeout=timeout)
+        return self._reap()
 
     def run(self) -> None:
         """Loop until SIGTERM/SIGINT, or until the parent (the gunicorn arbiter) is gone."""
@@ -140,6 +167,7 @@ class JobWorker:
                 busy = 0
             if not busy:
                 self.stopping.wait(POLL_S)
+        self._pool.shutdown(wait=False, cancel_futures=True)
         self.sender.close()
 
     def _install_signals(self) -> None:

@@ -31,6 +31,7 @@ from ..espi import (
     meter_readings_of,
     usage_feed,
 )
+from ..synth.billing import DEFAULT_BILL_DELAY, bill_periods, compute_bill
 from ..synth.config import ServiceAgreementModel
 from ..synth.lifecycle import Change, overrides_for
 from ..windows import DataWindow
@@ -136,16 +137,21 @@ class SubscriptionScope:
         return next((u for u in self.usage_points if u.model.usage_point_id == usage_point_id), None)
 
 
-def subscription_scope(authorization: Authorization, now: float, publication: Publication) -> SubscriptionScope:
-    """What one authorization reaches at ``now``; call inside the session that loaded it."""
+def subscription_scope(authorization: Authorization, now: float, publication: Publication,
+                       changes: dict[int, list[Change]] | None = None) -> SubscriptionScope:
+    """What one authorization reaches at ``now``; call inside the session that loaded it.
+
+    ``changes`` (SA id -> declared changes) saves a query per authorization when many are scoped at once.
+    """
     from sqlalchemy.orm import object_session
 
     from .lifecycle import changes_by_service_agreement
 
     end = effective_end(authorization)
-    session = object_session(authorization)
-    changes = changes_by_service_agreement(session, [sa.id for sa in authorization.service_agreements]) \
-        if session is not None else {}
+    if changes is None:
+        session = object_session(authorization)
+        changes = changes_by_service_agreement(session, [sa.id for sa in authorization.service_agreements]) \
+            if session is not None else {}
     points = []
     for sa in authorization.service_agreements:
         model = service_agreement_model(session, sa)
@@ -208,11 +214,18 @@ def _by_updated(request: UsagePointRequest, point: UsagePointScope, window: Data
     latest: dict[int, float] = {}
     for (_meter, _flow, day_start), when in updated.items():
         latest[day_start] = max(latest.get(day_start, when), when)
-    days = []
-    cursor = _next_local_midnight_at_or_after(request.start)
+    first = _next_local_midnight_at_or_after(request.start)
+    # Changed days are dated by their latest change; every other day by its publication, which grows
+    # with the day: scan only from a little before ``lo`` and stop at the first day published after
+    # ``hi`` (a daily package's three-year window is then a few days of work per SA, not 1,095).
+    days = [d for d, when in latest.items() if first <= d < request.end and lo <= when < hi]
+    margin = (3 + publication.mv90_extra_days) * 86400
+    cursor = first if lo == float("-inf") else _next_local_midnight_at_or_after(max(first, lo - margin))
     while cursor < request.end:
-        when = latest.get(int(cursor), publication.published_at(cursor, point.model.mv90))
-        if lo <= when < hi:
+        when = publication.published_at(cursor, point.model.mv90)
+        if when >= hi:
+            break
+        if when >= lo and int(cursor) not in latest:
             days.append(int(cursor))
         local = dt.datetime.fromtimestamp(cursor, PACIFIC).date() + dt.timedelta(days=1)
         cursor = dt.datetime(local.year, local.month, local.day, tzinfo=PACIFIC).timestamp()
@@ -260,8 +273,12 @@ class FeedPlan:
         lo, hi = self.updated_window
         times = self.bill_times()
         paths = UsagePointPaths(self.resource_base, request.subscription_id, request.sa.usage_point_id)
-        kept = [b for b in bills_for(request, self.now)
-                if lo <= times.get(f"{paths.usage_summaries}/{b.start}", (b.issued_at, b.issued_at))[1] < hi]
+        # Periods are selected by their dates first: only the bills kept are computed (a daily package's
+        # three-year window would otherwise compute 36 bills per SA to keep none or one).
+        given = {b.start: b for b in request.bills} if request.bills is not None else {}
+        kept = [given.get(start) or compute_bill(request.sa, start, end, issued, request.overrides)
+                for start, end, issued in bill_schedule(request, self.now)
+                if lo <= times.get(f"{paths.usage_summaries}/{start}", (issued, issued))[1] < hi]
         return replace(request, bills=kept)
 
     def chunks(self) -> Iterator[bytes]:
@@ -296,11 +313,26 @@ class FeedPlan:
             for r in self.usage_points:
                 paths = UsagePointPaths(self.resource_base, r.subscription_id, r.sa.usage_point_id)
                 days = changed.get(paths.usage_point, [])
-                for bill in bills_for(r, self.now):
-                    revised = max((w for d, w in days if bill.start <= d < bill.end), default=0.0)
-                    self._bill_times[f"{paths.usage_summaries}/{bill.start}"] = (
-                        float(bill.issued_at), max(float(bill.issued_at), revised))
+                for start, end, issued in bill_schedule(r, self.now):
+                    revised = max((w for d, w in days if start <= d < end), default=0.0)
+                    self._bill_times[f"{paths.usage_summaries}/{start}"] = (float(issued), max(float(issued), revised))
         return self._bill_times
+
+
+def bill_schedule(request: UsagePointRequest, now: float) -> list[tuple[int, int, int]]:
+    """``(start, end, issued_at)`` of the bills ``bills_for`` would return, without computing them."""
+    if request.bills is not None:
+        return [(b.start, b.end, b.issued_at) for b in bills_for(request, now)]
+    if not (request.include_usage_summaries and (request.usage or request.billing)):
+        return []
+    out = []
+    for start, end in bill_periods(request.sa, request.start, min(request.end, now)):
+        issued = end + DEFAULT_BILL_DELAY
+        if issued > now:
+            break
+        if request.summary_starts is None or start in request.summary_starts:
+            out.append((start, end, issued))
+    return out
 
 
 def usage_plan(scopes: Iterable[SubscriptionScope], window: DataWindow, now: float, *, self_href: str,

@@ -118,6 +118,8 @@ def _make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
+    if url.startswith(("postgresql://", "postgres://")):  # psycopg 3 (the `postgres` extra), not psycopg2
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
     return create_engine(url, pool_pre_ping=True)
 
 

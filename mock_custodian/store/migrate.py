@@ -11,7 +11,7 @@ from sqlalchemy import Engine, inspect, text
 from .models import Base
 
 # Tables whose later columns are all nullable, so adding them to old rows is safe.
-EVOLVED_TABLES = ("request_log",)
+EVOLVED_TABLES = ("request_log", "packages")
 
 
 def add_missing_columns(engine: Engine) -> list[str]:

@@ -327,6 +327,9 @@ class Package(Base):
     sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
     built_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     notified_at: Mapped[float | None] = mapped_column(Float, nullable=True)  # the 5 days run from here
+    # Each package is a unit of work any job worker may claim, so one request's packages build in parallel.
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_until: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class DailyPackageSchedule(Base):

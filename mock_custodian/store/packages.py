@@ -15,16 +15,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, selectinload
 
 from ..errors import Forbidden, NotFound
 from ..espi import batch_list_xml
 from ..windows import DataWindow
 from .authorizations import SELF_ACCESS_GROUPS
-from .content import FeedPlan, Publication, bulk_authorizations, customer_item, subscription_scope, usage_plan
+from .content import BULK_KINDS, FeedPlan, Publication, customer_item, subscription_scope, usage_plan
 from .faults import claim_notification_fault
-from .models import AsyncJob, Authorization, Notification, Package, ThirdParty
+from .lifecycle import changes_by_service_agreement
+from .models import AsyncJob, Authorization, Customer, Notification, Package, ServiceAgreement, ThirdParty
 
 USAGE_GROUPS = ("Usage", "Billing")
 CUSTOMER_GROUPS = ("Basic", "Account", "ProgramEnrollment")
@@ -95,11 +96,11 @@ def plan_for(db: Session, feed: str, subscription_ids: Sequence[int], window: Da
     ``now`` is the request's own time, so a package shows the data as it stood when it was asked for.
     Call inside a session; the plan holds plain values and streams after the session closes.
     """
-    rows = [db.get(Authorization, int(i)) for i in subscription_ids]
-    authorizations = [a for a in rows if a is not None]
+    authorizations = load_authorizations(db, subscription_ids, customers=feed != "usage")
     if feed == "usage":
         publication = options.publication()
-        scopes = [subscription_scope(a, now, publication) for a in authorizations]
+        changes = changes_by_service_agreement(db, [sa.id for a in authorizations for sa in a.service_agreements])
+        scopes = [subscription_scope(a, now, publication, changes) for a in authorizations]
         plan = usage_plan(scopes, window or DataWindow(None, None), now, self_href=self_href,
                           resource_base=options.resource_base, publication=publication,
                           dst_block_duration=options.dst_block_duration, xml_style=options.xml_style)
@@ -112,9 +113,36 @@ def plan_for(db: Session, feed: str, subscription_ids: Sequence[int], window: Da
                     xml_style=options.xml_style, feed_id=feed_id)
 
 
+def load_authorizations(db: Session, ids: Sequence[int], *, customers: bool = False) -> list[Authorization]:
+    """Authorizations by id, in the order given, with their SAs (and customers) in a few queries, not a few per row.
+
+    A 100-subscription package took some 300 queries one row at a time; this takes three to six.
+    """
+    wanted = [int(i) for i in ids]
+    if not wanted:
+        return []
+    options = [selectinload(Authorization.service_agreements).selectinload(ServiceAgreement.meters)
+               if customers else selectinload(Authorization.service_agreements)]
+    if customers:
+        options.append(selectinload(Authorization.customer).selectinload(Customer.accounts))
+    rows = db.execute(select(Authorization).where(Authorization.id.in_(wanted)).options(*options)).scalars().all()
+    by_id = {a.id: a for a in rows}
+    return [by_id[i] for i in wanted if i in by_id]
+
+
 def package_feed_id(correlation_id: str) -> str:
     """A package's Atom feed id: fixed per package, so every fetch returns identical bytes."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"correlationID:{correlation_id}"))
+
+
+def _all_empty(db: Session, feed: str, ids: list[int], window: DataWindow | None, now: float, *, self_href: str,
+               options: BuildOptions, probe: int = 50) -> bool:
+    """Would the whole request hold no data (PG&E's 204)? Stops at the first slice that holds some."""
+    for start in range(0, len(ids), probe):
+        if not plan_for(db, feed, ids[start:start + probe], window, now, self_href=self_href,
+                        options=options).is_empty():
+            return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -147,7 +175,23 @@ def subscriptions_for(db: Session, tp: ThirdParty, kind: str, now: float,
     if kind == "subscription":
         assert authorization is not None
         return [authorization.id]
-    return [a.id for a in bulk_authorizations(db, tp, now) if _grants(a, groups)]
+    return bulk_authorization_ids(db, tp.id, now, groups)
+
+
+def bulk_authorization_ids(db: Session, third_party_id: int, now: float, groups: Iterable[str]) -> list[int]:
+    """Ids of the Bulk scope (``store.content.bulk_authorizations``) granting one of ``groups``, ascending.
+
+    Reads two columns per row instead of loading 100,000 authorization objects for a CCA's territory.
+    """
+    wanted = set(groups)
+    rows = db.execute(
+        select(Authorization.id, Authorization.data_groups)
+        .where(Authorization.third_party_id == third_party_id, Authorization.kind.in_(BULK_KINDS),
+               or_(Authorization.revoked_at.is_(None), Authorization.revoked_at > now),
+               or_(Authorization.ends_at.is_(None), Authorization.ends_at > now))
+        .order_by(Authorization.id)
+    )
+    return [row_id for row_id, granted in rows if wanted & set(granted or ())]
 
 
 def accept(db: Session, *, tp: ThirdParty, kind: str, request_path: str, query: str, x_transaction: str | None,
@@ -163,7 +207,7 @@ def accept(db: Session, *, tp: ThirdParty, kind: str, request_path: str, query: 
     check_groups(tp, kind, authorization)
     ids = subscriptions_for(db, tp, kind, now, authorization)
     self_href = f"{options.api_base_url}{request_path}"
-    if not ids or plan_for(db, feed, ids, window, now, self_href=self_href, options=options).is_empty():
+    if not ids or _all_empty(db, feed, ids, window, now, self_href=self_href, options=options):
         return None
     size = max(1, int(max_subscriptions))
     parts = [ids[i:i + size] for i in range(0, len(ids), size)]

@@ -26,6 +26,7 @@ from .models import (
     ThirdParty,
     ThirdPartyCertificate,
 )
+from .population_load import ThirdPartyRef, load_population
 from .recordings import save_recording
 
 AUTHORIZATION_ID_START = 4095250
@@ -66,8 +67,9 @@ def loaded_scenario(database: Database) -> dict[str, str] | None:
 def load_world(database: Database, scenario: Scenario, pki: DevPKI) -> None:
     """Replace the whole world with ``scenario``; the simulated clock starts again at real time.
 
-    All or nothing: the old rows are deleted and the new world written in one transaction
-    (``clear_world``), so a request or job running meanwhile sees one world or the other.
+    The listed world is written in one transaction that first deletes the old rows (``clear_world``), so
+    a request or job running meanwhile sees one world or the other; a generated population
+    (``store.population_load``) follows in batches, and the scenario digest comes last.
     """
     database.create_schema()
     now = database.clock().real_epoch()
@@ -253,11 +255,17 @@ def load_world(database: Database, scenario: Scenario, pki: DevPKI) -> None:
 
         db.flush()
         _load_timeline(db, scenario, sa_by_key, tp_by_key, now)
+        tp_refs = {key: ThirdPartyRef(tp.id, tp.user_type, tp.history_months, tp.accepted_at is not None)
+                   for key, tp in tp_by_key.items()}
 
         meta_set(db, SITUATIONS_KEY, json.dumps({
             "customers": {c.key: c.situation for c in scenario.customers if c.situation},
             "third_parties": {tp_by_key[t.key].client_id: t.situation for t in scenario.third_parties if t.situation},
         }))
+    if scenario.population is not None:  # generated customers: bulk inserts, a transaction per batch
+        load_population(database, scenario.population, tp_refs, used_numbers, now,
+                        authorization_start=AUTHORIZATION_ID_START)
+    with database.session() as db:  # last: a load cut short has no digest and is loaded again
         meta_set(db, "scenario_digest", scenario.digest)
         meta_set(db, "scenario_path", scenario.path)
         meta_set(db, "scenario_name", scenario.name)

@@ -107,6 +107,14 @@ class ServiceAgreementModel:
     recording_outside: str = "continue"
     #: recorded only: the decoded readings, attached by the store when the SA is served (not serialised)
     recorded: Recording | None = field(default=None, compare=False, repr=False)
+    #: seed of the weather (temperatures, clouds); None: ``seed``. A generated population shares one, so
+    #: neighbours see the same weather and the yearly normalisers are computed once per climate zone.
+    weather_seed: int | None = None
+
+    @property
+    def weather(self) -> int:
+        """The seed the weather functions use."""
+        return self.seed if self.weather_seed is None else self.weather_seed
 
     # ----------------------------------------------------------------- derived
     @property
@@ -216,6 +224,9 @@ class ServiceAgreementModel:
             raise bad("scale", "must be a positive number (annual kWh, or therms for gas)")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise bad("seed", "must be an integer")
+        if self.weather_seed is not None and (isinstance(self.weather_seed, bool)
+                                              or not isinstance(self.weather_seed, int)):
+            raise bad("weather_seed", "must be an integer or null")
         expected_length = {
             "residential_hourly": (3600, 900),
             "commercial_15min": (900, 3600),

@@ -216,10 +216,10 @@ def _load_day_energy(
 ) -> tuple[float, float, float]:
     """(base, cooling, heating) energy of a load for one local day, in value units."""
     p = _persona(sa.seed, sa.usage_point_id, meter, commercial, False)
-    n_on, n_off, hdd_on, hdd_off, cdd_on, cdd_off = _climate_sums(sa.seed, sa.climate_zone, day.year, commercial)
+    n_on, n_off, hdd_on, hdd_off, cdd_on, cdd_off = _climate_sums(sa.weather, sa.climate_zone, day.year, commercial)
     w_off = p.off_level if commercial else 1.06
     norm = (n_on + w_off * n_off) + p.cool * (cdd_on + w_off * cdd_off) + p.heat * (hdd_on + w_off * hdd_off)
-    hdd, cdd = degree_days(sa.seed, sa.climate_zone, day)
+    hdd, cdd = degree_days(sa.weather, sa.climate_zone, day)
     w = w_off if _is_off_day(day, commercial) else 1.0
     w *= _occupancy(sa.seed, sa.usage_point_id, meter, day, commercial)
     k = annual * 1e6 * w / norm
@@ -280,10 +280,10 @@ def _pv_norm(seed: int, zone: int, year: int) -> float:
 
 def _pv_values(sa: ServiceAgreementModel, meter: int, day: date, day_start: int) -> list[int]:
     annual = sa.effective_pv_scale * _meter_share(sa)
-    clear = clearness(sa.seed, sa.climate_zone, day)
+    clear = clearness(sa.weather, sa.climate_zone, day)
     yield_900, _ = _pv_day(sa.climate_zone, day, 900)
     _, fractions = _pv_day(sa.climate_zone, day, sa.interval_length)
-    energy = annual * 1e6 * yield_900 * clear / _pv_norm(sa.seed, sa.climate_zone, day.year)
+    energy = annual * 1e6 * yield_900 * clear / _pv_norm(sa.weather, sa.climate_zone, day.year)
     words = _noise_words(sa.seed, sa.usage_point_id, meter, "pv", day_start, len(fractions))
     return _apply_noise([energy * f for f in fractions], words, 0.02 + 0.6 * (1.0 - clear))
 
@@ -328,9 +328,9 @@ def _ev_values(sa: ServiceAgreementModel, meter: int, day: date, day_start: int,
 # --------------------------------------------------------------------------- gas
 def _gas_day_energy(sa: ServiceAgreementModel, meter: int, day: date) -> float:
     p = _persona(sa.seed, sa.usage_point_id, meter, False, True)
-    n_on, n_off, hdd_on, hdd_off, _, _ = _climate_sums(sa.seed, sa.climate_zone, day.year, False)
+    n_on, n_off, hdd_on, hdd_off, _, _ = _climate_sums(sa.weather, sa.climate_zone, day.year, False)
     norm = (n_on + n_off) + p.heat * (hdd_on + hdd_off)
-    hdd, _ = degree_days(sa.seed, sa.climate_zone, day)
+    hdd, _ = degree_days(sa.weather, sa.climate_zone, day)
     return sa.scale * _meter_share(sa) * 1e3 * (1.0 + p.heat * hdd) / norm
 
 
