@@ -269,8 +269,8 @@ def _bulk_request(pge: Traffic, client_id: str, receiver_url: str) -> tuple[str,
     worker = JobWorker(pge.settings, database=pge.database)
     try:
         for _ in range(5):
-            if not worker.tick():
-                break
+            worker.tick()
+            worker.drain(timeout=30)  # deliveries run on the worker's pool: wait for them
     finally:
         worker.sender.close()
     correlation = pge.control("GET", "/jobs")["jobs"][-1]["correlation_id"]

@@ -148,8 +148,8 @@ def subscription_scope(authorization: Authorization, now: float, publication: Pu
     from .lifecycle import changes_by_service_agreement
 
     end = effective_end(authorization)
+    session = object_session(authorization)
     if changes is None:
-        session = object_session(authorization)
         changes = changes_by_service_agreement(session, [sa.id for sa in authorization.service_agreements]) \
             if session is not None else {}
     points = []
