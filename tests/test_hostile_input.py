@@ -102,3 +102,12 @@ def test_scenario_files_and_the_control_api_share_the_duration_reading(tmp_path:
 
     assert [duration_seconds(v) for v in (0, 90, "2d", "36h", "90m")] == [0, 90, 172800, 129600, 5400]
     assert [duration_seconds(v) for v in (-1, "1x", "", None, 10**30, True)] == [None] * 6
+
+
+@pytest.mark.parametrize("body", [True, [], "token", 7])
+def test_json_bodies_that_are_not_objects_are_client_mistakes(app: InProcess, body: object) -> None:
+    """Found by the fuzz test: a JSON ``true`` sent to the portal's confirm call crashed it."""
+    for path in ("/portal/api/confirm", "/__sim/scenario"):
+        headers = CONTROL if path.startswith("/__sim") else {}
+        response = app.client().post(path, json=body, headers=headers, environ_base=environ("portal"))
+        assert 400 <= response.status_code < 500, (path, body, response.status_code, response.text)

@@ -429,7 +429,8 @@ def api_register() -> Response:
 @blueprint.route("/api/confirm", methods=["GET", "POST"])
 def api_confirm() -> Response:
     rt = runtime()
-    token = request.args.get("token") or (request.get_json(silent=True) or {}).get("token", "")
+    body = request.get_json(silent=True)
+    token = request.args.get("token") or (body.get("token", "") if isinstance(body, dict) else "")
     with rt.database.session() as db:
         tp = reg.confirm(db, str(token), rt.clock.epoch(), policy())
         g.client_id = tp.client_id
