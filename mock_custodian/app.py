@@ -18,16 +18,14 @@ from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from . import tls
+from .admission import admit, due_events, rate_limits
 from .clock import Clock
 from .errors import InvalidCertificate, MethodNotPermitted, NoListener, PGEError, RateLimited
 from .pki import DevPKI
 from .settings import Settings
 from .store.db import Database, meta_get
-from .store.lifecycle import apply_due_events, pending_events
-from .store.models import RequestLog, ThirdParty, Token
-from .store.ratelimit import RateLimits, check_and_count
-from .store.registration import advance_registrations, bearer_owner, describe_unregistered_certificate
-from .store.registry import owners_of_fingerprint
+from .store.models import RequestLog, Token
+from .store.registration import bearer_owner, describe_unregistered_certificate
 
 log = logging.getLogger("mock_custodian")
 
@@ -99,6 +97,7 @@ def create_app(settings: Settings, database: Database | None = None) -> Flask:
     db = database or Database(settings.resolved_database_url())
     pki = DevPKI(settings.resolved_data_dir() / "certs")
     app.extensions["mock_custodian"] = Runtime(settings, db, db.clock(), pki)
+    app.extensions["mock_custodian.rate_limits"] = rate_limits(settings)
 
     from .api import (
         lifecycle_control,  # noqa: F401  (adds /__sim/ lifecycle routes to the control blueprint)
@@ -126,8 +125,10 @@ def create_app(settings: Settings, database: Database | None = None) -> Flask:
 
     app.register_blueprint(console_bp)  # the simulator console, /__sim/console/ on the portal listener
 
+    app.before_request(_pin_clock)
     app.before_request(_apply_due_events)
     app.before_request(_guard)
+    app.teardown_request(_unpin_clock)
     app.after_request(_log_request)
     install_faults(app)  # /__sim/ fault injection: its hook runs after the guard
     app.register_error_handler(PGEError, _render_error)
@@ -153,14 +154,30 @@ def peer_certificate() -> tls.PeerCertificate:
     return request.environ.get(tls.ENVIRON_KEY, tls.NO_CERTIFICATE)
 
 
+def _pin_clock() -> None:
+    """One clock read per request (see ``Clock.pin``); control requests, which move it, read it afresh."""
+    if not request.path.startswith(SIM_PREFIX):
+        runtime().clock.pin()
+
+
+def _unpin_clock(_exc: BaseException | None = None) -> None:
+    runtime().clock.unpin()
+
+
+def _reaches_certificate_lookup() -> bool:
+    """Whether :func:`_guard` will look the certificate up (and apply due events in that transaction)."""
+    path = request.path
+    if path.startswith(SIM_PREFIX) or surface() == "portal" or path in CERT_EXEMPT_PATHS:
+        return False
+    return path.rstrip("/") != RETIRED_AUTHORIZE and peer_certificate().usable
+
+
 def _apply_due_events() -> None:
     """Scheduled account/SA events take effect once the simulated clock reaches them (spec 4.15)."""
+    if _reaches_certificate_lookup():
+        return  # the guard applies them in its one transaction (mock_custodian/admission.py)
     rt = runtime()
-    now = rt.clock.epoch()
-    with rt.database.session() as db:
-        if not pending_events(db, now):
-            return
-        apply_due_events(db, now, rt.resource_base_url())
+    due_events(rt.database, rt.clock.epoch(), rt.resource_base_url())
 
 
 def _guard() -> None:
@@ -182,17 +199,24 @@ def _guard() -> None:
     if not peer.usable:
         raise InvalidCertificate(peer.error or "certificate not verified")
     rt = runtime()
-    with rt.database.session() as db:
-        now = rt.clock.epoch()
-        owners = owners_of_fingerprint(db, peer.fingerprint_sha256 or "", now)
-        if owners and rt.settings.rate_limits_enabled:
-            _count_request(db, owners[0], now, rt.settings)
+    settings = rt.settings
+    # Rate limits (spec 6.7), charged to the certificate's registration and its vendor (Tax ID).
+    # rate_limit_profile production (default): token calls skip the per-second vendor bucket, as a
+    # production client's token-then-data pattern passes at PG&E; strict: the documents' literal reading,
+    # every call (token calls too) at rate_limit_vendor_per_second (default 1) with a depth of 1.
+    admission = admit(
+        rt.database, fingerprint=peer.fingerprint_sha256 or "", now=rt.clock.epoch(),
+        real_now=rt.clock.real_epoch(), resource_base=rt.resource_base_url(),
+        limits=current_app.extensions["mock_custodian.rate_limits"] if settings.rate_limits_enabled else None,
+        vendor_bucket=settings.rate_limit_profile == "strict" or request.path.rstrip("/") not in TOKEN_PATHS,
+    )
+    owners = admission.owners
     if not owners:
         with rt.database.session() as db:
             raise InvalidCertificate(describe_unregistered_certificate(
                 db, peer.fingerprint_sha256 or "", peer.subject, rt.clock.epoch()))
-    with rt.database.session() as db:
-        advance_registrations(db, owners, rt.clock.epoch())  # deadlines of spec 5.2, by the simulated clock
+    if admission.decision is not None and not admission.decision.allowed:
+        raise RateLimited(admission.decision.retry_after, admission.decision.limit)
     g.certificate_owner_ids = owners
     g.certificate_sha256 = peer.fingerprint_sha256
     if blueprint is not None and blueprint not in API_BLUEPRINTS:
@@ -201,29 +225,6 @@ def _guard() -> None:
 
 
 TOKEN_PATHS = ("/datacustodian/oauth/v2/token", "/datacustodian/test/oauth/v2/token")
-
-
-def _count_request(db: Any, owner_id: int, now: float, settings: Settings) -> None:
-    """Rate limits (spec 6.7), charged to the certificate's registration and its vendor (Tax ID).
-
-    ``rate_limit_profile`` production (default): token calls skip the per-second vendor bucket, as a
-    production client's token-then-data pattern passes at PG&E; strict: the documents' literal reading,
-    every call (token calls too) at ``rate_limit_vendor_per_second`` (default 1) with a depth of 1.
-    """
-    tp = db.get(ThirdParty, owner_id)
-    strict = settings.rate_limit_profile == "strict"
-    limits = RateLimits(
-        vendor_per_second=settings.rate_limit_vendor_per_second,
-        vendor_burst=1 if strict else settings.rate_limit_vendor_burst,
-        client_per_hour=settings.rate_limit_client_per_hour,
-        client_per_day=settings.rate_limit_client_per_day,
-        day_reset_hour_local=settings.rate_limit_day_reset_hour,
-    )
-    token_call = request.path.rstrip("/") in TOKEN_PATHS
-    decision = check_and_count(db, tp.tax_id, tp.client_id, now, limits, real_now=runtime().clock.real_epoch(),
-                               vendor_bucket=strict or not token_call)
-    if not decision.allowed:
-        raise RateLimited(decision.retry_after, decision.limit)
 
 
 def _render_error(exc: PGEError) -> Response:
@@ -281,7 +282,8 @@ def _claimed_client_id(db: Any) -> str | None:
         return claimed[:32]
     scheme, _, value = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer" and value.strip():
-        return bearer_owner(db, value.strip()[:64])
+        known = getattr(g, "bearer", None)  # the handler already found whose it is: no second lookup
+        return known.third_party.client_id if known is not None else bearer_owner(db, value.strip()[:64])
     return None
 
 
@@ -342,7 +344,10 @@ def _report_facts(db: Any, response: Response, real_now: float) -> dict[str, Any
         form = request.form if request.mimetype == "application/x-www-form-urlencoded" else {}
         presented = form.get("refresh_token") or request.args.get("refresh_token") or None
     kind = None
-    if presented is not None:
+    known = getattr(g, "bearer", None)
+    if presented is not None and known is not None:  # the handler already classified it: no second lookup
+        kind = known.token.kind if known.token is not None else None
+    elif presented is not None:
         token = db.get(Token, presented[:64])
         kind = token.kind if token is not None else None
     retry_after = response.headers.get("Retry-After")
@@ -369,8 +374,10 @@ def _log_request(response: Response) -> Response:
     rt = runtime()
     try:
         with rt.database.session() as db:
-            db.add(
-                RequestLog(
+            # A Core insert: the row is only written, never read back, so the ORM's unit of work is waste.
+            db.execute(
+                RequestLog.__table__.insert(),
+                dict(
                     at=rt.clock.epoch(),
                     surface=surface(),
                     method=request.method,
@@ -386,7 +393,7 @@ def _log_request(response: Response) -> Response:
                     parameters=_logged_parameters(),
                     worker_pid=os.getpid(),
                     **_report_facts(db, response, rt.clock.real_epoch()),
-                )
+                ),
             )
     except Exception:  # the log must never turn a good answer into a 500
         log.exception("could not record request")
