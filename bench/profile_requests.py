@@ -41,6 +41,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--sort", default="cumulative", help="pstats order: cumulative, tottime, ...")
     parser.add_argument("--kind", choices=("status", "token", "usagepoint"), default="status")
     opts = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp:
@@ -75,7 +76,8 @@ def main() -> None:
                 return client.get(f"{RES}/Subscription/{granted['authorization_id']}/UsagePoint",
                                   headers={"Authorization": f"Bearer {granted['token']['access_token']}"},
                                   environ_base=environ).status_code
-            return client.get(f"{RES}/ReadServiceStatus", headers={"Authorization": f"Bearer {cat['client_access_token']}"},
+            return client.get(f"{RES}/ReadServiceStatus",
+                              headers={"Authorization": f"Bearer {cat['client_access_token']}"},
                               environ_base=environ).status_code
 
         for _ in range(20):
@@ -91,7 +93,7 @@ def main() -> None:
         profiler.disable()
         print(f"{opts.kind}: {plain * 1e6:.0f} us per request in-process, without profiling ({opts.requests} requests)")
         out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(opts.top)
+        pstats.Stats(profiler, stream=out).sort_stats(opts.sort).print_stats(opts.top)
         print(out.getvalue())
 
 

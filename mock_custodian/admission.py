@@ -12,15 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
 from .settings import Settings
 from .store.db import Database
 from .store.lifecycle import apply_due_events, pending_events
-from .store.models import ThirdParty
 from .store.ratelimit import RateDecision, RateLimits, check_and_count
 from .store.registration import advance_registrations
-from .store.registry import owners_of_fingerprint
+from .store.registry import certificate_owners
 
 # Statuses whose deadlines can move a registration on by the clock alone (spec 5.2).
 ADVANCING = ("submitted", "in_review", "accepted")
@@ -59,20 +56,17 @@ def admit(database: Database, *, fingerprint: str, now: float, real_now: float, 
     with database.session() as db:
         if pending_events(db, now):  # one indexed read when nothing is due
             apply_due_events(db, now, resource_base)
-        owners = owners_of_fingerprint(db, fingerprint, now)
+        owners = certificate_owners(db, fingerprint, now)
         if not owners:
             return Admission([], None)
-        rows = {row.id: row for row in db.execute(
-            select(ThirdParty.id, ThirdParty.tax_id, ThirdParty.client_id, ThirdParty.status)
-            .where(ThirdParty.id.in_(owners))).all()}
         decision = None
-        first = rows.get(owners[0])
-        if limits is not None and first is not None:
+        if limits is not None:
+            first = owners[0]
             decision = check_and_count(db, first.tax_id, first.client_id, now, limits, real_now=real_now,
                                        vendor_bucket=vendor_bucket)
             if not decision.allowed:
-                return Admission(owners, decision)
-        advancing = [i for i in owners if i in rows and rows[i].status in ADVANCING]
+                return Admission([o.id for o in owners], decision)
+        advancing = [o.id for o in owners if o.status in ADVANCING]
         if advancing:
             advance_registrations(db, advancing, now)  # deadlines of spec 5.2, by the simulated clock
-    return Admission(owners, decision)
+    return Admission([o.id for o in owners], decision)
