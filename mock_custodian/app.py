@@ -8,6 +8,7 @@ one surface; a path of the other surface gets PG&E's ``No listener for endpoint`
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -23,6 +24,7 @@ from .clock import Clock
 from .errors import InvalidCertificate, MethodNotPermitted, NoListener, PGEError, RateLimited
 from .pki import DevPKI
 from .settings import Settings
+from .store import request_log
 from .store.db import Database, meta_get
 from .store.models import RequestLog, Token
 from .store.registration import bearer_owner, describe_unregistered_certificate
@@ -44,6 +46,7 @@ REDACTED_HEADERS = {"authorization", "cookie", "x-control-token"}
 # Parameters logged only in part: codes, refresh tokens and secrets.
 SECRET_PARAMETERS = {"client_secret", "code", "authorization_code", "refresh_token", "access_token",
                      "client_access_token", "password"}
+_LOGGED = itertools.count(1)  # requests this worker logged: every PRUNE_EVERY-th applies the retention rule
 
 
 @dataclass
@@ -395,6 +398,8 @@ def _log_request(response: Response) -> Response:
                     **_report_facts(db, response, rt.clock.real_epoch()),
                 ),
             )
+            if next(_LOGGED) % request_log.PRUNE_EVERY == 0:
+                request_log.prune(db, rt.settings.request_log_max_rows)  # the retention rule
     except Exception:  # the log must never turn a good answer into a 500
         log.exception("could not record request")
     return response

@@ -14,6 +14,7 @@ from report_traffic import R, Traffic
 from sqlalchemy import select
 
 from mock_custodian.clock import Clock, ClockState
+from mock_custodian.store import request_log
 from mock_custodian.store.control import advance_clock, freeze_clock
 from mock_custodian.store.db import Database
 from mock_custodian.store.models import AccountEvent, RateCounter, RequestLog, ThirdParty, ThirdPartyCertificate
@@ -108,3 +109,17 @@ def test_rate_counts_are_exact_and_refusals_undo_themselves(tmp_path: Path) -> N
         assert check_and_count(db, "T1", "c1", now + 7300, limits).allowed
         minutes = db.execute(select(RateCounter.window_start).where(RateCounter.scope == "client_minute")).all()
     assert len(minutes) == 1
+
+
+def test_the_request_log_keeps_the_newest_rows_up_to_its_cap(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(request_log, "PRUNE_EVERY", 1)
+    traffic = Traffic(tmp_path / "d", request_log_max_rows=3)
+    cat = traffic.token("00101")
+    for _ in range(5):
+        assert traffic.get(f"{R}/ReadServiceStatus", "00101", cat).status_code == 200
+    with traffic.database.session() as db:
+        rows = db.execute(select(RequestLog.path).order_by(RequestLog.id)).scalars().all()
+    assert rows == [f"{R}/ReadServiceStatus"] * 3  # the token call, the oldest, is gone
+    with traffic.database.session() as db:
+        assert request_log.prune(db, 0) == 0  # 0 keeps everything
