@@ -42,6 +42,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--sort", default="cumulative", help="pstats order: cumulative, tottime, ...")
+    parser.add_argument("--callers", help="also print who calls functions matching this pattern")
     parser.add_argument("--kind", choices=("status", "token", "usagepoint"), default="status")
     opts = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp:
@@ -93,7 +94,10 @@ def main() -> None:
         profiler.disable()
         print(f"{opts.kind}: {plain * 1e6:.0f} us per request in-process, without profiling ({opts.requests} requests)")
         out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats(opts.sort).print_stats(opts.top)
+        stats = pstats.Stats(profiler, stream=out).sort_stats(opts.sort)
+        stats.print_stats(opts.top)
+        if opts.callers:
+            stats.print_callers(opts.callers)
         print(out.getvalue())
 
 

@@ -25,7 +25,7 @@ from .errors import InvalidCertificate, MethodNotPermitted, NoListener, PGEError
 from .pki import DevPKI
 from .settings import Settings
 from .store import request_log
-from .store.db import Database, meta_get
+from .store.db import Database
 from .store.models import RequestLog, Token
 from .store.registration import bearer_owner, describe_unregistered_certificate
 
@@ -68,9 +68,8 @@ class Runtime:
         return f"{self.api_base_url()}/GreenButtonConnect/espi/1_1/resource"
 
     def service_status(self) -> int:
-        with self.database.session() as db:
-            value = meta_get(db, "service_status")
-        return int(value) if value is not None else self.settings.service_status
+        row = self.database.read_row("SELECT value FROM sim_meta WHERE key = 'service_status'")
+        return int(row[0]) if row is not None else self.settings.service_status
 
 
 def runtime() -> Runtime:
@@ -221,6 +220,7 @@ def _guard() -> None:
     if admission.decision is not None and not admission.decision.allowed:
         raise RateLimited(admission.decision.retry_after, admission.decision.limit)
     g.certificate_owner_ids = owners
+    g.faults_armed = admission.faults_armed
     g.certificate_sha256 = peer.fingerprint_sha256
     if blueprint is not None and blueprint not in API_BLUEPRINTS:
         raise NoListener(path)
