@@ -13,9 +13,8 @@ import pytest
 from report_traffic import R, Traffic
 from sqlalchemy import select
 
-from mock_custodian.clock import Clock, ClockState
+from mock_custodian.clock import Clock, ClockState, advanced
 from mock_custodian.store import request_log
-from mock_custodian.store.control import advance_clock, freeze_clock
 from mock_custodian.store.db import Database
 from mock_custodian.store.models import AccountEvent, RateCounter, RequestLog, ThirdParty, ThirdPartyCertificate
 from mock_custodian.store.ratelimit import RateLimits, check_and_count
@@ -31,17 +30,21 @@ def other_instance(traffic: Traffic) -> Database:
     return Database(traffic.database.url)
 
 
+def move_clock_elsewhere(traffic: Traffic, seconds: float) -> None:
+    """Another worker or instance moves the simulated clock: only the shared row changes."""
+    other = other_instance(traffic)
+    other.write_clock_state(advanced(other.read_clock_state(), seconds, traffic.wall()))
+
+
 def test_clock_moved_elsewhere_is_seen_by_the_next_request(traffic: Traffic) -> None:
     cat = traffic.token("00101")
     instant = float(int(traffic.runtime.clock.epoch()) + 120)  # within the token's life
-    with other_instance(traffic).session() as db:
-        freeze_clock(db, traffic.wall(), instant)
+    other_instance(traffic).write_clock_state(ClockState(0.0, instant))
     assert traffic.get(f"{R}/ReadServiceStatus", "00101", cat).status_code == 200
     with traffic.database.session() as db:
         last = db.execute(select(RequestLog).order_by(RequestLog.id.desc())).scalars().first()
     assert last.at == instant and last.path.endswith("ReadServiceStatus")
-    with other_instance(traffic).session() as db:
-        advance_clock(db, 3600)
+    move_clock_elsewhere(traffic, 3600)
     assert traffic.runtime.clock.epoch() == instant + 3600  # nothing stays pinned after a request
 
 
@@ -70,8 +73,7 @@ def test_a_scheduled_event_applies_on_the_first_api_request_after_the_clock_reac
     assert traffic.get(f"{R}/ReadServiceStatus", "00101", cat).status_code == 200
     with traffic.database.session() as db:
         assert db.get(AccountEvent, event["id"]).applied_at is None
-    with other_instance(traffic).session() as db:
-        advance_clock(db, 7300)  # moved by another worker: only time changed here
+    move_clock_elsewhere(traffic, 7300)  # moved by another worker: only time changed here
     cat = traffic.token("00101")  # the token call's guard applies it, in its one transaction
     with traffic.database.session() as db:
         assert db.get(AccountEvent, event["id"]).applied_at is not None
@@ -87,8 +89,7 @@ def test_a_certificate_activation_delay_is_followed_by_time_alone(traffic: Traff
     refused = traffic.post("/datacustodian/oauth/v2/token", "00101", data={"grant_type": "client_credentials"},
                            basic=True)
     assert refused.status_code == 400  # not in force yet: Invalid Certificate
-    with other_instance(traffic).session() as db:
-        advance_clock(db, 601)
+    move_clock_elsewhere(traffic, 601)
     assert traffic.token("00101")
 
 
