@@ -1,14 +1,24 @@
-"""End-to-end feed throughput over real HTTPS with client certificates, and the server's memory.
+"""End-to-end feed throughput over mutual TLS against nginx serving the same bytes (issue 17), and memory.
 
-Serves a 15-minute solar SA (two flow directions) for 12 and 48 months through
-`R/Batch/Subscription/{S}/UsagePoint/{U}` and prints readings/s, MB/s and the worker's peak RSS, so one can
-see that memory does not grow with the range. Talks only to 127.0.0.1.
-Usage: python bench/http_feed.py
+Serves a 15-minute solar SA (two flow directions) through `R/Batch/Subscription/{S}/UsagePoint/{U}`
+for 12 months (and 48 with ``--long``). The client is curl (``-o /dev/null``), which is not the
+bottleneck. nginx (``/usr/sbin/nginx`` or ``--nginx``) is started on a loopback port with a temporary
+config, the mock's own server certificate and client certificates requested, serving the bytes of
+one mock response from a file; each mock fetch is generated afresh (the mock keeps no response bytes).
+Fetches alternate between the two, so both see the same machine load; prints MB/s, the ratio
+mock/nginx per round and the worker's peak RSS. Talks only to 127.0.0.1.
+Usage: python bench/http_feed.py [--rounds 3] [--long] [--nginx PATH]
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
+import os
+import shutil
+import socket
+import statistics
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -17,8 +27,35 @@ import requests
 
 from mock_custodian import testing
 from mock_custodian.clock import PACIFIC
+from mock_custodian.pki import DevPKI
 
 RES = "/GreenButtonConnect/espi/1_1/resource"
+NGINX_CONF = """
+daemon off;
+master_process on;
+worker_processes 2;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log warn;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    types {{ application/atom+xml xml; }}
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        ssl_certificate {chain};
+        ssl_certificate_key {key};
+        ssl_client_certificate {ca};
+        ssl_verify_client on;
+        ssl_verify_depth 3;
+        root {tmp}/www;
+    }}
+}}
+"""
 
 
 def worker_rss_kib(server: testing.RunningServer) -> int:
@@ -29,8 +66,6 @@ def worker_rss_kib(server: testing.RunningServer) -> int:
             text = status.read_text()
         except OSError:
             continue
-        if "gunicorn" not in text and "python" not in text:
-            continue
         fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
         if fields.get("PPid", "").strip() != str(server.process.pid):
             continue
@@ -38,9 +73,53 @@ def worker_rss_kib(server: testing.RunningServer) -> int:
     return peak
 
 
+def curl(url: str, server: testing.RunningServer, headers: dict[str, str]) -> tuple[int, float]:
+    """Bytes and seconds of one fetch, body discarded by curl itself."""
+    cert, key = server.cert("00101")
+    args = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code} %{size_download} %{time_total}",
+            "--cacert", server.ca_bundle, "--cert", cert, "--key", key]
+    for name, value in headers.items():
+        args += ["-H", f"{name}: {value}"]
+    status, size, seconds = subprocess.run(args + [url], check=True, capture_output=True, text=True).stdout.split()
+    if status != "200":
+        raise SystemExit(f"{url}: HTTP {status}")
+    return int(size), float(seconds)
+
+
+def start_nginx(nginx: str, tmp: Path, body: bytes, server: testing.RunningServer) -> tuple[subprocess.Popen, int]:
+    (tmp / "www").mkdir()
+    (tmp / "www" / "feed.xml").write_bytes(body)
+    for path in (tmp, tmp / "www", tmp / "www" / "feed.xml"):  # nginx's workers may run as another user
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    pki = DevPKI(server.data_dir / "certs")  # the mock's own server certificate (RSA) and trust bundle
+    conf = NGINX_CONF.format(tmp=tmp, port=port, chain=pki.server_chain, key=pki.server_key, ca=server.ca_bundle)
+    (tmp / "nginx.conf").write_text(conf)
+    process = subprocess.Popen([nginx, "-p", str(tmp), "-c", str(tmp / "nginx.conf")],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return process, port
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError("nginx did not start: " + (tmp / "nginx-error.log").read_text())
+
+
 def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        server = testing.start(Path(tmp) / "d", workers=1)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--long", action="store_true", help="also fetch 48 months (RSS stays flat)")
+    parser.add_argument("--nginx", default=shutil.which("nginx") or "/usr/sbin/nginx")
+    opts = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-feed-") as tmp_name:
+        tmp = Path(tmp_name)
+        server = testing.start(tmp / "d", workers=2)
+        nginx = None
         try:
             now = dt.datetime(2026, 11, 10, 10, tzinfo=PACIFIC).timestamp()
             server.clock.freeze(now)
@@ -52,21 +131,43 @@ def main() -> None:
             listing = requests.get(f"{server.api_base_url}{RES}/Subscription/{sub}/UsagePoint", headers=headers,
                                    **kw).text
             up = listing.split("/UsagePoint/")[1].split('"')[0]
-            for months in (12, 48):
+
+            def feed_url(months: int) -> str:
                 start = now - months * 30.44 * 86400
-                begun = time.monotonic()
-                size = readings = 0
-                with requests.get(f"{server.api_base_url}{RES}/Batch/Subscription/{sub}/UsagePoint/{up}",
-                                  params={"published-min": str(int(start)), "published-max": str(int(now))},
-                                  headers=headers, stream=True, **kw) as response:
-                    for chunk in response.iter_content(1 << 20):
-                        size += len(chunk)
-                        readings += chunk.count(b"<ns0:IntervalReading>")
-                seconds = time.monotonic() - begun
-                print(f"{months:2d} months: {readings:,} IntervalReadings, {size / 1e6:.1f} MB in {seconds:.2f}s = "
-                      f"{readings / seconds:,.0f} readings/s, {size / 1e6 / seconds:.1f} MB/s; "
-                      f"worker peak RSS {worker_rss_kib(server) / 1024:.1f} MiB")
+                return (f"{server.api_base_url}{RES}/Batch/Subscription/{sub}/UsagePoint/{up}"
+                        f"?published-min={int(start)}&published-max={int(now)}")
+
+            body = requests.get(feed_url(12), headers=headers, **kw).content
+            readings = body.count(b"<ns0:IntervalReading>") or body.count(b"IntervalReading>") // 2
+            print(f"12-month 15-minute feed: {len(body) / 1e6:.1f} MB, {readings:,} IntervalReadings; client: curl")
+            if os.path.exists(opts.nginx):
+                nginx, port = start_nginx(opts.nginx, tmp, body, server)
+                print(f"nginx: {opts.nginx} on 127.0.0.1:{port}, the same bytes from a file, mutual TLS")
+            else:
+                print(f"nginx not found at {opts.nginx}: mock figures only")
+            ratios = []
+            for round_ in range(1, opts.rounds + 1):
+                size, seconds = curl(feed_url(12), server, headers)
+                mock = size / 1e6 / seconds
+                rate = size / seconds / len(body) * readings
+                line = f"round {round_}: mock {mock:6.1f} MB/s ({rate:,.0f} readings/s)"
+                if nginx is not None:
+                    nsize, nseconds = curl(f"https://127.0.0.1:{port}/feed.xml", server, {})
+                    reference = nsize / 1e6 / nseconds
+                    ratios.append(mock / reference)
+                    line += f"   nginx {reference:6.1f} MB/s   ratio {mock / reference:.2f}"
+                print(line, flush=True)
+            if ratios:
+                print(f"ratio mock/nginx: median {statistics.median(ratios):.2f}, "
+                      f"range {min(ratios):.2f}-{max(ratios):.2f}")
+            if opts.long:
+                size, seconds = curl(feed_url(48), server, headers)
+                print(f"48 months: {size / 1e6:.1f} MB at {size / 1e6 / seconds:.1f} MB/s")
+            print(f"worker peak RSS {worker_rss_kib(server) / 1024:.1f} MiB")
         finally:
+            if nginx is not None:
+                nginx.terminate()
+                nginx.wait(10)
             server.stop()
 
 

@@ -8,6 +8,7 @@ one surface; a path of the other surface gets PG&E's ``No listener for endpoint`
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -19,19 +20,18 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import IntegerConverter
 
 from . import tls
+from .admission import admit, due_events, rate_limits
 from .clock import Clock
 from .errors import InvalidCertificate, MethodNotPermitted, NoListener, PGEError, RateLimited
 from .pki import DevPKI
 from .portal import form_token
 from .redaction import redacted_headers, redacted_query, shorten_parameters
 from .settings import Settings
-from .store.db import MAX_ROW_ID, Database, meta_get
+from .store import request_log
+from .store.db import MAX_ROW_ID, Database
 from .store.hashed import token_key
-from .store.lifecycle import apply_due_events, pending_events
-from .store.models import RequestLog, ThirdParty, Token
-from .store.ratelimit import RateLimits, check_and_count
-from .store.registration import advance_registrations, bearer_owner, describe_unregistered_certificate
-from .store.registry import owners_of_fingerprint
+from .store.models import RequestLog, Token
+from .store.registration import bearer_owner, describe_unregistered_certificate
 
 log = logging.getLogger("mock_custodian")
 
@@ -46,6 +46,7 @@ PORTAL_BLUEPRINTS = {"portal", "customer"}
 API_BLUEPRINTS |= {"registration_resources", "oauth_test_harness"}
 PORTAL_BLUEPRINTS |= {"third_party_portal"}
 API_BLUEPRINTS |= {"batch_async"}  # asynchronous Batch requests and package retrieval (spec 6.4)
+_LOGGED = itertools.count(1)  # requests this worker logged: every PRUNE_EVERY-th applies the retention rule
 
 
 @dataclass
@@ -67,9 +68,8 @@ class Runtime:
         return f"{self.api_base_url()}/GreenButtonConnect/espi/1_1/resource"
 
     def service_status(self) -> int:
-        with self.database.session() as db:
-            value = meta_get(db, "service_status")
-        return int(value) if value is not None else self.settings.service_status
+        row = self.database.read_row("SELECT value FROM sim_meta WHERE key = 'service_status'")
+        return int(row[0]) if row is not None else self.settings.service_status
 
 
 class StoredIntConverter(IntegerConverter):
@@ -111,6 +111,7 @@ def create_app(settings: Settings, database: Database | None = None) -> Flask:
     db = database or Database(settings.resolved_database_url())
     pki = DevPKI(settings.resolved_data_dir() / "certs")
     app.extensions["mock_custodian"] = Runtime(settings, db, db.clock(), pki)
+    app.extensions["mock_custodian.rate_limits"] = rate_limits(settings)
 
     from .api import (
         lifecycle_control,  # noqa: F401  (adds /__sim/ lifecycle routes to the control blueprint)
@@ -138,8 +139,10 @@ def create_app(settings: Settings, database: Database | None = None) -> Flask:
 
     app.register_blueprint(console_bp)  # the simulator console, /__sim/console/ on the portal listener
 
+    app.before_request(_pin_clock)
     app.before_request(_apply_due_events)
     app.before_request(_guard)
+    app.teardown_request(_unpin_clock)
     app.after_request(_log_request)
     app.after_request(_security_headers)
     app.after_request(form_token.set_cookie)
@@ -172,14 +175,30 @@ def peer_certificate() -> tls.PeerCertificate:
     return request.environ.get(tls.ENVIRON_KEY, tls.NO_CERTIFICATE)
 
 
+def _pin_clock() -> None:
+    """One clock read per request (see ``Clock.pin``); control requests, which move it, read it afresh."""
+    if not request.path.startswith(SIM_PREFIX):
+        runtime().clock.pin()
+
+
+def _unpin_clock(_exc: BaseException | None = None) -> None:
+    runtime().clock.unpin()
+
+
+def _reaches_certificate_lookup() -> bool:
+    """Whether :func:`_guard` will look the certificate up (and apply due events in that transaction)."""
+    path = request.path
+    if path.startswith(SIM_PREFIX) or surface() == "portal" or path in CERT_EXEMPT_PATHS:
+        return False
+    return path.rstrip("/") != RETIRED_AUTHORIZE and peer_certificate().usable
+
+
 def _apply_due_events() -> None:
     """Scheduled account/SA events take effect once the simulated clock reaches them (spec 4.15)."""
+    if _reaches_certificate_lookup():
+        return  # the guard applies them in its one transaction (mock_custodian/admission.py)
     rt = runtime()
-    now = rt.clock.epoch()
-    with rt.database.session() as db:
-        if not pending_events(db, now):
-            return
-        apply_due_events(db, now, rt.resource_base_url())
+    due_events(rt.database, rt.clock.epoch(), rt.resource_base_url())
 
 
 def _guard() -> None:
@@ -201,18 +220,26 @@ def _guard() -> None:
     if not peer.usable:
         raise InvalidCertificate(peer.error or "certificate not verified")
     rt = runtime()
-    with rt.database.session() as db:
-        now = rt.clock.epoch()
-        owners = owners_of_fingerprint(db, peer.fingerprint_sha256 or "", now)
-        if owners and rt.settings.rate_limits_enabled:
-            _count_request(db, owners[0], now, rt.settings)
+    settings = rt.settings
+    # Rate limits (spec 6.7), charged to the certificate's registration and its vendor (Tax ID).
+    # rate_limit_profile production (default): token calls skip the per-second vendor bucket, as a
+    # production client's token-then-data pattern passes at PG&E; strict: the documents' literal reading,
+    # every call (token calls too) at rate_limit_vendor_per_second (default 1) with a depth of 1.
+    admission = admit(
+        rt.database, fingerprint=peer.fingerprint_sha256 or "", now=rt.clock.epoch(),
+        real_now=rt.clock.real_epoch(), resource_base=rt.resource_base_url(),
+        limits=current_app.extensions["mock_custodian.rate_limits"] if settings.rate_limits_enabled else None,
+        vendor_bucket=settings.rate_limit_profile == "strict" or request.path.rstrip("/") not in TOKEN_PATHS,
+    )
+    owners = admission.owners
     if not owners:
         with rt.database.session() as db:
             raise InvalidCertificate(describe_unregistered_certificate(
                 db, peer.fingerprint_sha256 or "", peer.subject, rt.clock.epoch()))
-    with rt.database.session() as db:
-        advance_registrations(db, owners, rt.clock.epoch())  # deadlines of spec 5.2, by the simulated clock
+    if admission.decision is not None and not admission.decision.allowed:
+        raise RateLimited(admission.decision.retry_after, admission.decision.limit)
     g.certificate_owner_ids = owners
+    g.faults_armed = admission.faults_armed
     g.certificate_sha256 = peer.fingerprint_sha256
     if blueprint is not None and blueprint not in API_BLUEPRINTS:
         raise NoListener(path)
@@ -220,29 +247,6 @@ def _guard() -> None:
 
 
 TOKEN_PATHS = ("/datacustodian/oauth/v2/token", "/datacustodian/test/oauth/v2/token")
-
-
-def _count_request(db: Any, owner_id: int, now: float, settings: Settings) -> None:
-    """Rate limits (spec 6.7), charged to the certificate's registration and its vendor (Tax ID).
-
-    ``rate_limit_profile`` production (default): token calls skip the per-second vendor bucket, as a
-    production client's token-then-data pattern passes at PG&E; strict: the documents' literal reading,
-    every call (token calls too) at ``rate_limit_vendor_per_second`` (default 1) with a depth of 1.
-    """
-    tp = db.get(ThirdParty, owner_id)
-    strict = settings.rate_limit_profile == "strict"
-    limits = RateLimits(
-        vendor_per_second=settings.rate_limit_vendor_per_second,
-        vendor_burst=1 if strict else settings.rate_limit_vendor_burst,
-        client_per_hour=settings.rate_limit_client_per_hour,
-        client_per_day=settings.rate_limit_client_per_day,
-        day_reset_hour_local=settings.rate_limit_day_reset_hour,
-    )
-    token_call = request.path.rstrip("/") in TOKEN_PATHS
-    decision = check_and_count(db, tp.tax_id, tp.client_id, now, limits, real_now=runtime().clock.real_epoch(),
-                               vendor_bucket=strict or not token_call)
-    if not decision.allowed:
-        raise RateLimited(decision.retry_after, decision.limit)
 
 
 def _render_error(exc: PGEError) -> Response:
@@ -300,7 +304,8 @@ def _claimed_client_id(db: Any) -> str | None:
         return claimed[:32]
     scheme, _, value = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer" and value.strip():
-        return bearer_owner(db, value.strip()[:64])
+        known = getattr(g, "bearer", None)  # the handler already found whose it is: no second lookup
+        return known.third_party.client_id if known is not None else bearer_owner(db, value.strip()[:64])
     return None
 
 
@@ -350,7 +355,10 @@ def _report_facts(db: Any, response: Response, real_now: float) -> dict[str, Any
         form = request.form if request.mimetype == "application/x-www-form-urlencoded" else {}
         presented = form.get("refresh_token") or request.args.get("refresh_token") or None
     kind = None
-    if presented is not None:
+    known = getattr(g, "bearer", None)
+    if presented is not None and known is not None:  # the handler already classified it: no second lookup
+        kind = known.token.kind if known.token is not None else None
+    elif presented is not None:
         token = db.get(Token, token_key(presented))
         kind = token.kind if token is not None else None
     retry_after = response.headers.get("Retry-After")
@@ -385,8 +393,10 @@ def _log_request(response: Response) -> Response:
     rt = runtime()
     try:
         with rt.database.session() as db:
-            db.add(
-                RequestLog(
+            # A Core insert: the row is only written, never read back, so the ORM's unit of work is waste.
+            db.execute(
+                RequestLog.__table__.insert(),
+                dict(
                     at=rt.clock.epoch(),
                     surface=surface(),
                     method=request.method,
@@ -402,8 +412,10 @@ def _log_request(response: Response) -> Response:
                     parameters=_logged_parameters(),
                     worker_pid=os.getpid(),
                     **_report_facts(db, response, rt.clock.real_epoch()),
-                )
+                ),
             )
+            if next(_LOGGED) % request_log.PRUNE_EVERY == 0:
+                request_log.prune(db, rt.settings.request_log_max_rows)  # the retention rule
     except Exception:  # the log must never turn a good answer into a 500
         log.exception("could not record request")
     return response

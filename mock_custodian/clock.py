@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,18 +34,35 @@ class ClockState:
 
 
 class Clock:
-    """Reads the shared state on every call; cheap enough (one indexed row) and never stale."""
+    """Reads the shared state on every call (one indexed row, never stale), unless the thread pinned it.
+
+    A request handler pins the state read at its start (:meth:`pin`): the request then sees one clock
+    setting throughout, and pays one read instead of one per ``epoch()``. Real time still runs: a pinned
+    running clock keeps advancing, a pinned frozen one stays put. Requests that move the clock (the
+    control API) do not pin.
+    """
 
     def __init__(self, read_state: Callable[[], ClockState], real_time: Callable[[], float] = time.time):
         self._read_state = read_state
         self._real_time = real_time
+        self._pinned = threading.local()
+
+    def pin(self) -> ClockState:
+        """Read the shared state once and use it for this thread's calls until :meth:`unpin`."""
+        state = self._read_state()
+        self._pinned.state = state
+        return state
+
+    def unpin(self) -> None:
+        self._pinned.state = None
 
     def state(self) -> ClockState:
-        return self._read_state()
+        pinned = getattr(self._pinned, "state", None)
+        return pinned if pinned is not None else self._read_state()
 
     def epoch(self) -> float:
         """Simulated now, in epoch seconds (float)."""
-        return self._read_state().now_epoch(self._real_time())
+        return self.state().now_epoch(self._real_time())
 
     def now(self) -> dt.datetime:
         """Simulated now, timezone-aware UTC."""

@@ -181,6 +181,8 @@ class Settings:
                "written to `server.json`."})
     control_api: bool = field(default=True, metadata={
         "doc": "Serve the control API; `false` leaves only `/__sim/health` (e.g. a public demo)."})
+    request_log_max_rows: int = field(default=1_000_000, metadata={
+        "doc": "Rows the request log keeps (the newest; older ones are dropped as requests arrive); 0 keeps all."})
 
     # Third Party Portal (spec 5.1-5.2).
     auto_accept: bool = field(default=True, metadata={

@@ -63,8 +63,8 @@ def _bearer() -> str | None:
 
 
 def _apply_fault() -> Response | None:
-    if request.path.startswith(SIM_PREFIX):
-        return None
+    if request.path.startswith(SIM_PREFIX) or not g.get("faults_armed", True):
+        return None  # the guard's transaction found no fault configured
     rt = runtime()
     bearer = _bearer()
     now = rt.clock.epoch()

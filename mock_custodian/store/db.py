@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import BigInteger, Engine, Text, cast, create_engine, event, make_url, select, update
+from sqlalchemy import BigInteger, Engine, Text, cast, create_engine, event, make_url, update
 from sqlalchemy import text as sql_text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,6 +21,7 @@ from . import at_rest
 from .models import Base, SimClock, SimMeta
 
 SCHEMA_ATTEMPTS = 3
+_CLOCK_SQL = "SELECT offset_s, frozen_at FROM sim_clock WHERE id = 1"
 
 
 class Database:
@@ -81,10 +82,28 @@ class Database:
             db.close()
 
     # --- clock -----------------------------------------------------------------------------
-    def read_clock_state(self) -> ClockState:
+    def read_row(self, sql: str) -> tuple | None:
+        """One row of a fixed, parameterless query on a pooled driver connection (a committed read).
+
+        For the few reads every request makes (the clock, the service status): without the ORM's and
+        Core's per-statement work, which cost more than the read itself (issue 17).
+        """
         self._check_fork()
-        with self.engine.connect() as conn:
-            row = conn.execute(select(SimClock.offset_s, SimClock.frozen_at).where(SimClock.id == 1)).first()
+        conn = self.engine.raw_connection()
+        try:
+            cursor = conn.cursor()
+            try:
+                cursor.execute(sql)
+                row = cursor.fetchone()
+            finally:
+                cursor.close()
+            conn.commit()  # end the read's transaction where the driver opened one (PostgreSQL)
+            return None if row is None else tuple(row)
+        finally:
+            conn.close()
+
+    def read_clock_state(self) -> ClockState:
+        row = self.read_row(_CLOCK_SQL)
         if row is None:
             return ClockState()
         return ClockState(float(row[0] or 0.0), None if row[1] is None else float(row[1]))

@@ -16,13 +16,10 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 
-from sqlalchemy import and_, delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from ..clock import PACIFIC
-from .models import RateCounter
 
 
 @dataclass(frozen=True)
@@ -41,12 +38,36 @@ class RateDecision:
     limit: str = ""
 
 
-def _insert(db: Session):  # noqa: ANN202 - dialect-specific INSERT with ON CONFLICT
-    return pg_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
-
-
-def _greatest(db: Session, a, b):  # noqa: ANN001, ANN202
-    return func.greatest(a, b) if db.get_bind().dialect.name == "postgresql" else func.max(a, b)
+# Every statement is plain SQL built once: on the hot path of every API request (issue 17), building
+# SQLAlchemy expressions cost more than running them. The upsert syntax is shared by SQLite (3.24+) and
+# PostgreSQL; only "the larger of two" differs (max / greatest).
+_UPSERT_COUNT = text(
+    "INSERT INTO rate_counters (scope, subject, window_start, count, level) VALUES (:scope, :subject, :ws, :d, 0.0) "
+    "ON CONFLICT (scope, subject, window_start) DO UPDATE SET count = rate_counters.count + :d RETURNING count"
+)
+# The vendor row, created if missing; a theoretical arrival time further ahead than any admitted request can
+# leave is stale (e.g. written on an advanced simulated clock by an older version): forget it.
+_VENDOR_ROW = text(
+    "INSERT INTO rate_counters (scope, subject, window_start, count, level) VALUES ('vendor', :subject, 0.0, 0, 0.0) "
+    "ON CONFLICT (scope, subject, window_start) DO UPDATE SET level = CASE WHEN rate_counters.level > :stale "
+    "THEN 0.0 ELSE rate_counters.level END"
+)
+_VENDOR_ADMIT = {
+    name: text(
+        f"UPDATE rate_counters SET level = {fn}(level, :now) + :interval, count = count + 1 "
+        "WHERE scope = 'vendor' AND subject = :subject AND window_start = 0.0 "
+        f"AND {fn}(level, :now) + :interval - :now <= :tolerance"
+    )
+    for name, fn in (("sqlite", "max"), ("postgresql", "greatest"))
+}
+_VENDOR_LEVEL = text("SELECT level FROM rate_counters WHERE scope = 'vendor' AND subject = :subject "
+                     "AND window_start = 0.0")
+_HOUR_SUM = text("SELECT COALESCE(SUM(count), 0) FROM rate_counters WHERE scope = 'client_minute' "
+                 "AND subject = :subject AND window_start > :since")
+_HOUR_ROWS = text("SELECT window_start, count FROM rate_counters WHERE scope = 'client_minute' "
+                  "AND subject = :subject AND window_start > :since ORDER BY window_start")
+_FORGET_MINUTES = text("DELETE FROM rate_counters WHERE scope = 'client_minute' AND subject = :subject "
+                       "AND window_start <= :before")
 
 
 def day_window_start(now: float, reset_hour: int) -> float:
@@ -68,42 +89,21 @@ def _vendor(db: Session, vendor: str, now: float, limits: RateLimits) -> RateDec
     """The GCRA bucket; ``now`` is real time."""
     interval = 1.0 / limits.vendor_per_second
     tolerance = interval * limits.vendor_burst
-    # A theoretical arrival time further ahead than any admitted request can leave is stale (e.g. written
-    # on an advanced simulated clock by an older version): forget it rather than refuse for hours.
-    db.execute(
-        update(RateCounter)
-        .where(and_(RateCounter.scope == "vendor", RateCounter.subject == vendor, RateCounter.window_start == 0.0))
-        .where(RateCounter.level > now + tolerance + interval)
-        .values(level=0.0)
-        .execution_options(synchronize_session=False)
-    )
-    db.execute(
-        _insert(db)(RateCounter)
-        .values(scope="vendor", subject=vendor, window_start=0.0, count=0, level=0.0)
-        .on_conflict_do_nothing(index_elements=["scope", "subject", "window_start"])
-    )
-    next_tat = _greatest(db, RateCounter.level, now) + interval
-    result = db.execute(
-        update(RateCounter)
-        .where(and_(RateCounter.scope == "vendor", RateCounter.subject == vendor, RateCounter.window_start == 0.0))
-        .where(next_tat - now <= tolerance)
-        .values(level=next_tat, count=RateCounter.count + 1)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount:
+    db.execute(_VENDOR_ROW, {"subject": vendor, "stale": now + tolerance + interval})
+    dialect = db.get_bind().dialect.name
+    admitted = db.execute(_VENDOR_ADMIT.get(dialect, _VENDOR_ADMIT["sqlite"]),
+                          {"subject": vendor, "now": now, "interval": interval, "tolerance": tolerance})
+    if admitted.rowcount:
         return RateDecision(True)
-    tat = db.execute(
-        select(RateCounter.level).where(RateCounter.scope == "vendor", RateCounter.subject == vendor)
-    ).scalar_one()
+    tat = db.execute(_VENDOR_LEVEL, {"subject": vendor}).scalar_one()
     wait = max(tat, now) + interval - tolerance - now
     return RateDecision(False, max(1, math.ceil(wait)), "1 request per second per vendor")
 
 
-def _bump(db: Session, scope: str, subject: str, window_start: float, delta: int) -> None:
-    stmt = _insert(db)(RateCounter).values(scope=scope, subject=subject, window_start=window_start, count=delta,
-                                          level=0.0)
-    db.execute(stmt.on_conflict_do_update(index_elements=["scope", "subject", "window_start"],
-                                          set_={"count": RateCounter.count + delta}))
+def _bump(db: Session, scope: str, subject: str, window_start: float, delta: int) -> int:
+    """Add ``delta`` to one window's counter (created at ``delta`` if missing); the new count."""
+    return int(db.execute(_UPSERT_COUNT, {"scope": scope, "subject": subject, "ws": window_start, "d": delta})
+               .scalar_one())
 
 
 def check_and_count(db: Session, vendor: str, client_id: str, now: float, limits: RateLimits, *,
@@ -119,16 +119,11 @@ def check_and_count(db: Session, vendor: str, client_id: str, now: float, limits
         if not decision.allowed:
             return decision
     minute = math.floor(now / 60) * 60
-    _bump(db, "client_minute", client_id, minute, 1)
-    hour_rows = db.execute(
-        select(RateCounter.window_start, RateCounter.count)
-        .where(RateCounter.scope == "client_minute", RateCounter.subject == client_id,
-               RateCounter.window_start > now - 3600)
-        .order_by(RateCounter.window_start)
-    ).all()
-    in_hour = sum(count for _, count in hour_rows)
+    in_minute = _bump(db, "client_minute", client_id, minute, 1)
+    in_hour = int(db.execute(_HOUR_SUM, {"subject": client_id, "since": now - 3600}).scalar_one())
     if in_hour > limits.client_per_hour:
         _bump(db, "client_minute", client_id, minute, -1)
+        hour_rows = db.execute(_HOUR_ROWS, {"subject": client_id, "since": now - 3600}).all()
         # Allowed again once enough of the oldest minutes have rolled out of the hour.
         excess, freed_at = in_hour - limits.client_per_hour, now + 3600
         for start, count in hour_rows:
@@ -138,17 +133,12 @@ def check_and_count(db: Session, vendor: str, client_id: str, now: float, limits
                 break
         return RateDecision(False, max(1, math.ceil(freed_at - now)), "2,000 calls per hour per client_id")
     day_start = day_window_start(now, limits.day_reset_hour_local)
-    _bump(db, "client_day", client_id, day_start, 1)
-    in_day = db.execute(
-        select(RateCounter.count).where(RateCounter.scope == "client_day", RateCounter.subject == client_id,
-                                        RateCounter.window_start == day_start)
-    ).scalar_one()
+    in_day = _bump(db, "client_day", client_id, day_start, 1)
     if in_day > limits.client_per_day:
         _bump(db, "client_day", client_id, day_start, -1)
         _bump(db, "client_minute", client_id, minute, -1)
         wait = next_day_reset(now, limits.day_reset_hour_local) - now
         return RateDecision(False, max(1, math.ceil(wait)), "20,000 calls per day per client_id (resets 17:00 Pacific)")
-    # Old minute buckets are of no further use.
-    db.execute(delete(RateCounter).where(RateCounter.scope == "client_minute", RateCounter.subject == client_id,
-                                         RateCounter.window_start <= now - 7200))
+    if in_minute == 1:  # a new minute bucket: the ones two hours old are of no further use
+        db.execute(_FORGET_MINUTES, {"subject": client_id, "before": now - 7200})
     return RateDecision(True)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hmac
+from dataclasses import dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session
 
 from ..errors import InvalidClient
@@ -28,6 +29,37 @@ def owners_of_fingerprint(db: Session, fingerprint: str, now: float) -> list[int
             continue  # its replacement has taken over: no overlap (spec 3.5)
         if status == "active" or (activates_at is not None and activates_at <= now):
             owners.append(third_party_id)
+    return owners
+
+
+# The API guard's lookup on every request (issue 17): plain SQL built once, the registration's columns
+# the rate count needs joined in, in certificate order (as owners_of_fingerprint returns them).
+_OWNERS = text(
+    "SELECT c.third_party_id, c.status, c.activates_at, c.retires_at, t.tax_id, t.client_id, t.status "
+    "FROM third_party_certificates c JOIN third_parties t ON t.id = c.third_party_id "
+    "WHERE c.fingerprint_sha256 = :fingerprint AND c.status IN ('active', 'pending') ORDER BY c.id"
+)
+
+
+@dataclass(frozen=True)
+class CertificateOwner:
+    """A registration whose certificate is in force now, with what the rate count and deadlines need."""
+
+    id: int
+    tax_id: str
+    client_id: str
+    status: str
+
+
+def certificate_owners(db: Session, fingerprint: str, now: float) -> list[CertificateOwner]:
+    """:func:`owners_of_fingerprint` with each owner's Tax ID, client_id and status, in one statement."""
+    owners = []
+    for third_party_id, status, activates_at, retires_at, tax_id, client_id, tp_status in db.execute(
+            _OWNERS, {"fingerprint": fingerprint}):
+        if retires_at is not None and retires_at <= now:
+            continue  # its replacement has taken over: no overlap (spec 3.5)
+        if status == "active" or (activates_at is not None and activates_at <= now):
+            owners.append(CertificateOwner(third_party_id, tax_id, client_id, tp_status))
     return owners
 
 
