@@ -479,7 +479,7 @@ def cmd_customers(args: argparse.Namespace) -> int:
         specs = customer_add.parse_customers(text, "<stdin>" if args.file == "-" else args.file)
         try:
             with database.session() as db:
-                added = {c.key for c in customer_add.add_customers(db, specs)}
+                added = {c.key for c in customer_add.add_customers(db, specs, database.clock().epoch())}
         except ControlError as exc:
             return _fail(exc)
     with database.session() as db:

@@ -10,7 +10,7 @@ import pytest
 from mock_custodian import cli
 from mock_custodian.settings import load_settings
 from mock_custodian.store.db import Database
-from mock_custodian.store.models import Authorization, Customer
+from mock_custodian.store.models import Authorization, Customer, ServiceAgreement
 
 NEW_CUSTOMERS = """\
 customers:
@@ -24,6 +24,14 @@ customers:
         service_agreements:
           - {key: newbie-electric, commodity: electric, profile: residential_hourly, rate_schedule: E-TOU-C,
              service_start: 2024-01-01}
+  - key: newcomer
+    username: newcomer
+    password: demo
+    class: RES
+    accounts:
+      - key: newcomer-home
+        service_agreements:
+          - {key: newcomer-electric, commodity: electric, profile: residential_hourly, service_start: -1d}
 """
 
 
@@ -85,11 +93,16 @@ def test_customers_add_keeps_the_world(data_dir: Path, capsys: pytest.CaptureFix
     fragment.write_text(NEW_CUSTOMERS)
     code, out, err = run(data_dir, capsys, "customers", "add", str(fragment), "--json")
     assert code == 0, err
-    [added] = json.loads(out)["customers"]
+    added, relative = json.loads(out)["customers"]
     assert added["key"] == "newbie" and added["accounts"][0]["service_agreements"][0]["key"] == "newbie-electric"
     with database.session() as db:
         assert db.query(Authorization).count() == before  # nothing replaced
         assert db.query(Customer).filter_by(key="rivera").one() is not None
+        # Added exactly as a scenario load adds: the password salted and hashed, a relative start resolved.
+        stored = db.query(Customer).filter_by(key="newbie").one().password
+        assert stored != "demo" and stored.startswith("pbkdf2:")
+        start = db.query(ServiceAgreement).filter_by(key="newcomer-electric").one().service_start
+        assert isinstance(start, float) and start < database.clock().epoch() - 86_400 + 3_600
     # The new customer can consent at once.
     code, out, err = run(data_dir, capsys, "consent", "newbie", "00101")
     assert code == 0, err and json.loads(out)["access_token"]
@@ -114,7 +127,7 @@ def test_control_api_adds_customers_without_replacing_the_world(data_dir: Path) 
     added = client.post("/__sim/customers", headers={**headers, "Content-Type": "application/yaml"},
                         data=NEW_CUSTOMERS)
     assert added.status_code == 201, added.get_json()
-    assert [c["key"] for c in added.get_json()["customers"]] == ["newbie"]
+    assert [c["key"] for c in added.get_json()["customers"]] == ["newbie", "newcomer"]
     as_json = client.post("/__sim/customers", headers=headers, json={
         "key": "second", "accounts": [{"key": "second-home", "service_agreements": [
             {"key": "second-gas", "commodity": "gas", "profile": "gas_daily", "rate_schedule": "G-1",

@@ -384,7 +384,7 @@ def customers_add() -> ResponseReturnValue:
     except ScenarioError as exc:
         raise ControlError(f"scenario error: {exc}", "invalid_scenario") from None
     with rt.database.session() as db:
-        added = {c.key for c in customer_add.add_customers(db, specs)}
+        added = {c.key for c in customer_add.add_customers(db, specs, rt.clock.epoch())}
         rows = [row for row in control.customers(db) if row["key"] in added]
     response = jsonify(customers=rows)
     response.status_code = 201

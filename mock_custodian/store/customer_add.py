@@ -15,16 +15,15 @@ import re
 from typing import Any
 
 import yaml
-from faker import Faker
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..errors import ControlError
 from ..scenario import CustomerSpec, parse_scenario
 from .db import meta_get
-from .models import Account, Customer, Meter, ServiceAgreement
-from .recordings import save_recording
-from .world import _address, _city, _metering, derive_digits
+from .hashed import ScenarioPasswords
+from .models import Account, Customer, ServiceAgreement
+from .world import UniqueNumbers, create_customer
 
 
 def parse_customers(text: str, path: str = "<customers>") -> list[CustomerSpec]:
@@ -51,8 +50,8 @@ def _taken(db: Session, specs: list[CustomerSpec]) -> list[str]:
     return problems
 
 
-def add_customers(db: Session, specs: list[CustomerSpec]) -> list[Customer]:
-    """Create the customers, accounts, SAs and meters of ``specs`` in the current world."""
+def add_customers(db: Session, specs: list[CustomerSpec], now: float) -> list[Customer]:
+    """Create the customers, accounts, SAs and meters of ``specs`` in the current world, as a load would."""
     problems = _taken(db, specs)
     if problems:
         raise ControlError("; ".join(problems) + " (GET /__sim/customers lists the world's customers)")
@@ -62,63 +61,9 @@ def add_customers(db: Session, specs: list[CustomerSpec]) -> list[Customer]:
                    ServiceAgreement.usage_point_id, ServiceAgreement.agreement_key, ServiceAgreement.premise_number):
         used.update(v for v in db.execute(select(column)).scalars() if v)
 
-    def unique_digits(*parts: str, length: int = 10) -> str:
-        salt = 0
-        while True:
-            value = derive_digits(seed, *parts, length=length, salt=salt)
-            if value not in used:
-                used.add(value)
-                return value
-            salt += 1
-
-    created = []
-    for spec in specs:
-        fake = Faker("en_US")
-        fake.seed_instance(int(derive_digits(seed, "customer", spec.key, length=12)))
-        city = _city(seed, spec.key, spec.city)
-        customer = Customer(
-            key=spec.key,
-            customer_number=unique_digits("customer", spec.key),
-            name=spec.name or (fake.company() if spec.customer_class != "RES" else fake.name()),
-            username=spec.username,
-            password=spec.password,
-            email=spec.email or f"{spec.username}@example.com",
-            phone=spec.phone or f"({city[2]}) 555-{derive_digits(seed, 'phone', spec.key, length=4)}",
-            customer_class=spec.customer_class,
-        )
-        db.add(customer)
-        db.flush()
-        home = _address(fake, seed, spec.key, city)
-        for account_spec in spec.accounts:
-            account = Account(customer_id=customer.id, account_number=unique_digits("account", account_spec.key),
-                              billing_address=home, linked=True)
-            db.add(account)
-            db.flush()
-            for sa_spec in account_spec.service_agreements:
-                usage_point_id = unique_digits("usage_point", sa_spec.key)
-                metering = _metering(sa_spec.profile, seed, sa_spec.key, city[3], usage_point_id)
-                sa = ServiceAgreement(
-                    account_id=account.id, key=sa_spec.key, sa_number=unique_digits("sa", sa_spec.key),
-                    usage_point_id=usage_point_id, agreement_key=unique_digits("agreement", sa_spec.key),
-                    premise_number=unique_digits("premise", sa_spec.key), commodity=sa_spec.commodity,
-                    status=sa_spec.status, service_start=sa_spec.service_start,
-                    service_address=dict(sa_spec.address) if sa_spec.address else home,
-                    customer_class=sa_spec.customer_class, rate_schedule=sa_spec.rate_schedule,
-                    read_cycle=metering["read_cycle"], profile=metering, dr_programs=sa_spec.dr_programs,
-                )
-                db.add(sa)
-                db.flush()
-                if sa_spec.recording is not None:  # replayed meter data, stored once as in load_world
-                    save_recording(db, sa_spec.recording)
-                interval = sa_spec.profile["interval_length"]
-                for position in range(1, sa_spec.meters + 1):
-                    db.add(Meter(
-                        service_agreement_id=sa.id, position=position,
-                        serial_number=("1009" if sa.commodity == "electric" else "2004")
-                        + unique_digits("meter", sa_spec.key, str(position), length=6),
-                        meter_type="SmartMeter" if interval else "Non-interval", interval_length=interval,
-                    ))
-        created.append(customer)
+    numbers = UniqueNumbers(seed, used)
+    passwords = ScenarioPasswords()
+    created = [create_customer(db, spec, seed, numbers, now, passwords)[0] for spec in specs]
     db.flush()
     return created
 

@@ -9,10 +9,11 @@ from typing import Any
 
 from faker import Faker
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from ..clock import PACIFIC
 from ..pki import DevPKI
-from ..scenario import PGE_CITIES, Scenario, derive_digits, resolve_instant
+from ..scenario import PGE_CITIES, CustomerSpec, Scenario, derive_digits, resolve_instant
 from ..synth.config import ServiceAgreementModel
 from .db import Database, clear_world, meta_get, meta_set, next_id
 from .hashed import ScenarioPasswords
@@ -140,85 +141,11 @@ def load_world(database: Database, scenario: Scenario, pki: DevPKI) -> None:
         customer_by_key: dict[str, Customer] = {}
         used_numbers: set[str] = set()
 
-        def unique_digits(*parts: str, length: int = 10) -> str:
-            salt = 0
-            while True:
-                value = derive_digits(scenario.seed, *parts, length=length, salt=salt)
-                if value not in used_numbers:
-                    used_numbers.add(value)
-                    return value
-                salt += 1
-
+        numbers = UniqueNumbers(scenario.seed, used_numbers)
         for spec in scenario.customers:
-            fake = Faker("en_US")
-            fake.seed_instance(int(derive_digits(scenario.seed, "customer", spec.key, length=12)))
-            city = _city(scenario.seed, spec.key, spec.city)
-            name = spec.name or (fake.company() if spec.customer_class != "RES" else fake.name())
-            email = spec.email or f"{spec.username}@example.com"
-            phone = spec.phone or f"({city[2]}) 555-{derive_digits(scenario.seed, 'phone', spec.key, length=4)}"
-            customer = Customer(
-                key=spec.key,
-                customer_number=unique_digits("customer", spec.key),
-                name=name,
-                username=spec.username,
-                password=scenario_password(spec.password) if spec.online_account else "",  # "": no sign-in
-                email=email,
-                phone=phone,
-                customer_class=spec.customer_class,
-            )
-            db.add(customer)
-            db.flush()
+            customer, sas = create_customer(db, spec, scenario.seed, numbers, now, scenario_password)
             customer_by_key[spec.key] = customer
-            home = _address(fake, scenario.seed, spec.key, city)
-            for acct_spec in spec.accounts:
-                account = Account(
-                    customer_id=customer.id,
-                    account_number=unique_digits("account", acct_spec.key),
-                    billing_address=home,
-                    linked=True,
-                )
-                db.add(account)
-                db.flush()
-                for sa_spec in acct_spec.service_agreements:
-                    address = dict(sa_spec.address) if sa_spec.address else home
-                    usage_point_id = unique_digits("usage_point", sa_spec.key)
-                    service_start = _day_instant(sa_spec.service_start, now)
-                    profile = {**sa_spec.profile, "sa_start": int(service_start)}
-                    metering = _metering(profile, scenario.seed, sa_spec.key, city[3], usage_point_id)
-                    sa = ServiceAgreement(
-                        account_id=account.id,
-                        key=sa_spec.key,
-                        sa_number=unique_digits("sa", sa_spec.key),
-                        usage_point_id=usage_point_id,
-                        agreement_key=unique_digits("agreement", sa_spec.key),
-                        premise_number=unique_digits("premise", sa_spec.key),
-                        commodity=sa_spec.commodity,
-                        status=sa_spec.status,
-                        service_start=service_start,
-                        service_address=address,
-                        customer_class=sa_spec.customer_class,
-                        rate_schedule=sa_spec.rate_schedule,
-                        read_cycle=metering["read_cycle"],
-                        profile=metering,
-                        dr_programs=sa_spec.dr_programs,
-                    )
-                    db.add(sa)
-                    db.flush()
-                    if sa_spec.recording is not None:  # replayed meter data (issue 19), stored once
-                        save_recording(db, sa_spec.recording)
-                    interval = sa_spec.profile["interval_length"]
-                    for position in range(1, sa_spec.meters + 1):
-                        db.add(
-                            Meter(
-                                service_agreement_id=sa.id,
-                                position=position,
-                                serial_number=("1009" if sa.commodity == "electric" else "2004")
-                                + unique_digits("meter", sa_spec.key, str(position), length=6),
-                                meter_type="SmartMeter" if interval else "Non-interval",
-                                interval_length=interval,
-                            )
-                        )
-                    sa_by_key[sa_spec.key] = sa
+            sa_by_key.update(sas)
 
         for tp_spec in scenario.third_parties:
             tp = tp_by_key[tp_spec.key]
@@ -271,6 +198,77 @@ def load_world(database: Database, scenario: Scenario, pki: DevPKI) -> None:
         meta_set(db, "scenario_name", scenario.name)
         meta_set(db, "scenario_seed", str(scenario.seed))
         meta_set(db, "loaded_at", str(now))
+
+
+class UniqueNumbers:
+    """PG&E-looking numbers derived from (seed, parts), moved aside (salted) when one is already taken."""
+
+    def __init__(self, seed: int, used: set[str]) -> None:
+        self.seed, self.used = seed, used
+
+    def __call__(self, *parts: str, length: int = 10) -> str:
+        salt = 0
+        while True:
+            value = derive_digits(self.seed, *parts, length=length, salt=salt)
+            if value not in self.used:
+                self.used.add(value)
+                return value
+            salt += 1
+
+
+def create_customer(db: Session, spec: CustomerSpec, seed: int, numbers: UniqueNumbers, now: float,
+                    scenario_password: ScenarioPasswords) -> tuple[Customer, dict[str, ServiceAgreement]]:
+    """One scenario customer with its accounts, SAs and meters: at load, and when added at run time."""
+    fake = Faker("en_US")
+    fake.seed_instance(int(derive_digits(seed, "customer", spec.key, length=12)))
+    city = _city(seed, spec.key, spec.city)
+    customer = Customer(
+        key=spec.key,
+        customer_number=numbers("customer", spec.key),
+        name=spec.name or (fake.company() if spec.customer_class != "RES" else fake.name()),
+        username=spec.username,
+        password=scenario_password(spec.password) if spec.online_account else "",  # "": no sign-in
+        email=spec.email or f"{spec.username}@example.com",
+        phone=spec.phone or f"({city[2]}) 555-{derive_digits(seed, 'phone', spec.key, length=4)}",
+        customer_class=spec.customer_class,
+    )
+    db.add(customer)
+    db.flush()
+    home = _address(fake, seed, spec.key, city)
+    sas: dict[str, ServiceAgreement] = {}
+    for acct_spec in spec.accounts:
+        account = Account(customer_id=customer.id, account_number=numbers("account", acct_spec.key),
+                          billing_address=home, linked=True)
+        db.add(account)
+        db.flush()
+        for sa_spec in acct_spec.service_agreements:
+            usage_point_id = numbers("usage_point", sa_spec.key)
+            service_start = _day_instant(sa_spec.service_start, now)
+            profile = {**sa_spec.profile, "sa_start": int(service_start)}
+            metering = _metering(profile, seed, sa_spec.key, city[3], usage_point_id)
+            sa = ServiceAgreement(
+                account_id=account.id, key=sa_spec.key, sa_number=numbers("sa", sa_spec.key),
+                usage_point_id=usage_point_id, agreement_key=numbers("agreement", sa_spec.key),
+                premise_number=numbers("premise", sa_spec.key), commodity=sa_spec.commodity,
+                status=sa_spec.status, service_start=service_start,
+                service_address=dict(sa_spec.address) if sa_spec.address else home,
+                customer_class=sa_spec.customer_class, rate_schedule=sa_spec.rate_schedule,
+                read_cycle=metering["read_cycle"], profile=metering, dr_programs=sa_spec.dr_programs,
+            )
+            db.add(sa)
+            db.flush()
+            if sa_spec.recording is not None:  # replayed meter data, stored once
+                save_recording(db, sa_spec.recording)
+            interval = sa_spec.profile["interval_length"]
+            for position in range(1, sa_spec.meters + 1):
+                db.add(Meter(
+                    service_agreement_id=sa.id, position=position,
+                    serial_number=("1009" if sa.commodity == "electric" else "2004")
+                    + numbers("meter", sa_spec.key, str(position), length=6),
+                    meter_type="SmartMeter" if interval else "Non-interval", interval_length=interval,
+                ))
+            sas[sa_spec.key] = sa
+    return customer, sas
 
 
 def situations(db: Any) -> dict[str, dict[str, str]]:
