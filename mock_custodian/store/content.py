@@ -266,6 +266,7 @@ class FeedPlan:
     block_updated: dict[str, float] = field(default_factory=dict)
     _bill_times: dict[str, tuple[float, float]] | None = field(default=None, repr=False)
     _mv90_points: frozenset[str] = field(default=frozenset(), repr=False)
+    _schedules: dict[int, list[tuple[int, int, int]]] = field(default_factory=dict, repr=False)  # by id(request)
 
     def __post_init__(self) -> None:
         # Looked up once per block while streaming: keep it a set lookup, not a scan of the usage points.
@@ -287,7 +288,7 @@ class FeedPlan:
         # three-year window would otherwise compute 36 bills per SA to keep none or one).
         given = {b.start: b for b in request.bills} if request.bills is not None else {}
         kept = [given.get(start) or compute_bill(request.sa, start, end, issued, request.overrides)
-                for start, end, issued in bill_schedule(request, self.now)
+                for start, end, issued in self._schedule(request)
                 if lo <= times.get(f"{paths.usage_summaries}/{start}", (issued, issued))[1] < hi]
         return replace(request, bills=kept)
 
@@ -312,6 +313,13 @@ class FeedPlan:
             return self.bill_times().get(href)
         return None
 
+    def _schedule(self, request: UsagePointRequest) -> list[tuple[int, int, int]]:
+        """``bill_schedule`` of one of this plan's requests, computed once (``bill_times`` and ``_filtered``)."""
+        schedule = self._schedules.get(id(request))
+        if schedule is None:
+            schedule = self._schedules[id(request)] = bill_schedule(request, self.now)
+        return schedule
+
     def bill_times(self) -> dict[str, tuple[float, float]]:
         """UsageSummary href -> (issued, updated): a change inside the period after issue revises the bill."""
         if self._bill_times is None:
@@ -323,7 +331,7 @@ class FeedPlan:
             for r in self.usage_points:
                 paths = UsagePointPaths(self.resource_base, r.subscription_id, r.sa.usage_point_id)
                 days = changed.get(paths.usage_point, [])
-                for start, end, issued in bill_schedule(r, self.now):
+                for start, end, issued in self._schedule(r):
                     revised = max((w for d, w in days if start <= d < end), default=0.0)
                     self._bill_times[f"{paths.usage_summaries}/{start}"] = (float(issued), max(float(issued), revised))
         return self._bill_times
