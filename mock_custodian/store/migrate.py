@@ -12,6 +12,8 @@ from .models import Base
 
 # Tables whose later columns are all nullable, so adding them to old rows is safe.
 EVOLVED_TABLES = ("request_log", "packages")
+# Tables that gained an index only (no column): an older data dir's table gets it created.
+INDEXED_TABLES = ("meters",)
 
 
 def add_missing_columns(engine: Engine) -> list[str]:
@@ -34,5 +36,9 @@ def add_missing_columns(engine: Engine) -> list[str]:
         indexed = {index["name"] for index in inspector.get_indexes(name)}
         for index in table.indexes:
             if index.name not in indexed:
+                index.create(engine, checkfirst=True)
+    for name in INDEXED_TABLES:
+        if name in present_tables:
+            for index in Base.metadata.tables[name].indexes:
                 index.create(engine, checkfirst=True)
     return added

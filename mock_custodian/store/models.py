@@ -174,7 +174,8 @@ class ServiceAgreement(Base):
 class Meter(Base):
     __tablename__ = "meters"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    service_agreement_id: Mapped[int] = mapped_column(ForeignKey("service_agreements.id"))
+    # Indexed: a package reads the meters of 100 SAs at a time; unindexed, each read scanned every meter.
+    service_agreement_id: Mapped[int] = mapped_column(ForeignKey("service_agreements.id"), index=True)
     position: Mapped[int] = mapped_column(Integer)  # 1-based, the n in MeterReadingID
     serial_number: Mapped[str] = mapped_column(String(32))
     meter_type: Mapped[str] = mapped_column(String(32))

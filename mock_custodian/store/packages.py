@@ -22,7 +22,7 @@ from ..errors import Forbidden, NotFound
 from ..espi import batch_list_xml
 from ..windows import DataWindow
 from .authorizations import SELF_ACCESS_GROUPS
-from .content import BULK_KINDS, FeedPlan, Publication, customer_item, subscription_scope, usage_plan
+from .content import BULK_KINDS, FeedPlan, Publication, customer_items, subscription_scope, usage_plan
 from .faults import claim_notification_fault
 from .lifecycle import changes_by_service_agreement
 from .models import AsyncJob, Authorization, Customer, Notification, Package, ServiceAgreement, ThirdParty
@@ -96,8 +96,8 @@ def plan_for(db: Session, feed: str, subscription_ids: Sequence[int], window: Da
     ``now`` is the request's own time, so a package shows the data as it stood when it was asked for.
     Call inside a session; the plan holds plain values and streams after the session closes.
     """
-    authorizations = load_authorizations(db, subscription_ids, customers=feed != "usage")
     if feed == "usage":
+        authorizations = load_authorizations(db, subscription_ids)
         publication = options.publication()
         changes = changes_by_service_agreement(db, [sa.id for a in authorizations for sa in a.service_agreements])
         scopes = [subscription_scope(a, now, publication, changes) for a in authorizations]
@@ -106,7 +106,7 @@ def plan_for(db: Session, feed: str, subscription_ids: Sequence[int], window: Da
                           dst_block_duration=options.dst_block_duration, xml_style=options.xml_style)
         plan.feed_id = feed_id
         return plan
-    items = [customer_item(a) for a in authorizations if a.customer is not None]
+    items = customer_items(db, subscription_ids)  # plain rows: no ORM object per SA (issue 14)
     if feed == "dr":  # only enrolments: an SA without a DR program has nothing to report
         items = [i for i in items if any(ag.dr_programs for acct in i.customer.accounts for ag in acct.agreements)]
     return FeedPlan("customer", self_href, options.resource_base, now, customer_items=items, dr_only=feed == "dr",

@@ -70,6 +70,7 @@ def read_day(read_cycle: str) -> int:
     return 1 + (ord(read_cycle) - ord("A")) % 28
 
 
+@lru_cache(maxsize=4096)  # pure; called some 70 times per SA for a three-year window
 def _boundary(year: int, month: int, read_cycle: str) -> int:
     return day_start(date(year, month, read_day(read_cycle)))
 
