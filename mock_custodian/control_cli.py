@@ -281,15 +281,9 @@ def cmd_scenario_load(args: argparse.Namespace) -> int:
 
 
 def cmd_scenario_new(args: argparse.Namespace) -> int:
-    if args.file is None:
-        sys.stdout.write(STARTER_SCENARIO)
-        return 0
-    if args.file.exists() and not args.force:
-        print(f"mock-custodian: {args.file} exists (use --force to overwrite)", file=sys.stderr)
-        return 2
-    args.file.write_text(STARTER_SCENARIO, encoding="utf-8")
-    print(f"wrote {args.file}; check it with `mock-custodian scenario validate {args.file}`")
-    return 0
+    from .population_cli import write_scenario
+
+    return write_scenario(STARTER_SCENARIO, args.file, args.force)
 
 
 REQUEST_COLUMNS = [("id", "ID"), ("at", "AT (simulated)"), ("method", "METHOD"), ("target", "PATH"),

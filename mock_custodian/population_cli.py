@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from .population import MAX_COUNT, starter_scenario
@@ -34,12 +35,17 @@ def cmd_scenario_new(args: argparse.Namespace, plain: Callable[[argparse.Namespa
         raise ValueError(f"the number of customers must be from 0 to {MAX_COUNT}")
     text = starter_scenario(cca=args.cca, customers=args.customers, seed=args.seed)
     parse_scenario(text, "<starter>")  # the starter must always be a valid scenario
-    if args.file is None:
+    return write_scenario(text, args.file, args.force)
+
+
+def write_scenario(text: str, file: Path | None, force: bool) -> int:
+    """A starter scenario to standard output, or to a file that is only overwritten with --force."""
+    if file is None:
         sys.stdout.write(text)
         return 0
-    if args.file.exists() and not args.force:
-        print(f"mock-custodian: {args.file} exists (use --force to overwrite)", file=sys.stderr)
+    if file.exists() and not force:
+        print(f"mock-custodian: {file} exists (use --force to overwrite)", file=sys.stderr)
         return 2
-    args.file.write_text(text, encoding="utf-8")
-    print(f"wrote {args.file}; check it with `mock-custodian scenario validate {args.file}`")
+    file.write_text(text, encoding="utf-8")
+    print(f"wrote {file}; check it with `mock-custodian scenario validate {file}`")
     return 0

@@ -25,8 +25,8 @@ from sqlalchemy import and_, case, func, literal, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
-from .clock import PACIFIC
 from .store.models import Notification, Package, RequestLog, ThirdParty, Token
+from .store.ratelimit import day_window_start
 
 ERROR, WARNING = "error", "warning"
 SEVERITY_RANK = {WARNING: 1, ERROR: 2}
@@ -465,7 +465,7 @@ def _client_limits(counts: _Counts, vendors: dict[str, str]) -> list[tuple[str, 
                 refused[0] += count - admitted
                 refused[1] = refused[1] or first_id
                 refused[2] = last_id
-            days[_day_start(m * 60.0)].append((count, first_id, last_id))
+            days[day_window_start(m * 60.0, DAY_RESET_HOUR)].append((count, first_id, last_id))
         if refused[0]:
             found.append(("rate.client_per_hour", who, refused[0], refused[1], refused[2]))
         for parts in days.values():
@@ -479,15 +479,6 @@ def _client_limits(counts: _Counts, vendors: dict[str, str]) -> list[tuple[str, 
                         break
                 found.append(("rate.client_per_day", who, total - CLIENT_PER_DAY, crossing[1], parts[-1][2]))
     return found
-
-
-def _day_start(epoch: float) -> float:
-    local = dt.datetime.fromtimestamp(epoch, PACIFIC)
-    reset = local.replace(hour=DAY_RESET_HOUR, minute=0, second=0, microsecond=0)
-    if reset > local:
-        day = local.date() - dt.timedelta(days=1)
-        reset = dt.datetime(day.year, day.month, day.day, DAY_RESET_HOUR, tzinfo=PACIFIC)
-    return reset.timestamp()
 
 
 def _counted_rules(db: Session, options: ReportOptions, counts: _Counts, vendors: dict[str, str],
