@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .settings import Settings
-from .store.db import Database
-from .store.faults import any_fault
-from .store.lifecycle import apply_due_events, pending_events
-from .store.ratelimit import RateDecision, RateLimits, check_and_count
-from .store.registration import advance_registrations
-from .store.registry import certificate_owners
+from mock_custodian.settings import Settings
+from mock_custodian.store.db import Database
+from mock_custodian.store.faults import any_fault
+from mock_custodian.store.lifecycle import apply_due_events, pending_events
+from mock_custodian.store.ratelimit import RateDecision, RateLimits, check_and_count
+from mock_custodian.store.registration import advance_registrations
+from mock_custodian.store.registry import certificate_owners
 
 # Statuses whose deadlines can move a registration on by the clock alone (spec 5.2).
 ADVANCING = ("submitted", "in_review", "accepted")

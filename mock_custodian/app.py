@@ -19,19 +19,19 @@ from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import IntegerConverter
 
-from . import tls
-from .admission import admit, due_events, rate_limits
-from .clock import Clock
-from .errors import InvalidCertificate, MethodNotPermitted, NoListener, PGEError, RateLimited
-from .pki import DevPKI
-from .portal import form_token
-from .redaction import redacted_headers, redacted_query, shorten_parameters
-from .settings import Settings
-from .store import request_log
-from .store.db import MAX_ROW_ID, Database
-from .store.hashed import token_key
-from .store.models import RequestLog, Token
-from .store.registration import bearer_owner, describe_unregistered_certificate
+from mock_custodian import tls
+from mock_custodian.admission import admit, due_events, rate_limits
+from mock_custodian.clock import Clock
+from mock_custodian.errors import InvalidCertificate, MethodNotPermitted, NoListener, PGEError, RateLimited
+from mock_custodian.pki import DevPKI
+from mock_custodian.portal import form_token
+from mock_custodian.redaction import redacted_headers, redacted_query, shorten_parameters
+from mock_custodian.settings import Settings
+from mock_custodian.store import request_log
+from mock_custodian.store.db import MAX_ROW_ID, Database
+from mock_custodian.store.hashed import token_key
+from mock_custodian.store.models import RequestLog, Token
+from mock_custodian.store.registration import bearer_owner, describe_unregistered_certificate
 
 log = logging.getLogger("mock_custodian")
 
@@ -113,29 +113,25 @@ def create_app(settings: Settings, database: Database | None = None) -> Flask:
     app.extensions["mock_custodian"] = Runtime(settings, db, db.clock(), pki)
     app.extensions["mock_custodian.rate_limits"] = rate_limits(settings)
 
-    from .api import (
-        lifecycle_control,  # noqa: F401  (adds /__sim/ lifecycle routes to the control blueprint)
-        report_control,  # noqa: F401  (adds /__sim/report)
-    )
-    from .api.control import blueprint as control_bp
-    from .api.faults import install as install_faults
-    from .api.resources import blueprint as resources_bp
-    from .oauth.token import blueprint as token_bp
-    from .portal.customer import blueprint as customer_bp
-    from .portal.views import blueprint as portal_bp
+    from mock_custodian.api.control import blueprint as control_bp
+    from mock_custodian.api.faults import install as install_faults
+    from mock_custodian.api.resources import blueprint as resources_bp
+    from mock_custodian.oauth.token import blueprint as token_bp
+    from mock_custodian.portal.customer import blueprint as customer_bp
+    from mock_custodian.portal.views import blueprint as portal_bp
 
     for bp in (token_bp, resources_bp, portal_bp, customer_bp, control_bp):
         app.register_blueprint(bp)
-    from .api.registration_resources import blueprint as registration_resources_bp
-    from .oauth.test_authorize import blueprint as test_authorize_bp
-    from .portal.third_party import blueprint as third_party_portal_bp
+    from mock_custodian.api.registration_resources import blueprint as registration_resources_bp
+    from mock_custodian.oauth.test_authorize import blueprint as test_authorize_bp
+    from mock_custodian.portal.third_party import blueprint as third_party_portal_bp
 
     for bp in (registration_resources_bp, test_authorize_bp, third_party_portal_bp):
         app.register_blueprint(bp)
-    from .api.batch_async import blueprint as batch_async_bp
+    from mock_custodian.api.batch_async import blueprint as batch_async_bp
 
     app.register_blueprint(batch_async_bp)
-    from .portal.console import blueprint as console_bp
+    from mock_custodian.portal.console import blueprint as console_bp
 
     app.register_blueprint(console_bp)  # the simulator console, /__sim/console/ on the portal listener
 
@@ -256,7 +252,7 @@ def _render_error(exc: PGEError) -> Response:
     body, content_type = exc.body(), exc.content_type
     if (content_type.startswith("application/json") and request.path.rstrip("/") in TOKEN_PATHS
             and runtime().settings.token_format == "xml"):
-        from .oauth.token import xml_error_body
+        from mock_custodian.oauth.token import xml_error_body
 
         try:
             body, content_type = xml_error_body(json.loads(body)), "application/xml;charset=UTF-8"

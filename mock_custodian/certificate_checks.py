@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from OpenSSL import crypto
 
-from .pki import DevPKI, cert_pem, fingerprint_sha256
+from mock_custodian.pki import DevPKI, cert_pem, fingerprint_sha256
 
 MIN_RSA_BITS = 2048
 SHA2 = (hashes.SHA224, hashes.SHA256, hashes.SHA384, hashes.SHA512)

@@ -11,13 +11,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .pki import DevPKI
-from .scenario import ScenarioError, load_scenario_file
-from .settings import Settings, load_settings
-from .store.at_rest import protect_data_dir
-from .store.db import Database
-from .store.world import load_world, loaded_scenario, third_party_credentials
-from .tls import proxy_header_problem
+from mock_custodian.pki import DevPKI
+from mock_custodian.scenario import ScenarioError, load_scenario_file
+from mock_custodian.settings import Settings, load_settings
+from mock_custodian.store.at_rest import protect_data_dir
+from mock_custodian.store.db import Database
+from mock_custodian.store.world import load_world, loaded_scenario, third_party_credentials
+from mock_custodian.tls import proxy_header_problem
 
 RUNTIME_FILE = "server.json"
 
@@ -125,7 +125,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     started = time.monotonic()
     database, pki = prepare(settings, reset=args.reset, scenario_given=args.scenario is not None)
     database.engine.dispose()
-    from .server import MockCustodianServer
+    from mock_custodian.server import MockCustodianServer
 
     print(f"mock-custodian: data dir {settings.resolved_data_dir()} prepared in "
           f"{time.monotonic() - started:.2f}s", flush=True)
@@ -188,7 +188,7 @@ def cmd_scenario_validate(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Each file's verdict and its errors with line numbers; exit 1 when any file is invalid."""
-    from .espi.validate import format_outcome, validate_path
+    from mock_custodian.espi.validate import format_outcome, validate_path
 
     good = bad = 0
     for path in args.files:

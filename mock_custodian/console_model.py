@@ -11,11 +11,11 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .chart import ChartPoint
-from .clock import PACIFIC
-from .store.content import Publication
-from .store.lifecycle import changes_by_service_agreement
-from .store.models import (
+from mock_custodian.chart import ChartPoint
+from mock_custodian.clock import PACIFIC
+from mock_custodian.store.content import Publication
+from mock_custodian.store.lifecycle import changes_by_service_agreement
+from mock_custodian.store.models import (
     Account,
     AsyncJob,
     Authorization,
@@ -26,10 +26,10 @@ from .store.models import (
     ServiceAgreement,
     ThirdParty,
 )
-from .synth.config import ServiceAgreementModel
-from .synth.lifecycle import overrides_for
-from .synth.localtime import day_bounds
-from .synth.readings import day_readings
+from mock_custodian.synth.config import ServiceAgreementModel
+from mock_custodian.synth.lifecycle import overrides_for
+from mock_custodian.synth.localtime import day_bounds
+from mock_custodian.synth.readings import day_readings
 
 ESTIMATED_QUALITIES = (8, 9)
 EDITED_QUALITY = 7

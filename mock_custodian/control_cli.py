@@ -15,12 +15,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .errors import ControlError
-from .pki import DevPKI
-from .settings import Settings, load_settings
-from .store import control, faults
-from .store.db import Database
-from .store.world import load_world, loaded_scenario, third_party_credentials
+from mock_custodian.errors import ControlError
+from mock_custodian.pki import DevPKI
+from mock_custodian.settings import Settings, load_settings
+from mock_custodian.store import control, faults
+from mock_custodian.store.db import Database
+from mock_custodian.store.world import load_world, loaded_scenario, third_party_credentials
 
 TAIL_POLL_S = 0.5
 
@@ -80,7 +80,7 @@ authorizations:
 
 
 def register(sub: argparse._SubParsersAction, scenario_sub: argparse._SubParsersAction) -> None:
-    from .cli import _common
+    from mock_custodian.cli import _common
 
     clock = sub.add_parser("clock", help="show or move the simulated clock (shared by every worker)")
     _common(clock)
@@ -271,7 +271,7 @@ def cmd_reset(args: argparse.Namespace) -> int:
 
 def cmd_scenario_load(args: argparse.Namespace) -> int:
     settings, database = _open(args)
-    from .scenario import load_scenario_file
+    from mock_custodian.scenario import load_scenario_file
 
     # Absolute, so a later reset finds it from anywhere; a built-in name (catalog) when no such file exists.
     scenario = load_scenario_file(args.file.resolve() if args.file.exists() else args.file)
@@ -281,7 +281,7 @@ def cmd_scenario_load(args: argparse.Namespace) -> int:
 
 
 def cmd_scenario_new(args: argparse.Namespace) -> int:
-    from .population_cli import write_scenario
+    from mock_custodian.population_cli import write_scenario
 
     return write_scenario(STARTER_SCENARIO, args.file, args.force)
 
@@ -464,7 +464,7 @@ def cmd_export_credentials(args: argparse.Namespace) -> int:
 
 def cmd_customers(args: argparse.Namespace) -> int:
     """List the world's customers, or add a fragment's customers to it."""
-    from .store import customer_add
+    from mock_custodian.store import customer_add
 
     _settings, database = _open(args)
     added: set[str] | None = None
@@ -508,8 +508,8 @@ def cmd_consent(args: argparse.Namespace) -> int:
 
     from flask import Flask
 
-    from .api.control import authorization_created_view
-    from .app import Runtime
+    from mock_custodian.api.control import authorization_created_view
+    from mock_custodian.app import Runtime
 
     settings, database = _open(args)
     runtime_file = settings.resolved_data_dir() / "server.json"

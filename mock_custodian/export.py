@@ -16,11 +16,11 @@ from typing import IO
 
 from sqlalchemy import or_, select
 
-from .clock import PACIFIC
-from .espi import UsagePointRequest, usage_feed
-from .store.models import ServiceAgreement
-from .store.recordings import service_agreement_model
-from .synth.config import ServiceAgreementModel
+from mock_custodian.clock import PACIFIC
+from mock_custodian.espi import UsagePointRequest, usage_feed
+from mock_custodian.store.models import ServiceAgreement
+from mock_custodian.store.recordings import service_agreement_model
+from mock_custodian.synth.config import ServiceAgreementModel
 
 
 def _day(text: str) -> float:
@@ -81,7 +81,7 @@ def register(subparsers: argparse._SubParsersAction, _scenario_subparsers: argpa
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .cli import _settings, prepare
+    from mock_custodian.cli import _settings, prepare
 
     start, end = _day(args.start), _day(args.end)
     if start >= end:

@@ -13,10 +13,10 @@ import os
 import sys
 from pathlib import Path
 
-from .meter_data import CSV_UNITS
-from .scenario import parse_scenario
-from .scenario_data import green_button_usage_points, is_green_button
-from .synth.recorded import Recording
+from mock_custodian.meter_data import CSV_UNITS
+from mock_custodian.scenario import parse_scenario
+from mock_custodian.scenario_data import green_button_usage_points, is_green_button
+from mock_custodian.synth.recorded import Recording
 
 TEMPLATE = """\
 # Written by `mock-custodian scenario import {source}`.
@@ -80,7 +80,7 @@ def scenario_text(source: Path, relative_to: Path, *, interval: int | None = Non
                            f"            # {_describe(point.recording)}\n")
             summaries.append(f"UsagePoint {point.usage_point_id} ({point.commodity}) -> {key}")
     else:
-        from .meter_data import read_csv
+        from mock_custodian.meter_data import read_csv
 
         unit = uom or "Wh"
         commodity, recording = read_csv(source, interval=interval, uom=unit)

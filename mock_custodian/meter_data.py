@@ -18,8 +18,8 @@ from pathlib import Path
 
 from lxml import etree
 
-from .synth.localtime import PACIFIC
-from .synth.recorded import DAY_LENGTHS, INTERVAL_LENGTHS, Channel, Recording
+from mock_custodian.synth.localtime import PACIFIC
+from mock_custodian.synth.recorded import DAY_LENGTHS, INTERVAL_LENGTHS, Channel, Recording
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 ESPI = "{http://naesb.org/espi}"

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .clock import PACIFIC
+from mock_custodian.clock import PACIFIC
 
 # One entry of the mix -> (data-engine profile, customer class, meters per SA).
 MIX_PROFILES: dict[str, tuple[str, str, int]] = {
@@ -224,7 +224,7 @@ _RETRY_STRIDE = 2 * MAX_COUNT
 def generate_customer(spec: PopulationSpec, index: int, taken: dict[str, set[str]] | None = None,
                       keys: dict[str, tuple[int, ...]] | None = None) -> GeneratedCustomer:
     """Customer ``index`` of ``spec``; ``taken`` (kind -> numbers of listed customers) is avoided."""
-    from .scenario import PGE_CITIES
+    from mock_custodian.scenario import PGE_CITIES
 
     seed = spec.seed
     h = _digest(seed, index, "customer")
@@ -353,7 +353,7 @@ population:
 def parse_population(ctx: Any, doc: Any, node: Any, scenario_seed: int,
                      third_parties: dict[str, Any]) -> PopulationSpec:
     """Validate the ``population:`` block (``ctx``/helpers are the scenario parser's)."""
-    from . import scenario as sc
+    from mock_custodian import scenario as sc
 
     where = "population"
     node = sc._mapping(ctx, node, where, doc)
@@ -417,7 +417,7 @@ def parse_population(ctx: Any, doc: Any, node: Any, scenario_seed: int,
 
 
 def _third_party(ctx: Any, node: Any, where: str, third_parties: dict[str, Any]) -> str:
-    from . import scenario as sc
+    from mock_custodian import scenario as sc
 
     key = sc._req(ctx, node, "third_party", where)
     if key not in third_parties:
@@ -426,7 +426,7 @@ def _third_party(ctx: Any, node: Any, where: str, third_parties: dict[str, Any])
 
 
 def _cities(ctx: Any, node: Any, key: str, where: str) -> tuple[str, ...]:
-    from . import scenario as sc
+    from mock_custodian import scenario as sc
 
     raw = node.get(key)
     if raw is None:
@@ -442,7 +442,7 @@ def _cities(ctx: Any, node: Any, key: str, where: str) -> tuple[str, ...]:
 
 
 def _selection(ctx: Any, node: Any, where: str, salt: str) -> Selection:
-    from . import scenario as sc
+    from mock_custodian import scenario as sc
 
     raw = node.get("select")
     swhere = f"{where}.select"

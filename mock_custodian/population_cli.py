@@ -12,8 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .population import MAX_COUNT, starter_scenario
-from .scenario import parse_scenario
+from mock_custodian.population import MAX_COUNT, starter_scenario
+from mock_custodian.scenario import parse_scenario
 
 
 def register(sub: Any, scenario_sub: Any) -> None:

@@ -32,10 +32,10 @@ from typing import Any
 
 import pytest
 
-from .clock import DEFAULT_TEST_START, real_epoch, start_instant
-from .scenario import BUILTIN_SCENARIOS
-from .testing import RunningServer
-from .testing import start as _start
+from mock_custodian.clock import DEFAULT_TEST_START, real_epoch, start_instant
+from mock_custodian.scenario import BUILTIN_SCENARIOS
+from mock_custodian.testing import RunningServer
+from mock_custodian.testing import start as _start
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

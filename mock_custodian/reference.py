@@ -19,7 +19,7 @@ from dataclasses import MISSING, Field, fields
 from pathlib import Path
 from typing import Any
 
-from .settings import ENV_PREFIX, Settings
+from mock_custodian.settings import ENV_PREFIX, Settings
 
 SETTINGS_MARKER = "<!-- generated:settings -->"
 CONTROL_API_MARKER = "<!-- generated:control-api -->"
@@ -77,10 +77,10 @@ def settings_reference() -> str:
 
 def control_api_document() -> dict[str, Any]:
     """The OpenAPI document the server serves at ``/__sim/openapi.json``, built from a throwaway app's routes."""
-    from .api.control import blueprint
-    from .api.openapi import openapi_document
-    from .app import create_app
-    from .settings import load_settings
+    from mock_custodian.api.control import blueprint
+    from mock_custodian.api.openapi import openapi_document
+    from mock_custodian.app import create_app
+    from mock_custodian.settings import load_settings
 
     with tempfile.TemporaryDirectory(prefix="mock-custodian-docs-") as data_dir:
         app = create_app(load_settings({"data_dir": Path(data_dir)}, environ={}))

@@ -25,8 +25,8 @@ from sqlalchemy import and_, case, func, literal, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
-from .store.models import Notification, Package, RequestLog, ThirdParty, Token
-from .store.ratelimit import day_window_start
+from mock_custodian.store.models import Notification, Package, RequestLog, ThirdParty, Token
+from mock_custodian.store.ratelimit import day_window_start
 
 ERROR, WARNING = "error", "warning"
 SEVERITY_RANK = {WARNING: 1, ERROR: 2}
@@ -681,8 +681,8 @@ def report_for(database: Any, settings: Any, now: float, *, client_id: str | Non
 
 def parse_since(text: str | None, now: float) -> float | None:
     """``since``: an instant (ISO 8601 with a zone, or epoch seconds), or a duration back from now (``2h``)."""
-    from .errors import ControlError
-    from .store import control
+    from mock_custodian.errors import ControlError
+    from mock_custodian.store import control
 
     if text is None or text.strip() == "":
         return None

@@ -5,16 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 
-from .control_cli import _fail, _open
-from .errors import ControlError
-from .report import exceeds, format_text, parse_since, report_for
+from mock_custodian.control_cli import _fail, _open
+from mock_custodian.errors import ControlError
+from mock_custodian.report import exceeds, format_text, parse_since, report_for
 
 # Exit statuses: 0 pass (or below --fail-on), 1 findings at or above --fail-on, 2 bad arguments.
 EXIT_FINDINGS = 1
 
 
 def register(sub: argparse._SubParsersAction, scenario_sub: argparse._SubParsersAction) -> None:
-    from .cli import _common
+    from mock_custodian.cli import _common
 
     report = sub.add_parser("report", help="integration report: would this traffic pass at PG&E?")
     _common(report)

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from .clock import PACIFIC
-from .synth.config import ALL_PROFILES, ServiceAgreementModel
+from mock_custodian.clock import PACIFIC
+from mock_custodian.synth.config import ALL_PROFILES, ServiceAgreementModel
 
 if TYPE_CHECKING:
-    from .population import PopulationSpec
+    from mock_custodian.population import PopulationSpec
 
 USER_TYPES = ("standard", "self_access", "eef", "cca")
 REGISTRATION_STATUSES = ("submitted", "in_review", "accepted", "approved", "on_hold", "expired", "terminated")
@@ -607,7 +607,7 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
 
 def _population(ctx: _Ctx, doc: _Map, seed: int, tps: dict, customers: dict, sas: dict) -> PopulationSpec:
     """The generated population; its keys (``gen-000001``) must not collide with listed ones."""
-    from .population import parse_population
+    from mock_custodian.population import parse_population
 
     spec = parse_population(ctx, doc, doc["population"], seed, tps)
     pattern = re.compile(re.escape(spec.key_prefix) + r"(\d{6})(-1)?")
@@ -834,8 +834,8 @@ def _parse_sa(ctx: _Ctx, node: _Map, where: str, customer_class: str) -> Service
 
 def _own_data(ctx: _Ctx, node: _Map, where: str) -> tuple[dict[str, Any], Any]:
     """The ``data`` mapping of an SA: its file read and checked now, so a bad file fails the whole load."""
-    from .meter_data import MeterDataError
-    from .scenario_data import sa_data
+    from mock_custodian.meter_data import MeterDataError
+    from mock_custodian.scenario_data import sa_data
 
     data = node["data"]
     if not isinstance(data, _Map):

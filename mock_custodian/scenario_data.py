@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .meter_data import CSV_UNITS, MeterDataError, UsagePointData, read_csv, read_green_button
-from .synth.recorded import OUTSIDE_MODES, Recording
+from mock_custodian.meter_data import CSV_UNITS, MeterDataError, UsagePointData, read_csv, read_green_button
+from mock_custodian.synth.recorded import OUTSIDE_MODES, Recording
 
 DATA_KEYS = {"file", "usage_point", "interval", "uom", "quality", "flow_direction", "outside"}
 _PARSED: OrderedDict[tuple, list[UsagePointData]] = OrderedDict()

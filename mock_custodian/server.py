@@ -29,9 +29,9 @@ from gunicorn.arbiter import Arbiter
 from gunicorn.workers.gthread import TConn, ThreadWorker
 from OpenSSL import SSL
 
-from .pki import DevPKI
-from .settings import Settings
-from .tls import NO_CERTIFICATE, ClientCertificateVerifier, PeerCertificate
+from mock_custodian.pki import DevPKI
+from mock_custodian.settings import Settings
+from mock_custodian.tls import NO_CERTIFICATE, ClientCertificateVerifier, PeerCertificate
 
 log = logging.getLogger("mock_custodian.server")
 
@@ -298,7 +298,7 @@ class MockCustodianServer(BaseApplication):
         TLSThreadWorker.terminator = TLSTerminator(self.settings, self.pki, self.settings.portal_port)
 
     def load(self) -> Any:
-        from .app import create_app
+        from mock_custodian.app import create_app
 
         return create_app(self.settings)
 
@@ -306,8 +306,8 @@ class MockCustodianServer(BaseApplication):
         """gunicorn's arbiter, also keeping the job worker process alive unless ``job_worker`` is off."""
         arbiter = _Arbiter(self)
         if self.settings.job_worker:
-            from .jobs.config import WorkerConfig
-            from .jobs.supervisor import JobWorkerPool
+            from mock_custodian.jobs.config import WorkerConfig
+            from mock_custodian.jobs.supervisor import JobWorkerPool
 
             WorkerConfig.from_settings(self.settings)  # a bad notify_* / daily_* setting fails the start
             arbiter.job_worker = JobWorkerPool(self.settings)

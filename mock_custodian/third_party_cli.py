@@ -17,14 +17,14 @@ from typing import Any
 
 import yaml
 
-from .certificate_checks import TrustAnchors
-from .cli import _common, _settings, prepare, server_info
-from .errors import PGEError
-from .settings import Settings
-from .store import registration as reg
-from .store.db import Database
-from .store.outbox import delivered_emails, email_as_dict
-from .store.rehearsal import rehearsal
+from mock_custodian.certificate_checks import TrustAnchors
+from mock_custodian.cli import _common, _settings, prepare, server_info
+from mock_custodian.errors import PGEError
+from mock_custodian.settings import Settings
+from mock_custodian.store import registration as reg
+from mock_custodian.store.db import Database
+from mock_custodian.store.outbox import delivered_emails, email_as_dict
+from mock_custodian.store.rehearsal import rehearsal
 
 ADMIN_ACTIONS = {
     "accept": "accept a submitted or in-review registration (testing may begin)",
@@ -278,7 +278,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     now = database.clock().epoch()
     from sqlalchemy import select
 
-    from .store.models import ThirdParty
+    from mock_custodian.store.models import ThirdParty
 
     rows = []
     with database.session() as db:

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .clock import PACIFIC
+from mock_custodian.clock import PACIFIC
 
 ZULU = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})Z$")
 EPOCH = re.compile(r"^-?\d{1,12}$")

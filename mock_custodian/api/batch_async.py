@@ -16,11 +16,12 @@ from pathlib import Path
 
 from flask import Blueprint, Response, request
 
-from ..app import runtime
-from ..errors import BadRequest, Forbidden, MethodNotPermitted, NoListener, NotFound, ServiceUnavailable
-from ..redaction import redacted_query
-from ..store.models import Authorization, ThirdParty
-from ..store.packages import (
+from mock_custodian.api.auth import AT, CAT, Bearer, require_bearer, require_own_authorization
+from mock_custodian.app import runtime
+from mock_custodian.errors import BadRequest, Forbidden, MethodNotPermitted, NoListener, NotFound, ServiceUnavailable
+from mock_custodian.redaction import redacted_query
+from mock_custodian.store.models import Authorization, ThirdParty
+from mock_custodian.store.packages import (
     CCA_LEGACY_PREFIX,
     KINDS,
     RESOURCE_PREFIX,
@@ -29,8 +30,7 @@ from ..store.packages import (
     check_groups,
     find_package,
 )
-from ..windows import DataWindow, WindowError, parse_window
-from .auth import AT, CAT, Bearer, require_bearer, require_own_authorization
+from mock_custodian.windows import DataWindow, WindowError, parse_window
 
 blueprint = Blueprint("batch_async", __name__)
 

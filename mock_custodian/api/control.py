@@ -18,16 +18,16 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request
 from flask.typing import ResponseReturnValue
 
-from .. import tls
-from ..app import runtime, surface
-from ..errors import ControlError, ControlNotFound, ControlUnauthorized, NoListener
-from ..oauth.scope import ScopeSpelling, authorization_scope
-from ..oauth.token import _customer_payload as customer_token_payload
-from ..redaction import REDACTED_HEADERS
-from ..scenario import BUILTIN_SCENARIOS, ScenarioError, load_scenario_file
-from ..store import control, customer_add, faults
-from ..store.world import loaded_scenario, third_party_credentials
-from .openapi import openapi_document
+from mock_custodian import tls
+from mock_custodian.api.openapi import openapi_document
+from mock_custodian.app import runtime, surface
+from mock_custodian.errors import ControlError, ControlNotFound, ControlUnauthorized, NoListener
+from mock_custodian.oauth.scope import ScopeSpelling, authorization_scope
+from mock_custodian.oauth.token import _customer_payload as customer_token_payload
+from mock_custodian.redaction import REDACTED_HEADERS
+from mock_custodian.scenario import BUILTIN_SCENARIOS, ScenarioError, load_scenario_file
+from mock_custodian.store import control, customer_add, faults
+from mock_custodian.store.world import loaded_scenario, third_party_credentials
 
 blueprint = Blueprint("sim", __name__, url_prefix="/__sim")
 

@@ -21,11 +21,11 @@ from flask import Flask, Response, g, request
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from ..app import SIM_PREFIX, runtime, surface
-from ..errors import InjectedFault
-from ..store.faults import FiredFault, claim_request_fault
-from ..store.hashed import token_key
-from ..store.models import ThirdParty, Token
+from mock_custodian.app import SIM_PREFIX, runtime, surface
+from mock_custodian.errors import InjectedFault
+from mock_custodian.store.faults import FiredFault, claim_request_fault
+from mock_custodian.store.hashed import token_key
+from mock_custodian.store.models import ThirdParty, Token
 
 log = logging.getLogger("mock_custodian.faults")
 

@@ -11,14 +11,14 @@ from flask import jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import or_, select
 
-from ..app import runtime
-from ..clock import parse_instant
-from ..errors import BadRequest, NotFound
-from ..scenario import duration_seconds
-from ..store import lifecycle
-from ..store.db import meta_set
-from ..store.models import Account, AccountEvent, DataChange, ServiceAgreement
-from .control import blueprint
+from mock_custodian.api.control import blueprint
+from mock_custodian.app import runtime
+from mock_custodian.clock import parse_instant
+from mock_custodian.errors import BadRequest, NotFound
+from mock_custodian.scenario import duration_seconds
+from mock_custodian.store import lifecycle
+from mock_custodian.store.db import meta_set
+from mock_custodian.store.models import Account, AccountEvent, DataChange, ServiceAgreement
 
 
 def _body() -> dict[str, Any]:

@@ -12,16 +12,16 @@ from typing import Any
 
 from flask import Blueprint, Response, g, request
 
-from ..app import runtime
-from ..errors import Forbidden, MissingToken
-from ..espi import UsagePointRequest, application_information_entry, usage_feed
-from ..oauth.scope import ScopeSpelling, registration_scope
-from ..store.milestones import API_CONNECTIVITY, record_milestone
-from ..store.models import ThirdParty
-from ..store.registration import read_application_information
-from ..store.registry import authenticate_client
-from ..synth.config import ServiceAgreementModel
-from .auth import CAT, RAT, require_bearer
+from mock_custodian.api.auth import CAT, RAT, require_bearer
+from mock_custodian.app import runtime
+from mock_custodian.errors import Forbidden, MissingToken
+from mock_custodian.espi import UsagePointRequest, application_information_entry, usage_feed
+from mock_custodian.oauth.scope import ScopeSpelling, registration_scope
+from mock_custodian.store.milestones import API_CONNECTIVITY, record_milestone
+from mock_custodian.store.models import ThirdParty
+from mock_custodian.store.registration import read_application_information
+from mock_custodian.store.registry import authenticate_client
+from mock_custodian.synth.config import ServiceAgreementModel
 
 blueprint = Blueprint("registration_resources", __name__, url_prefix="/GreenButtonConnect/espi/1_1/resource")
 
@@ -114,7 +114,7 @@ def _caller(appinfo_auth: str) -> int:
 
 def _basic_client() -> int:
     """``appinfo_auth=bearer_rat_or_basic``: the client's Basic credentials over its own certificate."""
-    from ..oauth.token import basic_credentials
+    from mock_custodian.oauth.token import basic_credentials
 
     client_id, client_secret = basic_credentials()
     rt = runtime()

@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import request
 from flask.typing import ResponseReturnValue
 
-from ..app import runtime
-from ..errors import ControlError
-from ..report import RULES, exceeds, parse_since, report_for, rules_table
-from .control import _int_arg, blueprint, jsonify
+from mock_custodian.api.control import _int_arg, blueprint, jsonify
+from mock_custodian.app import runtime
+from mock_custodian.errors import ControlError
+from mock_custodian.report import RULES, exceeds, parse_since, report_for, rules_table
 
 
 @blueprint.route("/report", methods=["GET"])

@@ -3,7 +3,7 @@
 Writers take plain values (and synth's plain dataclasses), never ORM objects.
 """
 
-from .admin import (
+from mock_custodian.espi.admin import (
     INDEFINITE_END,
     AuthorizationValues,
     application_information_entry,
@@ -11,8 +11,16 @@ from .admin import (
     batch_list_xml,
     service_status_xml,
 )
-from .atom import CUSTOMER_FEED_TITLE, USAGE_FEED_TITLE, atom_time, entry_id, feed, new_feed_id, path_segment
-from .customer import (
+from mock_custodian.espi.atom import (
+    CUSTOMER_FEED_TITLE,
+    USAGE_FEED_TITLE,
+    atom_time,
+    entry_id,
+    feed,
+    new_feed_id,
+    path_segment,
+)
+from mock_custodian.espi.customer import (
     AccountInfo,
     Address,
     AgreementInfo,
@@ -24,7 +32,7 @@ from .customer import (
     customer_feed,
     masked_sa,
 )
-from .feeds import (
+from mock_custodian.espi.feeds import (
     UsagePointRequest,
     billed_reading_type,
     bills_for,
@@ -33,7 +41,7 @@ from .feeds import (
     meter_readings_of,
     usage_feed,
 )
-from .usage import (
+from mock_custodian.espi.usage import (
     ReadingTypeSpec,
     UsagePointPaths,
     interval_block_entry,

@@ -6,8 +6,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .atom import ESPI_NS, XSI_NS, entry, text
-from .usage import Time
+from mock_custodian.espi.atom import ESPI_NS, XSI_NS, entry, text
+from mock_custodian.espi.usage import Time
 
 PGE_AUTHORIZATION_SERVER = "https://api.pge.com"
 PGE_AUTHORIZE_ENDPOINT = "https://sharemydata.pge.com/myAuthorization"

@@ -13,8 +13,8 @@ import hashlib
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from .atom import CUSTOMER_FEED_TITLE, CUSTOMER_NS, coalesce, entry, feed_head, path_segment, text
-from .usage import Time
+from mock_custodian.espi.atom import CUSTOMER_FEED_TITLE, CUSTOMER_NS, coalesce, entry, feed_head, path_segment, text
+from mock_custodian.espi.usage import Time
 
 GROUPS = ("Usage", "Billing", "Basic", "Account", "ProgramEnrollment")
 

@@ -11,11 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from ..synth.billing import DEFAULT_BILL_DELAY, Bill, bills
-from ..synth.config import ServiceAgreementModel
-from ..synth.readings import DayReadings, Overrides, iter_day_readings
-from .atom import FEED_TAIL, USAGE_FEED_TITLE, coalesce, feed, feed_head
-from .usage import (
+from mock_custodian.espi.atom import FEED_TAIL, USAGE_FEED_TITLE, coalesce, feed, feed_head
+from mock_custodian.espi.usage import (
     ReadingTypeSpec,
     Time,
     UsagePointPaths,
@@ -28,6 +25,9 @@ from .usage import (
     usage_point_entry,
     usage_summary_entry,
 )
+from mock_custodian.synth.billing import DEFAULT_BILL_DELAY, Bill, bills
+from mock_custodian.synth.config import ServiceAgreementModel
+from mock_custodian.synth.readings import DayReadings, Overrides, iter_day_readings
 
 #: Optional hook: self href -> (published, updated) for entries the store has dated (e.g. corrections).
 EntryTimes = Callable[[str], "tuple[Time, Time] | None"]

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
-from ..synth.billing import Bill
-from ..synth.localtime import DST_END_RULE, DST_OFFSET, DST_START_RULE, TZ_OFFSET
-from ..synth.readings import DayReadings
-from ..synth.tou import PROGRAM_ID_MAPPINGS
-from .atom import ESPI_NS, XSD_NS, XSI_NS, entry, path_segment, text
+from mock_custodian.espi.atom import ESPI_NS, XSD_NS, XSI_NS, entry, path_segment, text
+from mock_custodian.synth.billing import Bill
+from mock_custodian.synth.localtime import DST_END_RULE, DST_OFFSET, DST_START_RULE, TZ_OFFSET
+from mock_custodian.synth.readings import DayReadings
+from mock_custodian.synth.tou import PROGRAM_ID_MAPPINGS
 
 Time = datetime | float
 

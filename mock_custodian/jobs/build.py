@@ -19,10 +19,17 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from ..store.db import Database
-from ..store.models import AsyncJob, Notification, Package, ThirdParty
-from ..store.packages import job_options, job_window, notification_for, package_expires_at, package_feed_id, plan_for
-from .claims import extend_lease
+from mock_custodian.jobs.claims import extend_lease
+from mock_custodian.store.db import Database
+from mock_custodian.store.models import AsyncJob, Notification, Package, ThirdParty
+from mock_custodian.store.packages import (
+    job_options,
+    job_window,
+    notification_for,
+    package_expires_at,
+    package_feed_id,
+    plan_for,
+)
 
 log = logging.getLogger("mock_custodian.jobs")
 

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from ..store.models import AsyncJob, Notification, Package
+from mock_custodian.store.models import AsyncJob, Notification, Package
 
 
 def _free(model: Any, real_now: float) -> Any:

@@ -12,12 +12,12 @@ import logging
 import os
 from pathlib import Path
 
-from ..settings import load_settings
-from ..store.db import Database
+from mock_custodian.settings import load_settings
+from mock_custodian.store.db import Database
 
 
 def register(sub: argparse._SubParsersAction, scenario_sub: argparse._SubParsersAction) -> None:
-    from ..cli import _common
+    from mock_custodian.cli import _common
 
     worker = sub.add_parser("worker", help="build async packages and send notifications (also runs inside serve)")
     _common(worker)
@@ -43,8 +43,8 @@ def _api_base_url(args: argparse.Namespace, data_dir: Path) -> str | None:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from ..pki import DevPKI
-    from .worker import JobWorker, owed
+    from mock_custodian.jobs.worker import JobWorker, owed
+    from mock_custodian.pki import DevPKI
 
     settings = load_settings({"data_dir": args.data_dir, "database_url": args.database_url})
     data_dir = settings.resolved_data_dir()

@@ -27,12 +27,18 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ..clock import PACIFIC
-from ..store.db import Database, meta_get
-from ..store.models import AsyncJob, DailyPackageSchedule, Package, ThirdParty
-from ..store.packages import CUSTOMER_GROUPS, RESOURCE_PREFIX, USAGE_GROUPS, bulk_authorization_ids, window_dict
-from ..windows import DataWindow
-from .config import WorkerConfig
+from mock_custodian.clock import PACIFIC
+from mock_custodian.jobs.config import WorkerConfig
+from mock_custodian.store.db import Database, meta_get
+from mock_custodian.store.models import AsyncJob, DailyPackageSchedule, Package, ThirdParty
+from mock_custodian.store.packages import (
+    CUSTOMER_GROUPS,
+    RESOURCE_PREFIX,
+    USAGE_GROUPS,
+    bulk_authorization_ids,
+    window_dict,
+)
+from mock_custodian.windows import DataWindow
 
 log = logging.getLogger("mock_custodian.jobs")
 

@@ -17,7 +17,7 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
-from ..settings import ENV_PREFIX, Settings
+from mock_custodian.settings import ENV_PREFIX, Settings
 
 log = logging.getLogger("mock_custodian.jobs")
 

@@ -14,8 +14,8 @@ from urllib.parse import quote, urlencode
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..store.models import ThirdParty
-from .scope import DATA_GROUP_PAGE_ORDER, AuthEndDateHints, auth_end_date_hints
+from mock_custodian.oauth.scope import DATA_GROUP_PAGE_ORDER, AuthEndDateHints, auth_end_date_hints
+from mock_custodian.store.models import ThirdParty
 
 CONSENT_USER_TYPES = ("standard", "eef")
 USER_TYPE_NAMES = {"self_access": "Self-Access", "cca": "Community Choice Aggregator"}

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from ..store.content import history_seconds
-from ..store.models import Authorization, ServiceAgreement
+from mock_custodian.store.content import history_seconds
+from mock_custodian.store.models import Authorization, ServiceAgreement
 
 # Function blocks every grant carries, then the conditional ones in PG&E's order (spec 4.13).
 FB_ALWAYS = "1_3_8_13_14_18_19_31_32_35_37_38_39_40"

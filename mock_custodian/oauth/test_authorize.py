@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, g, request
 
-from ..app import runtime
-from ..errors import OAuthError
-from ..store.harness import authorize_test
+from mock_custodian.app import runtime
+from mock_custodian.errors import OAuthError
+from mock_custodian.store.harness import authorize_test
 
 blueprint = Blueprint("oauth_test_harness", __name__)
 

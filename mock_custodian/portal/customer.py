@@ -18,9 +18,9 @@ from flask import Blueprint, Response, g, render_template, request
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
-from ..app import runtime
-from ..errors import NotFound
-from ..oauth.authorize import (
+from mock_custodian.app import runtime
+from mock_custodian.errors import NotFound
+from mock_custodian.oauth.authorize import (
     ConsentRequest,
     RedirectWithError,
     RequestRejected,
@@ -30,8 +30,9 @@ from ..oauth.authorize import (
     success_redirect,
     validate_authorization_request,
 )
-from ..oauth.scope import DATA_GROUP_PAGE_ORDER, ScopeSpelling, authorization_scope
-from ..store.authorizations import (
+from mock_custodian.oauth.scope import DATA_GROUP_PAGE_ORDER, ScopeSpelling, authorization_scope
+from mock_custodian.portal.form_token import EXPIRED, form_token_ok
+from mock_custodian.store.authorizations import (
     CANCELLED,
     ConsentInvalid,
     Duration,
@@ -47,7 +48,7 @@ from ..store.authorizations import (
     live_customer_authorizations,
     local_date,
 )
-from ..store.customers import (
+from mock_custodian.store.customers import (
     SignedIn,
     SignInFailed,
     current_session,
@@ -56,8 +57,7 @@ from ..store.customers import (
     sign_in,
     sign_out,
 )
-from ..store.models import ServiceAgreement, ThirdParty
-from .form_token import EXPIRED, form_token_ok
+from mock_custodian.store.models import ServiceAgreement, ThirdParty
 
 blueprint = Blueprint("customer", __name__)
 

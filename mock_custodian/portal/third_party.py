@@ -17,15 +17,15 @@ from typing import Any
 from flask import Blueprint, Response, g, redirect, render_template, request
 from sqlalchemy.orm import Session
 
-from ..app import runtime
-from ..certificate_checks import TrustAnchors
-from ..errors import PGEError
-from ..store import registration as reg
-from ..store.harness import start_location
-from ..store.models import ThirdParty
-from ..store.outbox import delivered_emails, email_as_dict
-from ..store.rehearsal import rehearsal
-from .form_token import EXPIRED, form_token_ok
+from mock_custodian.app import runtime
+from mock_custodian.certificate_checks import TrustAnchors
+from mock_custodian.errors import PGEError
+from mock_custodian.portal.form_token import EXPIRED, form_token_ok
+from mock_custodian.store import registration as reg
+from mock_custodian.store.harness import start_location
+from mock_custodian.store.models import ThirdParty
+from mock_custodian.store.outbox import delivered_emails, email_as_dict
+from mock_custodian.store.rehearsal import rehearsal
 
 blueprint = Blueprint("third_party_portal", __name__, url_prefix="/portal")
 
@@ -45,7 +45,7 @@ class CsrfMismatch(PGEError):
 # --------------------------------------------------------------------------------------------- helpers
 @lru_cache(maxsize=4)
 def _anchors(trusted_ca_bundle: str | None, certs_dir: str, _mtime: float) -> TrustAnchors:
-    from ..pki import DevPKI
+    from mock_custodian.pki import DevPKI
 
     return TrustAnchors.for_settings(Path(trusted_ca_bundle) if trusted_ca_bundle else None, DevPKI(Path(certs_dir)))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, render_template
 from flask.typing import ResponseReturnValue
 
-from ..app import runtime
+from mock_custodian.app import runtime
 
 blueprint = Blueprint("portal", __name__)
 
@@ -13,7 +13,7 @@ blueprint = Blueprint("portal", __name__)
 @blueprint.route("/", methods=["GET"])
 def home() -> ResponseReturnValue:
     """The Share My Data landing page; it routes ``#MyAuthorization/?...`` client-side (spec 4.2)."""
-    from ..console_model import entrance
+    from mock_custodian.console_model import entrance
 
     rt = runtime()
     with rt.database.session() as db:

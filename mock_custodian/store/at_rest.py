@@ -16,9 +16,9 @@ from pathlib import Path
 from sqlalchemy import Engine, inspect, select, text, update
 from sqlalchemy.orm import Session
 
-from ..redaction import redacted_query
-from .hashed import ScenarioPasswords, display_prefix, hash_password, is_password_hash, token_key
-from .models import (
+from mock_custodian.redaction import redacted_query
+from mock_custodian.store.hashed import ScenarioPasswords, display_prefix, hash_password, is_password_hash, token_key
+from mock_custodian.store.models import (
     AsyncJob,
     AuthorizationCode,
     Customer,

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from ..clock import PACIFIC
-from ..errors import Forbidden, NotFound
-from ..espi.admin import batch_list_xml
-from .db import next_id
-from .hashed import display_prefix, token_key
-from .models import (
+from mock_custodian.clock import PACIFIC
+from mock_custodian.errors import Forbidden, NotFound
+from mock_custodian.espi.admin import batch_list_xml
+from mock_custodian.store.db import next_id
+from mock_custodian.store.hashed import display_prefix, token_key
+from mock_custodian.store.models import (
     Authorization,
     AuthorizationCode,
     Customer,
@@ -332,7 +332,7 @@ def create_customer_authorization(
         db.add(AuthorizationCode(code=token_key(code), prefix=display_prefix(code), third_party_id=tp.id,
                                  authorization_id=authorization.id,
                                  redirect_uri=redirect_uri, endpoint="production", issued_at=now))
-    from .lifecycle import schedule_consent_events  # lifecycle builds on this module
+    from mock_custodian.store.lifecycle import schedule_consent_events  # lifecycle builds on this module
 
     schedule_consent_events(db, authorization, now)  # the scenario's ``after_consent`` timeline entries
     customer = db.get(Customer, customer_id)

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..clock import PACIFIC
-from ..espi import (
+from mock_custodian.clock import PACIFIC
+from mock_custodian.espi import (
     AccountInfo,
     Address,
     AgreementInfo,
@@ -32,12 +32,8 @@ from ..espi import (
     meter_readings_of,
     usage_feed,
 )
-from ..synth.billing import DEFAULT_BILL_DELAY, bill_periods, compute_bill
-from ..synth.config import ServiceAgreementModel
-from ..synth.lifecycle import Change, overrides_for
-from ..windows import DataWindow
-from .authorizations import effective_end, is_live
-from .models import (
+from mock_custodian.store.authorizations import effective_end, is_live
+from mock_custodian.store.models import (
     Account,
     Authorization,
     Customer,
@@ -46,7 +42,11 @@ from .models import (
     ThirdParty,
     authorization_service_agreements,
 )
-from .recordings import service_agreement_model
+from mock_custodian.store.recordings import service_agreement_model
+from mock_custodian.synth.billing import DEFAULT_BILL_DELAY, bill_periods, compute_bill
+from mock_custodian.synth.config import ServiceAgreementModel
+from mock_custodian.synth.lifecycle import Change, overrides_for
+from mock_custodian.windows import DataWindow
 
 CUSTOMER_GROUPS = ("Basic", "Account", "ProgramEnrollment")
 # Authorizations whose data a third party's Bulk requests cover: customer (online or paper) and a CCA's
@@ -155,7 +155,7 @@ def subscription_scope(authorization: Authorization, now: float, publication: Pu
     """
     from sqlalchemy.orm import object_session
 
-    from .lifecycle import changes_by_service_agreement
+    from mock_custodian.store.lifecycle import changes_by_service_agreement
 
     end = effective_end(authorization)
     session = object_session(authorization)

@@ -21,11 +21,11 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from sqlalchemy import case, or_, select, update
 from sqlalchemy.orm import Session
 
-from ..clock import PACIFIC, ClockState, check_instant, parse_instant
-from ..errors import ControlError, ControlNotFound
-from ..pki import DevPKI
-from ..scenario import DATA_GROUPS, Scenario, load_scenario_file, parse_scenario
-from .authorizations import (
+from mock_custodian.clock import PACIFIC, ClockState, check_instant, parse_instant
+from mock_custodian.errors import ControlError, ControlNotFound
+from mock_custodian.pki import DevPKI
+from mock_custodian.scenario import DATA_GROUPS, Scenario, load_scenario_file, parse_scenario
+from mock_custodian.store.authorizations import (
     ConsentInvalid,
     Duration,
     NewAuthorization,
@@ -33,9 +33,9 @@ from .authorizations import (
     create_customer_authorization,
     eligible_service_agreements,
 )
-from .db import Database, meta_get
-from .grants import IssuedTokens, exchange_code
-from .models import (
+from mock_custodian.store.db import Database, meta_get
+from mock_custodian.store.grants import IssuedTokens, exchange_code
+from mock_custodian.store.models import (
     AsyncJob,
     Customer,
     Notification,
@@ -45,7 +45,7 @@ from .models import (
     ThirdParty,
     ThirdPartyCertificate,
 )
-from .world import load_world
+from mock_custodian.store.world import load_world
 
 SINK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 MAX_LIST = 5000
@@ -444,7 +444,7 @@ def set_notification_uri(db: Session, client_id: str, uri: Any) -> ThirdParty:
 
 def customers(db: Session) -> list[dict[str, Any]]:
     """Every customer with accounts and SAs: the keys and numbers tests pass to authorizations."""
-    from .world import situations
+    from mock_custodian.store.world import situations
 
     described = situations(db)["customers"]
     out = []

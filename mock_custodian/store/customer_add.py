@@ -18,12 +18,12 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..errors import ControlError
-from ..scenario import CustomerSpec, parse_scenario
-from .db import meta_get
-from .hashed import ScenarioPasswords
-from .models import Account, Customer, ServiceAgreement
-from .world import UniqueNumbers, create_customer
+from mock_custodian.errors import ControlError
+from mock_custodian.scenario import CustomerSpec, parse_scenario
+from mock_custodian.store.db import meta_get
+from mock_custodian.store.hashed import ScenarioPasswords
+from mock_custodian.store.models import Account, Customer, ServiceAgreement
+from mock_custodian.store.world import UniqueNumbers, create_customer
 
 
 def parse_customers(text: str, path: str = "<customers>") -> list[CustomerSpec]:

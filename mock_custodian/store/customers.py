@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from .hashed import check_password, token_key
-from .models import Account, Customer, CustomerSession
+from mock_custodian.store.hashed import check_password, token_key
+from mock_custodian.store.models import Account, Customer, CustomerSession
 
 SESSION_TTL = 30 * 60  # idle timeout of a customer session, seconds (renewed on every page)
 FORBIDDEN_CHARACTERS = ("=", ":")  # spec 4.4: free text containing these is refused

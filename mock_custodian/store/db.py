@@ -16,9 +16,9 @@ from sqlalchemy import text as sql_text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..clock import Clock, ClockState
-from . import at_rest
-from .models import Base, SimClock, SimMeta
+from mock_custodian.clock import Clock, ClockState
+from mock_custodian.store import at_rest
+from mock_custodian.store.models import Base, SimClock, SimMeta
 
 SCHEMA_ATTEMPTS = 3
 _CLOCK_SQL = "SELECT offset_s, frozen_at FROM sim_clock WHERE id = 1"
@@ -51,7 +51,7 @@ class Database:
             except OperationalError as exc:
                 if "already exists" not in str(exc) or attempt == SCHEMA_ATTEMPTS - 1:
                     raise
-        from .migrate import add_missing_columns
+        from mock_custodian.store.migrate import add_missing_columns
 
         add_missing_columns(self.engine)  # an older data dir's tables gain the newer columns
         with self.session() as db:

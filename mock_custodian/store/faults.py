@@ -32,8 +32,8 @@ from urllib.parse import urlsplit
 from sqlalchemy import delete, or_, select, text, update
 from sqlalchemy.orm import Session
 
-from ..errors import ControlError, ControlNotFound
-from .models import Fault
+from mock_custodian.errors import ControlError, ControlNotFound
+from mock_custodian.store.models import Fault
 
 # kind -> what happens (the control API's OpenAPI document and docs/faults.md list these).
 REQUEST_KINDS: dict[str, str] = {

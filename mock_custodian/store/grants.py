@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from ..errors import OAuthError
-from .authorizations import is_live
-from .hashed import display_prefix, token_key
-from .models import Authorization, AuthorizationCode, ThirdParty, Token
-from .tokens import ACCESS, CLIENT_ACCESS, CLIENT_REFRESH, REFRESH
+from mock_custodian.errors import OAuthError
+from mock_custodian.store.authorizations import is_live
+from mock_custodian.store.hashed import display_prefix, token_key
+from mock_custodian.store.models import Authorization, AuthorizationCode, ThirdParty, Token
+from mock_custodian.store.tokens import ACCESS, CLIENT_ACCESS, CLIENT_REFRESH, REFRESH
 
 TEST_ENDPOINT = "test"
 

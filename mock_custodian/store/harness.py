@@ -13,11 +13,11 @@ from urllib.parse import quote, urlencode
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..errors import OAuthError
-from .hashed import display_prefix, token_key
-from .models import AuthorizationCode, ThirdParty
-from .registration import LIVE_STATUSES, RegistrationConflict, advance_lifecycle
-from .registry import CREDENTIALED
+from mock_custodian.errors import OAuthError
+from mock_custodian.store.hashed import display_prefix, token_key
+from mock_custodian.store.models import AuthorizationCode, ThirdParty
+from mock_custodian.store.registration import LIVE_STATUSES, RegistrationConflict, advance_lifecycle
+from mock_custodian.store.registry import CREDENTIALED
 
 TEST_ENDPOINT = "test"
 OAUTH_TEST_TYPES = ("standard", "eef")

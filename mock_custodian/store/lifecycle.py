@@ -15,12 +15,9 @@ from collections.abc import Iterable
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
-from ..clock import PACIFIC
-from ..errors import BadRequest
-from ..synth.billing import bill_periods
-from ..synth.config import ServiceAgreementModel
-from ..synth.lifecycle import CORRECTION_QUALITIES, ESTIMATE_QUALITIES, Change, Correction, Gap
-from .authorizations import (
+from mock_custodian.clock import PACIFIC
+from mock_custodian.errors import BadRequest
+from mock_custodian.store.authorizations import (
     CUSTOMER_KINDS,
     ConsentInvalid,
     Duration,
@@ -31,8 +28,20 @@ from .authorizations import (
     local_date,
     remove_service_agreement,
 )
-from .db import meta_get, meta_set, next_id
-from .models import Account, AccountEvent, Authorization, Customer, DataChange, Meter, ServiceAgreement, ThirdParty
+from mock_custodian.store.db import meta_get, meta_set, next_id
+from mock_custodian.store.models import (
+    Account,
+    AccountEvent,
+    Authorization,
+    Customer,
+    DataChange,
+    Meter,
+    ServiceAgreement,
+    ThirdParty,
+)
+from mock_custodian.synth.billing import bill_periods
+from mock_custodian.synth.config import ServiceAgreementModel
+from mock_custodian.synth.lifecycle import CORRECTION_QUALITIES, ESTIMATE_QUALITIES, Change, Correction, Gap
 
 THREE_YEARS = 3 * 365 * 86400
 DATA_CHANGE_KINDS = ("gap", "correction", "bill_revision")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, inspect, text
 
-from .models import Base
+from mock_custodian.store.models import Base
 
 # Tables whose later columns are all nullable, so adding them to old rows is safe.
 EVOLVED_TABLES = ("request_log", "packages")

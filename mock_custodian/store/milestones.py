@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from .models import ThirdParty
-from .outbox import send_email
+from mock_custodian.store.models import ThirdParty
+from mock_custodian.store.outbox import send_email
 
 API_CONNECTIVITY = "API Connectivity Test"
 OAUTH_TEST = "OAuth Test"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from .models import OutboxEmail
+from mock_custodian.store.models import OutboxEmail
 
 
 def send_email(db: Session, to: str, subject: str, body: str, sent_at: float) -> OutboxEmail:

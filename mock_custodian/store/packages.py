@@ -18,14 +18,29 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from ..errors import Forbidden, NotFound
-from ..espi import batch_list_xml
-from ..windows import DataWindow
-from .authorizations import SELF_ACCESS_GROUPS
-from .content import BULK_KINDS, FeedPlan, Publication, customer_items, subscription_scope, usage_plan
-from .faults import claim_notification_fault
-from .lifecycle import changes_by_service_agreement
-from .models import AsyncJob, Authorization, Customer, Notification, Package, ServiceAgreement, ThirdParty
+from mock_custodian.errors import Forbidden, NotFound
+from mock_custodian.espi import batch_list_xml
+from mock_custodian.store.authorizations import SELF_ACCESS_GROUPS
+from mock_custodian.store.content import (
+    BULK_KINDS,
+    FeedPlan,
+    Publication,
+    customer_items,
+    subscription_scope,
+    usage_plan,
+)
+from mock_custodian.store.faults import claim_notification_fault
+from mock_custodian.store.lifecycle import changes_by_service_agreement
+from mock_custodian.store.models import (
+    AsyncJob,
+    Authorization,
+    Customer,
+    Notification,
+    Package,
+    ServiceAgreement,
+    ThirdParty,
+)
+from mock_custodian.windows import DataWindow
 
 USAGE_GROUPS = ("Usage", "Billing")
 CUSTOMER_GROUPS = ("Basic", "Account", "ProgramEnrollment")

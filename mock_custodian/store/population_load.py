@@ -16,12 +16,19 @@ from typing import Any
 
 from sqlalchemy import func, insert, select, text
 
-from ..population import ID_KINDS, GeneratedCustomer, PopulationSpec, generate_customer, id_keys
-from ..scenario import resolve_instant
-from ..synth.config import ServiceAgreementModel
-from .db import Database, meta_get, meta_set
-from .hashed import ScenarioPasswords
-from .models import Account, Authorization, Customer, Meter, ServiceAgreement, authorization_service_agreements
+from mock_custodian.population import ID_KINDS, GeneratedCustomer, PopulationSpec, generate_customer, id_keys
+from mock_custodian.scenario import resolve_instant
+from mock_custodian.store.db import Database, meta_get, meta_set
+from mock_custodian.store.hashed import ScenarioPasswords
+from mock_custodian.store.models import (
+    Account,
+    Authorization,
+    Customer,
+    Meter,
+    ServiceAgreement,
+    authorization_service_agreements,
+)
+from mock_custodian.synth.config import ServiceAgreementModel
 
 BATCH = 2000
 CCA_GROUPS = ["Usage", "Billing", "Basic", "Account"]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from ..clock import PACIFIC
+from mock_custodian.clock import PACIFIC
 
 
 @dataclass(frozen=True)

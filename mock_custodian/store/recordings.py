@@ -14,9 +14,9 @@ from dataclasses import replace
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from ..synth.config import ServiceAgreementModel
-from ..synth.recorded import Channel, Recording
-from .models import RecordedChannel, ServiceAgreement
+from mock_custodian.store.models import RecordedChannel, ServiceAgreement
+from mock_custodian.synth.config import ServiceAgreementModel
+from mock_custodian.synth.recorded import Channel, Recording
 
 _CACHE: OrderedDict[str, Recording] = OrderedDict()
 _CACHE_SIZE = 16

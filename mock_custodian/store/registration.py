@@ -21,14 +21,19 @@ from urllib.parse import urlsplit
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from ..certificate_checks import CertificateRefused, CheckedCertificate, TrustAnchors, check_certificate_upload
-from ..clock import PACIFIC
-from ..errors import Forbidden, NotFound, PGEError
-from ..pki import DevPKI
-from .authorizations import revoke_all_for_third_party
-from .db import next_id
-from .hashed import check_password, hash_password, token_key
-from .milestones import (
+from mock_custodian.certificate_checks import (
+    CertificateRefused,
+    CheckedCertificate,
+    TrustAnchors,
+    check_certificate_upload,
+)
+from mock_custodian.clock import PACIFIC
+from mock_custodian.errors import Forbidden, NotFound, PGEError
+from mock_custodian.pki import DevPKI
+from mock_custodian.store.authorizations import revoke_all_for_third_party
+from mock_custodian.store.db import next_id
+from mock_custodian.store.hashed import check_password, hash_password, token_key
+from mock_custodian.store.milestones import (
     API_CONNECTIVITY,
     APPLICATION_INFORMATION,
     APPROVED,
@@ -37,16 +42,10 @@ from .milestones import (
     record_milestone,
     send_approval_email,
 )
-from .models import (
-    Authorization,
-    PortalSession,
-    ThirdParty,
-    ThirdPartyCertificate,
-    Token,
-)
-from .outbox import cancel_future_emails, send_email
-from .registry import CREDENTIALED
-from .world import APPLICATION_INFORMATION_ID_START, CLIENT_ID_START, system_authorization
+from mock_custodian.store.models import Authorization, PortalSession, ThirdParty, ThirdPartyCertificate, Token
+from mock_custodian.store.outbox import cancel_future_emails, send_email
+from mock_custodian.store.registry import CREDENTIALED
+from mock_custodian.store.world import APPLICATION_INFORMATION_ID_START, CLIENT_ID_START, system_authorization
 
 CONFIRMATION_WINDOW_S = 5 * 86400  # spec 5.2: the e-mail link must be used within 5 days
 TESTING_WINDOW_S = 90 * 86400  # spec 5.2: required tests within 90 days of acceptance

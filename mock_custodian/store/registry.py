@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from sqlalchemy import or_, select, text
 from sqlalchemy.orm import Session
 
-from ..errors import InvalidClient
-from .models import ThirdParty, ThirdPartyCertificate
+from mock_custodian.errors import InvalidClient
+from mock_custodian.store.models import ThirdParty, ThirdPartyCertificate
 
 # Registration states whose credentials exist and work at some token endpoint.
 CREDENTIALED = ("accepted", "approved", "on_hold")

@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from .milestones import API_CONNECTIVITY, APPLICATION_INFORMATION, OAUTH_TEST, REQUIRED_TESTS
-from .models import RequestLog, ThirdParty, ThirdPartyCertificate
-from .registration import certificate_state, local_time
+from mock_custodian.store.milestones import API_CONNECTIVITY, APPLICATION_INFORMATION, OAUTH_TEST, REQUIRED_TESTS
+from mock_custodian.store.models import RequestLog, ThirdParty, ThirdPartyCertificate
+from mock_custodian.store.registration import certificate_state, local_time
 
 RESOURCE = "/GreenButtonConnect/espi/1_1/resource"
 TEST_TOKEN = "/datacustodian/test/oauth/v2/token"

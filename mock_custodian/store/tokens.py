@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from ..errors import Forbidden, OAuthError
-from .hashed import display_prefix, token_key
-from .models import ThirdParty, Token
+from mock_custodian.errors import Forbidden, OAuthError
+from mock_custodian.store.hashed import display_prefix, token_key
+from mock_custodian.store.models import ThirdParty, Token
 
 CLIENT_ACCESS = "client_access"
 CLIENT_REFRESH = "client_refresh"

@@ -11,14 +11,13 @@ from faker import Faker
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..clock import PACIFIC
-from ..pki import DevPKI
-from ..scenario import PGE_CITIES, CustomerSpec, Scenario, derive_digits, resolve_instant
-from ..synth.config import ServiceAgreementModel
-from .db import Database, clear_world, meta_get, meta_set, next_id
-from .hashed import ScenarioPasswords
-from .milestones import APPROVED, REQUIRED_TESTS
-from .models import (
+from mock_custodian.clock import PACIFIC
+from mock_custodian.pki import DevPKI
+from mock_custodian.scenario import PGE_CITIES, CustomerSpec, Scenario, derive_digits, resolve_instant
+from mock_custodian.store.db import Database, clear_world, meta_get, meta_set, next_id
+from mock_custodian.store.hashed import ScenarioPasswords
+from mock_custodian.store.milestones import APPROVED, REQUIRED_TESTS
+from mock_custodian.store.models import (
     Account,
     Authorization,
     Customer,
@@ -27,8 +26,9 @@ from .models import (
     ThirdParty,
     ThirdPartyCertificate,
 )
-from .population_load import ThirdPartyRef, load_population
-from .recordings import save_recording
+from mock_custodian.store.population_load import ThirdPartyRef, load_population
+from mock_custodian.store.recordings import save_recording
+from mock_custodian.synth.config import ServiceAgreementModel
 
 AUTHORIZATION_ID_START = 4095250
 APPLICATION_INFORMATION_ID_START = 7000100
@@ -295,7 +295,7 @@ def _day_instant(value: float | str | None, now: float) -> float | None:
 
 def _load_timeline(db: Any, scenario: Scenario, sa_by_key: dict, tp_by_key: dict, now: float) -> None:
     """Declare the scenario's data changes and schedule its account events (past ones apply at once)."""
-    from .lifecycle import (
+    from mock_custodian.store.lifecycle import (
         CUSTOMER_EVENT_KINDS,
         DATA_CHANGE_KINDS,
         declare_bill_revision,

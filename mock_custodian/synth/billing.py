@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
 
-from .config import ServiceAgreementModel
-from .localtime import day_start, iter_local_days, local_date, local_midnight
-from .profiles import daily_usage
-from .rates import RATE_SCHEDULES, RateSchedule
-from .readings import Overrides, day_readings
-from .tou import TOU_NOTES, day_tou_codes, season
+from mock_custodian.synth.config import ServiceAgreementModel
+from mock_custodian.synth.localtime import day_start, iter_local_days, local_date, local_midnight
+from mock_custodian.synth.profiles import daily_usage
+from mock_custodian.synth.rates import RATE_SCHEDULES, RateSchedule
+from mock_custodian.synth.readings import Overrides, day_readings
+from mock_custodian.synth.tou import TOU_NOTES, day_tou_codes, season
 
 DEFAULT_BILL_DELAY = 86400  # a bill is issued one day after its period closes
 

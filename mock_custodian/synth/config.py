@@ -13,12 +13,12 @@ from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from .rates import RATE_SCHEDULES
-from .tou import TOU_CALENDARS
-from .weather import CLIMATE_ZONES
+from mock_custodian.synth.rates import RATE_SCHEDULES
+from mock_custodian.synth.tou import TOU_CALENDARS
+from mock_custodian.synth.weather import CLIMATE_ZONES
 
 if TYPE_CHECKING:
-    from .recorded import Recording
+    from mock_custodian.synth.recorded import Recording
 
 PROFILE_NAMES = (
     "residential_hourly",
@@ -57,7 +57,7 @@ _READ_CYCLES = "ABCDEFGHJKLMNPQRSTVWXYZ"
 
 def _epoch(value: Any) -> Any:
     """Accept an epoch, a date (local midnight), an aware datetime or an ISO string for ``sa_start``."""
-    from .localtime import day_start
+    from mock_custodian.synth.localtime import day_start
 
     if isinstance(value, datetime):
         if value.tzinfo is None:
@@ -187,7 +187,7 @@ class ServiceAgreementModel:
             up = str(values["usage_point_id"])
             values["read_cycle"] = _READ_CYCLES[int(up) % len(_READ_CYCLES)] if up.isdigit() else "A"
         if isinstance(values.get("shape"), Mapping):
-            from .shaped import parse_shape
+            from mock_custodian.synth.shaped import parse_shape
 
             values["shape"] = parse_shape(values["shape"])
         if "customer_class" not in data and values.get("commodity") == "gas" and profile == "gas_daily":
@@ -284,7 +284,7 @@ class ServiceAgreementModel:
 
     def _validate_own_data(self, bad: Any) -> None:
         """Shaped and recorded profiles (issue 19)."""
-        from .shaped import ShapeSpec
+        from mock_custodian.synth.shaped import ShapeSpec
 
         if self.profile == "shaped" and self.shape is None:
             raise ValueError("shape: the shaped profile needs a shape (24-hour shapes per day type)")

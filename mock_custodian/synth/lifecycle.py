@@ -14,9 +14,9 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from .config import ServiceAgreementModel
-from .localtime import day_bounds, iter_local_days
-from .readings import DayReadings, day_readings
+from mock_custodian.synth.config import ServiceAgreementModel
+from mock_custodian.synth.localtime import day_bounds, iter_local_days
+from mock_custodian.synth.readings import DayReadings, day_readings
 
 ESTIMATE_QUALITIES = (8, 9)  # reference-day estimate, linear interpolation
 CORRECTION_QUALITIES = (0, 7, 10, 11, 13, 17, 18)

@@ -30,11 +30,11 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
 
-from .config import ServiceAgreementModel
-from .localtime import day_bounds, seconds_of_day
-from .shaped import expected_values as shaped_expected
-from .shaped import reshape
-from .weather import LONGITUDE, clearness, degree_days, latitude
+from mock_custodian.synth.config import ServiceAgreementModel
+from mock_custodian.synth.localtime import day_bounds, seconds_of_day
+from mock_custodian.synth.shaped import expected_values as shaped_expected
+from mock_custodian.synth.shaped import reshape
+from mock_custodian.synth.weather import LONGITUDE, clearness, degree_days, latitude
 
 _BIG_ENDIAN = sys.byteorder == "big"
 
@@ -409,7 +409,7 @@ def interval_values(sa: ServiceAgreementModel, meter: int, flow_direction: int, 
     SA gives the values of the day's recorded (or continued) readings, which may not fill the day.
     """
     if sa.profile == "recorded":
-        from .readings import day_readings
+        from mock_custodian.synth.readings import day_readings
 
         block = day_readings(sa, meter, flow_direction, day)
         return list(block.values) if block is not None else []

@@ -12,11 +12,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-from .config import ServiceAgreementModel
-from .localtime import day_bounds, iter_local_days, local_date
-from .profiles import interval_values
-from .recorded import recorded_day
-from .tou import day_tou_codes
+from mock_custodian.synth.config import ServiceAgreementModel
+from mock_custodian.synth.localtime import day_bounds, iter_local_days, local_date
+from mock_custodian.synth.profiles import interval_values
+from mock_custodian.synth.recorded import recorded_day
+from mock_custodian.synth.tou import day_tou_codes
 
 DST_BLOCK_DURATIONS = ("actual", "86400")
 

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from .localtime import day_bounds, local_date, seconds_of_day
+from mock_custodian.synth.localtime import day_bounds, local_date, seconds_of_day
 
 OUTSIDE_MODES = ("continue", "none")
 INTERVAL_LENGTHS = (300, 900, 1800, 3600, 86400)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from .localtime import seconds_of_day
+from mock_custodian.synth.localtime import seconds_of_day
 
 #: (code, name, note) exactly as the ProgramIdMappings entry lists them.
 PROGRAM_ID_MAPPINGS: tuple[tuple[int, str, str], ...] = (
