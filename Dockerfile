@@ -25,7 +25,7 @@ RUN if [ "$POSTGRES" = "1" ]; then pip install --no-cache-dir --no-deps -r requi
 COPY pyproject.toml README.md ./
 COPY mock_custodian ./mock_custodian
 COPY fixtures ./fixtures
-# The package links mock_custodian/fixtures -> ../fixtures; install resolves it into the wheel.
+# The package links mock_custodian/scenario/fixtures -> ../../fixtures; install resolves it into the wheel.
 RUN pip install --no-cache-dir --no-deps . && pip check && rm -rf /app/build
 
 USER mock

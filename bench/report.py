@@ -13,8 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from mock_custodian.cli import prepare
-from mock_custodian.report import ReportOptions, build_report
+from mock_custodian.cli.main import prepare
+from mock_custodian.domain.report import ReportOptions, build_report
 from mock_custodian.settings import load_settings
 from mock_custodian.store.models import RequestLog
 

@@ -40,10 +40,10 @@ JOB_WORKERS = 2
 
 def load_only(scenario: str) -> None:
     """Child-process mode: load the world into a fresh database; print seconds and peak RSS as JSON."""
+    from mock_custodian.domain.world import load_world
     from mock_custodian.pki import DevPKI
-    from mock_custodian.scenario import load_scenario_file
+    from mock_custodian.scenario.parse import load_scenario_file
     from mock_custodian.store.db import Database
-    from mock_custodian.store.world import load_world
 
     folder = Path(tempfile.mkdtemp(prefix="scale-load-"))
     pki = DevPKI(folder / "certs")

@@ -20,18 +20,18 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import IntegerConverter
 
 from mock_custodian import tls
-from mock_custodian.admission import admit, due_events, rate_limits
 from mock_custodian.clock import Clock
+from mock_custodian.domain.registration import bearer_owner, describe_unregistered_certificate
 from mock_custodian.errors import InvalidCertificate, MethodNotPermitted, NoListener, PGEError, RateLimited
 from mock_custodian.pki import DevPKI
-from mock_custodian.portal import form_token
 from mock_custodian.redaction import redacted_headers, redacted_query, shorten_parameters
 from mock_custodian.settings import Settings
 from mock_custodian.store import request_log
 from mock_custodian.store.db import MAX_ROW_ID, Database
 from mock_custodian.store.hashed import token_key
 from mock_custodian.store.models import RequestLog, Token
-from mock_custodian.store.registration import bearer_owner, describe_unregistered_certificate
+from mock_custodian.web import form_token
+from mock_custodian.web.guard import admit, due_events, rate_limits
 
 log = logging.getLogger("mock_custodian")
 
@@ -113,6 +113,10 @@ def create_app(settings: Settings, database: Database | None = None) -> Flask:
     app.extensions["mock_custodian"] = Runtime(settings, db, db.clock(), pki)
     app.extensions["mock_custodian.rate_limits"] = rate_limits(settings)
 
+    from mock_custodian.api import (
+        lifecycle_control,  # noqa: F401  (adds /__sim/ lifecycle routes to the control blueprint)
+        report_control,  # noqa: F401  (adds /__sim/report)
+    )
     from mock_custodian.api.control import blueprint as control_bp
     from mock_custodian.api.faults import install as install_faults
     from mock_custodian.api.resources import blueprint as resources_bp
@@ -192,7 +196,7 @@ def _reaches_certificate_lookup() -> bool:
 def _apply_due_events() -> None:
     """Scheduled account/SA events take effect once the simulated clock reaches them (spec 4.15)."""
     if _reaches_certificate_lookup():
-        return  # the guard applies them in its one transaction (mock_custodian/admission.py)
+        return  # the guard applies them in its one transaction (mock_custodian/web/guard.py)
     rt = runtime()
     due_events(rt.database, rt.clock.epoch(), rt.resource_base_url())
 

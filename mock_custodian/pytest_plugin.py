@@ -33,7 +33,7 @@ from typing import Any
 import pytest
 
 from mock_custodian.clock import DEFAULT_TEST_START, real_epoch, start_instant
-from mock_custodian.scenario import BUILTIN_SCENARIOS
+from mock_custodian.scenario.parse import BUILTIN_SCENARIOS
 from mock_custodian.testing import RunningServer
 from mock_custodian.testing import start as _start
 

@@ -205,7 +205,7 @@ class Settings:
     appinfo_issued_at_unit: str = field(default="ms", metadata={
         "doc": "Unit of `client_id_issued_at` in ApplicationInformation: `ms` or `s` (section 9 item 22)."})
 
-    # Integration report (mock_custodian/report.py): judgements that are PG&E's guesses, not its rules.
+    # Integration report (mock_custodian/domain/report.py): judgements that are PG&E's guesses, not its rules.
     report_notification_patience_s: float = field(default=5.0, metadata={
         "doc": "seconds a notification receiver may take to answer before the report calls it slow"})
     report_new_token_ratio: float = field(default=0.8, metadata={

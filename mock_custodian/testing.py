@@ -171,7 +171,7 @@ class RunningServer:
 
     def load_scenario(self, scenario: Path | str) -> dict[str, Any]:
         """Replace the world with a scenario: a file path, a built-in name (``catalog``), or YAML text."""
-        from mock_custodian.scenario import BUILTIN_SCENARIOS
+        from mock_custodian.scenario.parse import BUILTIN_SCENARIOS
 
         if isinstance(scenario, str) and scenario in BUILTIN_SCENARIOS and not _is_path(scenario):
             loaded = self.control("POST", "/scenario", json={"builtin": scenario})

@@ -55,7 +55,7 @@ def scenario_file(folder: Path) -> Path:
 
 
 def testing_demo() -> Path:
-    from mock_custodian.scenario import DEFAULT_DEMO
+    from mock_custodian.scenario.parse import DEFAULT_DEMO
 
     return DEFAULT_DEMO
 

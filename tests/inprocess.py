@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 
 from mock_custodian import tls
 from mock_custodian.app import create_app
-from mock_custodian.cli import prepare
+from mock_custodian.cli.main import prepare
 from mock_custodian.pki import DevPKI
 from mock_custodian.settings import Settings, load_settings
 

@@ -16,9 +16,9 @@ from sqlalchemy import select
 
 from mock_custodian import tls
 from mock_custodian.app import create_app
-from mock_custodian.cli import prepare
+from mock_custodian.cli.main import prepare
 from mock_custodian.clock import Clock
-from mock_custodian.report import report_for
+from mock_custodian.domain.report import report_for
 from mock_custodian.settings import load_settings
 from mock_custodian.store.models import ThirdParty, ThirdPartyCertificate
 

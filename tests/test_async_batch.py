@@ -28,8 +28,8 @@ from sqlalchemy import select
 
 from mock_custodian import testing
 from mock_custodian.clock import PACIFIC
+from mock_custodian.domain.authorizations import cancel_by_customer
 from mock_custodian.pki import DevPKI
-from mock_custodian.store.authorizations import cancel_by_customer
 from mock_custodian.store.db import Database
 from mock_custodian.store.models import Authorization, Notification, ServiceAgreement, ThirdParty
 

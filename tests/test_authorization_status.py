@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from mock_custodian.clock import PACIFIC
-from mock_custodian.store.authorizations import (
+from mock_custodian.domain.authorizations import (
     INDEFINITE_END,
     Duration,
     authorization_status,

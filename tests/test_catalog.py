@@ -23,7 +23,7 @@ from lxml import etree
 
 from mock_custodian import testing
 from mock_custodian.clock import PACIFIC
-from mock_custodian.scenario import BUILTIN_SCENARIOS, account_check_digit, load_scenario_file
+from mock_custodian.scenario.parse import BUILTIN_SCENARIOS, account_check_digit, load_scenario_file
 
 RESOURCE = "/GreenButtonConnect/espi/1_1/resource"
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "catalog.md"
@@ -117,9 +117,9 @@ def test_docs_table_is_current() -> None:
 
 
 def test_catalog_loads_in_under_a_second_beside_the_demo(tmp_path: Path) -> None:
+    from mock_custodian.domain.world import load_world
     from mock_custodian.pki import DevPKI
     from mock_custodian.store.db import Database
-    from mock_custodian.store.world import load_world
 
     pki = DevPKI(tmp_path / "certs")
     pki.ensure([])
@@ -612,7 +612,7 @@ customers:
      "authorizations[2].ends_on", "give either ends_at or ends_on, not both"),
 ])
 def test_new_scenario_fields_report_file_line_and_field(extra: str, field: str, message: str) -> None:
-    from mock_custodian.scenario import ScenarioError, parse_scenario
+    from mock_custodian.scenario.parse import ScenarioError, parse_scenario
 
     with pytest.raises(ScenarioError) as caught:
         parse_scenario(BASE + extra + "\n", "mine.yaml")
@@ -621,7 +621,7 @@ def test_new_scenario_fields_report_file_line_and_field(extra: str, field: str, 
 
 
 def test_extends_merges_the_base_and_checks_references_across_it(tmp_path: Path) -> None:
-    from mock_custodian.scenario import ScenarioError, parse_scenario
+    from mock_custodian.scenario.parse import ScenarioError, parse_scenario
 
     scenario = parse_scenario(BASE + "authorizations: [{third_party: sunny, customer: x, ends_on: +0d}]\n", "m.yaml")
     demo = load_scenario_file("demo")
@@ -641,13 +641,13 @@ def test_consent_anchored_events_follow_each_consent(tmp_path: Path) -> None:
     """after_consent schedules per consent (and per third party when named), in the consent's own time."""
     from sqlalchemy import select
 
+    from mock_custodian.domain.authorizations import Duration, create_customer_authorization
+    from mock_custodian.domain.lifecycle import apply_due_events
+    from mock_custodian.domain.world import load_world
     from mock_custodian.pki import DevPKI
-    from mock_custodian.scenario import parse_scenario
-    from mock_custodian.store.authorizations import Duration, create_customer_authorization
+    from mock_custodian.scenario.parse import parse_scenario
     from mock_custodian.store.db import Database
-    from mock_custodian.store.lifecycle import apply_due_events
     from mock_custodian.store.models import AccountEvent, Customer, ThirdParty
-    from mock_custodian.store.world import load_world
 
     yaml_text = BASE + ("timeline:\n  - {event: cancel_authorization, customer: x, third_party: sunny, "
                         "after_consent: 2h}\n")

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from mock_custodian import pki as pkimod
-from mock_custodian.certificate_checks import CertificateRefused, TrustAnchors, check_certificate_upload
+from mock_custodian.domain.certificate_checks import CertificateRefused, TrustAnchors, check_certificate_upload
 
 
 @pytest.fixture(scope="module")

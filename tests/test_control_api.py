@@ -18,7 +18,7 @@ from sqlalchemy import select
 from mock_custodian import testing
 from mock_custodian.api.openapi import openapi_path
 from mock_custodian.app import create_app
-from mock_custodian.control_cli import STARTER_SCENARIO
+from mock_custodian.cli.control import STARTER_SCENARIO
 from mock_custodian.settings import load_settings
 from mock_custodian.store.db import Database
 from mock_custodian.store.models import AsyncJob, Notification, ThirdParty

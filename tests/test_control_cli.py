@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from mock_custodian import cli
-from mock_custodian.control_cli import STARTER_SCENARIO
-from mock_custodian.scenario import parse_scenario
+from mock_custodian.cli import main as cli
+from mock_custodian.cli.control import STARTER_SCENARIO
+from mock_custodian.scenario.parse import BUILTIN_SCENARIOS, parse_scenario
 from mock_custodian.settings import load_settings
 from mock_custodian.store.db import Database
 from mock_custodian.store.models import Notification, RequestLog, SinkPost, ThirdParty
@@ -185,7 +185,7 @@ def test_scenario_load_and_reset_follow_the_file(data_dir: Path, tmp_path: Path,
     with db.session() as session:
         assert [tp.client_id for tp in session.query(ThirdParty)] == ["00201"]
     db.engine.dispose()
-    cli.main(["scenario", "load", str(Path(cli.__file__).parent / "fixtures" / "demo.yaml"),
+    cli.main(["scenario", "load", str(BUILTIN_SCENARIOS["demo"]),
               "--data-dir", str(data_dir)])
 
 

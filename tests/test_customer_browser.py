@@ -14,7 +14,7 @@ from customer_flow import Browser, database, exchange
 from sqlalchemy import select
 
 from mock_custodian import testing
-from mock_custodian.scenario import account_check_digit
+from mock_custodian.scenario.parse import account_check_digit
 from mock_custodian.store.models import Customer
 
 CALLBACK_HOST = "https://localhost:9443/**"  # the demo third party's redirect URI host

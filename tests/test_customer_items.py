@@ -14,16 +14,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect, select, text
 
-import mock_custodian
+from mock_custodian.domain.content import customer_item, customer_items
+from mock_custodian.domain.world import load_world
 from mock_custodian.espi import customer_feed
 from mock_custodian.pki import DevPKI
-from mock_custodian.scenario import load_scenario_file
-from mock_custodian.store.content import customer_item, customer_items
+from mock_custodian.scenario.parse import BUILTIN_SCENARIOS, load_scenario_file
 from mock_custodian.store.db import Database
 from mock_custodian.store.models import Account, Authorization, Meter, ServiceAgreement
-from mock_custodian.store.world import load_world
 
-CATALOG = Path(mock_custodian.__file__).parent / "fixtures" / "catalog.yaml"
+CATALOG = BUILTIN_SCENARIOS["catalog"]
 BASE = "https://localhost:8443/GreenButtonConnect/espi/1_1/resource"
 
 

@@ -238,7 +238,7 @@ def test_management_pages_need_a_my_energy_sign_in(server: testing.RunningServer
 
 
 def test_closing_an_sa_removes_it_everywhere_and_the_last_one_cancels(server: testing.RunningServer) -> None:
-    from mock_custodian.store.authorizations import remove_service_agreement
+    from mock_custodian.domain.authorizations import remove_service_agreement
 
     both = _authorize(server, "rivera")
     with database(server).session() as db:

@@ -12,8 +12,8 @@ import pytest
 import requests
 
 from mock_custodian import testing
+from mock_custodian.domain import faults
 from mock_custodian.errors import ControlError
-from mock_custodian.store import faults
 from mock_custodian.store.db import Database
 
 STATUS_PATH = "/GreenButtonConnect/espi/1_1/resource/ReadServiceStatus"

@@ -98,7 +98,7 @@ def test_data_change_durations_read_like_the_scenario_file(app: InProcess) -> No
 
 
 def test_scenario_files_and_the_control_api_share_the_duration_reading(tmp_path: Path) -> None:
-    from mock_custodian.scenario import duration_seconds
+    from mock_custodian.scenario.parse import duration_seconds
 
     assert [duration_seconds(v) for v in (0, 90, "2d", "36h", "90m")] == [0, 90, 172800, 129600, 5400]
     assert [duration_seconds(v) for v in (-1, "1x", "", None, 10**30, True)] == [None] * 6

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mock_custodian import cli
+from mock_custodian.cli import main as cli
 from mock_custodian.settings import load_settings
 from mock_custodian.store.db import Database
 from mock_custodian.store.models import Authorization, Customer, ServiceAgreement

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from mock_custodian.cli.export import export_feed
+from mock_custodian.cli.import_data import scenario_text
 from mock_custodian.clock import PACIFIC
-from mock_custodian.export import export_feed
-from mock_custodian.import_cli import scenario_text
-from mock_custodian.meter_data import MeterDataError, read_csv, read_green_button
-from mock_custodian.scenario import ScenarioError, parse_scenario
+from mock_custodian.scenario.meter_data import MeterDataError, read_csv, read_green_button
+from mock_custodian.scenario.parse import ScenarioError, parse_scenario
 from mock_custodian.synth.billing import compute_bill
 from mock_custodian.synth.config import ServiceAgreementModel
 from mock_custodian.synth.readings import day_readings, iter_day_readings

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from mock_custodian.population import (
+from mock_custodian.domain.world import load_world
+from mock_custodian.scenario.parse import DEFAULT_DEMO, ScenarioError, parse_scenario
+from mock_custodian.scenario.population import (
     FIRST_NAMES,
     LAST_NAMES,
     MIX_PROFILES,
@@ -20,10 +22,8 @@ from mock_custodian.population import (
     permuted_number,
     starter_scenario,
 )
-from mock_custodian.scenario import DEFAULT_DEMO, ScenarioError, parse_scenario
 from mock_custodian.store.db import Database
 from mock_custodian.store.models import Account, Authorization, Customer, Meter, ServiceAgreement, ThirdParty
-from mock_custodian.store.world import load_world
 
 DEMO = DEFAULT_DEMO.read_text()
 

@@ -31,11 +31,11 @@ from lxml import etree
 from sqlalchemy import select
 
 from mock_custodian import testing
+from mock_custodian.domain.content import bulk_authorizations, customer_item
+from mock_custodian.domain.packages import BuildOptions, plan_for
 from mock_custodian.espi import UsagePointRequest, customer_feed, usage_feed
-from mock_custodian.store.content import bulk_authorizations, customer_item
 from mock_custodian.store.db import Database
 from mock_custodian.store.models import Authorization, ServiceAgreement, ThirdParty
-from mock_custodian.store.packages import BuildOptions, plan_for
 from mock_custodian.synth import PROFILE_NAMES, ServiceAgreementModel, day_bounds
 
 A = "{http://www.w3.org/2005/Atom}"

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from mock_custodian.control_cli import STARTER_SCENARIO
-from mock_custodian.scenario import DEFAULT_DEMO as DEMO
+from mock_custodian.cli.control import STARTER_SCENARIO
+from mock_custodian.scenario.parse import DEFAULT_DEMO as DEMO
 
 SUITE = textwrap.dedent('''
     import json, os

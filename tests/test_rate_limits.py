@@ -12,9 +12,9 @@ from sqlalchemy import select
 
 from mock_custodian import testing
 from mock_custodian.clock import PACIFIC, ClockState
+from mock_custodian.domain.ratelimit import RateLimits, check_and_count, day_window_start, next_day_reset
 from mock_custodian.store.db import Database
 from mock_custodian.store.models import RateCounter
-from mock_custodian.store.ratelimit import RateLimits, check_and_count, day_window_start, next_day_reset
 
 RESOURCE = "/GreenButtonConnect/espi/1_1/resource"
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from mock_custodian.api.registration_resources import APPLICATION_STATUS, application_information_values
+from mock_custodian.domain.harness import start_location
+from mock_custodian.domain.registration import RegistrationConflict
 from mock_custodian.oauth.scope import ScopeSpelling
-from mock_custodian.store.harness import start_location
 from mock_custodian.store.models import ThirdParty
-from mock_custodian.store.registration import RegistrationConflict
 
 
 def _tp(**values) -> ThirdParty:  # noqa: ANN003

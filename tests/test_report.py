@@ -18,8 +18,8 @@ from report_traffic import TOKEN, R, Traffic
 from sqlalchemy import select, update
 
 from mock_custodian.clock import PACIFIC
+from mock_custodian.domain.report import RULES, ReportOptions, build_report, exceeds, format_text
 from mock_custodian.jobs.worker import JobWorker
-from mock_custodian.report import RULES, ReportOptions, build_report, exceeds, format_text
 from mock_custodian.store.migrate import add_missing_columns
 from mock_custodian.store.models import Base, RequestLog, ThirdParty
 

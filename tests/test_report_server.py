@@ -8,7 +8,8 @@ import json
 import pytest
 import requests
 
-from mock_custodian import cli, testing
+from mock_custodian import testing
+from mock_custodian.cli import main as cli
 
 STATUS = "/GreenButtonConnect/espi/1_1/resource/ReadServiceStatus"
 CLIENT = "00102"

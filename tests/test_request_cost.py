@@ -14,10 +14,10 @@ from report_traffic import R, Traffic
 from sqlalchemy import select
 
 from mock_custodian.clock import Clock, ClockState, advanced
+from mock_custodian.domain.ratelimit import RateLimits, check_and_count
 from mock_custodian.store import request_log
 from mock_custodian.store.db import Database
 from mock_custodian.store.models import AccountEvent, RateCounter, RequestLog, ThirdParty, ThirdPartyCertificate
-from mock_custodian.store.ratelimit import RateLimits, check_and_count
 
 
 @pytest.fixture()

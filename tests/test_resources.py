@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from mock_custodian import testing
 from mock_custodian.clock import PACIFIC, ClockState
-from mock_custodian.scenario import DEFAULT_DEMO
+from mock_custodian.scenario.parse import DEFAULT_DEMO
 from mock_custodian.store.db import Database
 from mock_custodian.store.models import ServiceAgreement
 from mock_custodian.synth.config import ServiceAgreementModel

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mock_custodian.scenario import DEFAULT_DEMO, ScenarioError, derive_digits, load_scenario_file, parse_scenario
+from mock_custodian.scenario.parse import DEFAULT_DEMO, ScenarioError, derive_digits, load_scenario_file, parse_scenario
 
 GOOD = DEFAULT_DEMO.read_text()
 

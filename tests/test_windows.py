@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from mock_custodian.clock import PACIFIC
-from mock_custodian.windows import DataWindow, WindowError, local_day_window, parse_window
+from mock_custodian.domain.windows import DataWindow, WindowError, local_day_window, parse_window
 
 # 2024-07-03 10:00 PDT
 NOW = dt.datetime(2024, 7, 3, 10, 0, tzinfo=PACIFIC).timestamp()

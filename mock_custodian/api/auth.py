@@ -17,13 +17,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mock_custodian.app import runtime
+from mock_custodian.domain.authorizations import CUSTOMER_KINDS, is_live
+from mock_custodian.domain.registry import CREDENTIALED
+from mock_custodian.domain.tokens import ACCESS, CLIENT_ACCESS, CLIENT_REFRESH, REFRESH
 from mock_custodian.errors import Forbidden, MissingToken, NotFound
-from mock_custodian.store.authorizations import CUSTOMER_KINDS, is_live
 from mock_custodian.store.db import row_id
 from mock_custodian.store.hashed import token_key
 from mock_custodian.store.models import Authorization, ThirdParty, Token
-from mock_custodian.store.registry import CREDENTIALED
-from mock_custodian.store.tokens import ACCESS, CLIENT_ACCESS, CLIENT_REFRESH, REFRESH
 
 CAT = CLIENT_ACCESS
 AT = ACCESS

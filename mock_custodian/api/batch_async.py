@@ -18,10 +18,7 @@ from flask import Blueprint, Response, request
 
 from mock_custodian.api.auth import AT, CAT, Bearer, require_bearer, require_own_authorization
 from mock_custodian.app import runtime
-from mock_custodian.errors import BadRequest, Forbidden, MethodNotPermitted, NoListener, NotFound, ServiceUnavailable
-from mock_custodian.redaction import redacted_query
-from mock_custodian.store.models import Authorization, ThirdParty
-from mock_custodian.store.packages import (
+from mock_custodian.domain.packages import (
     CCA_LEGACY_PREFIX,
     KINDS,
     RESOURCE_PREFIX,
@@ -30,7 +27,10 @@ from mock_custodian.store.packages import (
     check_groups,
     find_package,
 )
-from mock_custodian.windows import DataWindow, WindowError, parse_window
+from mock_custodian.domain.windows import DataWindow, WindowError, parse_window
+from mock_custodian.errors import BadRequest, Forbidden, MethodNotPermitted, NoListener, NotFound, ServiceUnavailable
+from mock_custodian.redaction import redacted_query
+from mock_custodian.store.models import Authorization, ThirdParty
 
 blueprint = Blueprint("batch_async", __name__)
 

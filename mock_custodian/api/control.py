@@ -21,13 +21,13 @@ from flask.typing import ResponseReturnValue
 from mock_custodian import tls
 from mock_custodian.api.openapi import openapi_document
 from mock_custodian.app import runtime, surface
+from mock_custodian.domain import control, customer_add, faults
+from mock_custodian.domain.world import loaded_scenario, third_party_credentials
 from mock_custodian.errors import ControlError, ControlNotFound, ControlUnauthorized, NoListener
 from mock_custodian.oauth.scope import ScopeSpelling, authorization_scope
 from mock_custodian.oauth.token import _customer_payload as customer_token_payload
 from mock_custodian.redaction import REDACTED_HEADERS
-from mock_custodian.scenario import BUILTIN_SCENARIOS, ScenarioError, load_scenario_file
-from mock_custodian.store import control, customer_add, faults
-from mock_custodian.store.world import loaded_scenario, third_party_credentials
+from mock_custodian.scenario.parse import BUILTIN_SCENARIOS, ScenarioError, load_scenario_file
 
 blueprint = Blueprint("sim", __name__, url_prefix="/__sim")
 

@@ -22,8 +22,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from mock_custodian.app import SIM_PREFIX, runtime, surface
+from mock_custodian.domain.faults import FiredFault, claim_request_fault
 from mock_custodian.errors import InjectedFault
-from mock_custodian.store.faults import FiredFault, claim_request_fault
 from mock_custodian.store.hashed import token_key
 from mock_custodian.store.models import ThirdParty, Token
 

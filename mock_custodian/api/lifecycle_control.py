@@ -14,9 +14,9 @@ from sqlalchemy import or_, select
 from mock_custodian.api.control import blueprint
 from mock_custodian.app import runtime
 from mock_custodian.clock import parse_instant
+from mock_custodian.domain import lifecycle
 from mock_custodian.errors import BadRequest, NotFound
-from mock_custodian.scenario import duration_seconds
-from mock_custodian.store import lifecycle
+from mock_custodian.scenario.parse import duration_seconds
 from mock_custodian.store.db import meta_set
 from mock_custodian.store.models import Account, AccountEvent, DataChange, ServiceAgreement
 

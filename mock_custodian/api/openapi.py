@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from mock_custodian.store.faults import BODY_FORMATS, KINDS, METHODS, NOTIFICATION_KINDS, REQUEST_KINDS
+from mock_custodian.domain.faults import BODY_FORMATS, KINDS, METHODS, NOTIFICATION_KINDS, REQUEST_KINDS
 
 JSON = "application/json"
 

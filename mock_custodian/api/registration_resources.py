@@ -14,13 +14,13 @@ from flask import Blueprint, Response, g, request
 
 from mock_custodian.api.auth import CAT, RAT, require_bearer
 from mock_custodian.app import runtime
+from mock_custodian.domain.milestones import API_CONNECTIVITY, record_milestone
+from mock_custodian.domain.registration import read_application_information
+from mock_custodian.domain.registry import authenticate_client
 from mock_custodian.errors import Forbidden, MissingToken
 from mock_custodian.espi import UsagePointRequest, application_information_entry, usage_feed
 from mock_custodian.oauth.scope import ScopeSpelling, registration_scope
-from mock_custodian.store.milestones import API_CONNECTIVITY, record_milestone
 from mock_custodian.store.models import ThirdParty
-from mock_custodian.store.registration import read_application_information
-from mock_custodian.store.registry import authenticate_client
 from mock_custodian.synth.config import ServiceAgreementModel
 
 blueprint = Blueprint("registration_resources", __name__, url_prefix="/GreenButtonConnect/espi/1_1/resource")

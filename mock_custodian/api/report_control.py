@@ -7,8 +7,8 @@ from flask.typing import ResponseReturnValue
 
 from mock_custodian.api.control import _int_arg, blueprint, jsonify
 from mock_custodian.app import runtime
+from mock_custodian.domain.report import RULES, exceeds, parse_since, report_for, rules_table
 from mock_custodian.errors import ControlError
-from mock_custodian.report import RULES, exceeds, parse_since, report_for, rules_table
 
 
 @blueprint.route("/report", methods=["GET"])

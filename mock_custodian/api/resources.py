@@ -18,11 +18,8 @@ from sqlalchemy.orm import selectinload
 from mock_custodian import espi
 from mock_custodian.api.auth import AT, CAT, Bearer, require_bearer, require_own_authorization
 from mock_custodian.app import runtime
-from mock_custodian.errors import BadRequest, Forbidden, NotFound, ServiceUnavailable
-from mock_custodian.espi import ReadingTypeSpec, UsagePointPaths
-from mock_custodian.oauth.scope import ScopeSpelling, authorization_scope
-from mock_custodian.store.authorizations import authorization_status, expires_at, revoke_by_third_party
-from mock_custodian.store.content import (
+from mock_custodian.domain.authorizations import authorization_status, expires_at, revoke_by_third_party
+from mock_custodian.domain.content import (
     FeedPlan,
     Publication,
     SubscriptionScope,
@@ -32,12 +29,15 @@ from mock_custodian.store.content import (
     subscription_scope,
     usage_plan,
 )
+from mock_custodian.domain.windows import DataWindow, WindowError, parse_window
+from mock_custodian.errors import BadRequest, Forbidden, NotFound, ServiceUnavailable
+from mock_custodian.espi import ReadingTypeSpec, UsagePointPaths
+from mock_custodian.oauth.scope import ScopeSpelling, authorization_scope
 from mock_custodian.store.db import row_id
 from mock_custodian.store.models import Authorization, ServiceAgreement, ThirdParty
 from mock_custodian.synth.billing import Bill
 from mock_custodian.synth.localtime import local_date
 from mock_custodian.synth.readings import day_readings
-from mock_custodian.windows import DataWindow, WindowError, parse_window
 
 blueprint = Blueprint("resources", __name__, url_prefix="/GreenButtonConnect/espi/1_1/resource")
 

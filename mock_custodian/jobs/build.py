@@ -19,10 +19,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from mock_custodian.jobs.claims import extend_lease
-from mock_custodian.store.db import Database
-from mock_custodian.store.models import AsyncJob, Notification, Package, ThirdParty
-from mock_custodian.store.packages import (
+from mock_custodian.domain.packages import (
     job_options,
     job_window,
     notification_for,
@@ -30,6 +27,9 @@ from mock_custodian.store.packages import (
     package_feed_id,
     plan_for,
 )
+from mock_custodian.jobs.claims import extend_lease
+from mock_custodian.store.db import Database
+from mock_custodian.store.models import AsyncJob, Notification, Package, ThirdParty
 
 log = logging.getLogger("mock_custodian.jobs")
 

@@ -6,9 +6,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from mock_custodian.domain.packages import BuildOptions
 from mock_custodian.pki import DevPKI
 from mock_custodian.settings import Settings
-from mock_custodian.store.packages import BuildOptions
 
 HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 

@@ -28,17 +28,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mock_custodian.clock import PACIFIC
-from mock_custodian.jobs.config import WorkerConfig
-from mock_custodian.store.db import Database, meta_get
-from mock_custodian.store.models import AsyncJob, DailyPackageSchedule, Package, ThirdParty
-from mock_custodian.store.packages import (
+from mock_custodian.domain.packages import (
     CUSTOMER_GROUPS,
     RESOURCE_PREFIX,
     USAGE_GROUPS,
     bulk_authorization_ids,
     window_dict,
 )
-from mock_custodian.windows import DataWindow
+from mock_custodian.domain.windows import DataWindow
+from mock_custodian.jobs.config import WorkerConfig
+from mock_custodian.store.db import Database, meta_get
+from mock_custodian.store.models import AsyncJob, DailyPackageSchedule, Package, ThirdParty
 
 log = logging.getLogger("mock_custodian.jobs")
 

@@ -17,9 +17,9 @@ from urllib.parse import urlsplit
 import requests
 from sqlalchemy import update
 
+from mock_custodian.domain.faults import claim_notification_fault
 from mock_custodian.jobs.config import WorkerConfig
 from mock_custodian.store.db import Database
-from mock_custodian.store.faults import claim_notification_fault
 from mock_custodian.store.models import Notification, Package, ThirdParty
 
 log = logging.getLogger("mock_custodian.jobs")

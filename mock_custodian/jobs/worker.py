@@ -19,6 +19,7 @@ from types import FrameType
 
 from sqlalchemy.exc import OperationalError
 
+from mock_custodian.domain.lifecycle import apply_due_events, pending_events
 from mock_custodian.jobs.build import BUILD_LEASE_S, build_package, fail_package, gc_packages
 from mock_custodian.jobs.claims import claim_due_notifications, claim_due_packages
 from mock_custodian.jobs.config import WorkerConfig
@@ -26,7 +27,6 @@ from mock_custodian.jobs.daily import schedule_daily
 from mock_custodian.jobs.delivery import Sender, deliver, lease_seconds
 from mock_custodian.settings import Settings
 from mock_custodian.store.db import Database
-from mock_custodian.store.lifecycle import apply_due_events, pending_events
 from mock_custodian.store.models import AsyncJob, Notification
 
 log = logging.getLogger("mock_custodian.jobs")

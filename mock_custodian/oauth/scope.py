@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from mock_custodian.store.content import history_seconds
+from mock_custodian.domain.content import history_seconds
 from mock_custodian.store.models import Authorization, ServiceAgreement
 
 # Function blocks every grant carries, then the conditional ones in PG&E's order (spec 4.13).

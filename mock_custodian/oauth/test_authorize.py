@@ -9,8 +9,8 @@ from __future__ import annotations
 from flask import Blueprint, Response, g, request
 
 from mock_custodian.app import runtime
+from mock_custodian.domain.harness import authorize_test
 from mock_custodian.errors import OAuthError
-from mock_custodian.store.harness import authorize_test
 
 blueprint = Blueprint("oauth_test_harness", __name__)
 

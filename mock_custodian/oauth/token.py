@@ -19,15 +19,15 @@ from flask import Blueprint, Response, g, request
 from lxml import etree
 
 from mock_custodian.app import runtime
+from mock_custodian.domain import grants, tokens
+from mock_custodian.domain.grants import IssuedTokens
+from mock_custodian.domain.milestones import OAUTH_TEST, record_milestone
+from mock_custodian.domain.registry import authenticate_client
 from mock_custodian.errors import InvalidClient, OAuthError
 from mock_custodian.oauth import diagnosis
 from mock_custodian.oauth.scope import ScopeSpelling, authorization_scope, registration_scope, token_scope
 from mock_custodian.settings import Settings
-from mock_custodian.store import grants, tokens
-from mock_custodian.store.grants import IssuedTokens
-from mock_custodian.store.milestones import OAUTH_TEST, record_milestone
 from mock_custodian.store.models import ThirdParty
-from mock_custodian.store.registry import authenticate_client
 
 blueprint = Blueprint("token", __name__)
 

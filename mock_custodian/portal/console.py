@@ -21,11 +21,11 @@ from flask import Blueprint, Response, abort, g, redirect, render_template, requ
 from flask.typing import ResponseReturnValue
 
 from mock_custodian.app import runtime, surface
-from mock_custodian.chart import usage_svg
+from mock_custodian.domain import control, faults
+from mock_custodian.domain.content import Publication
+from mock_custodian.domain.report import RULES_BY_ID, parse_since, report_for
 from mock_custodian.errors import ControlError, NoListener
-from mock_custodian.report import RULES_BY_ID, parse_since, report_for
-from mock_custodian.store import control, faults
-from mock_custodian.store.content import Publication
+from mock_custodian.portal.chart import usage_svg
 from mock_custodian.store.db import meta_set
 
 blueprint = Blueprint("console", __name__, url_prefix="/__sim/console")
@@ -168,8 +168,8 @@ def signout() -> ResponseReturnValue:
 
 @blueprint.route("/", methods=["GET"])
 def overview() -> ResponseReturnValue:
-    from mock_custodian.console_model import overview_counts
-    from mock_custodian.store.world import loaded_scenario
+    from mock_custodian.domain.world import loaded_scenario
+    from mock_custodian.portal.console_model import overview_counts
 
     rt = runtime()
     with rt.database.session() as db:
@@ -224,8 +224,8 @@ def ca_download() -> ResponseReturnValue:
 
 @blueprint.route("/third-parties", methods=["GET"])
 def third_parties() -> ResponseReturnValue:
-    from mock_custodian.console_model import local
-    from mock_custodian.console_model import third_parties as rows
+    from mock_custodian.portal.console_model import local
+    from mock_custodian.portal.console_model import third_parties as rows
 
     with runtime().database.session() as db:
         tps = [{"client_id": tp.client_id, "name": tp.display_name, "user_type": tp.user_type, "status": tp.status,
@@ -254,7 +254,7 @@ def credential_file(client_id: str, filename: str) -> ResponseReturnValue:
 
 @blueprint.route("/world", methods=["GET"])
 def world() -> ResponseReturnValue:
-    from mock_custodian.console_model import account_tree
+    from mock_custodian.portal.console_model import account_tree
 
     with runtime().database.session() as db:
         tree = account_tree(db)
@@ -263,8 +263,8 @@ def world() -> ResponseReturnValue:
 
 @blueprint.route("/world/<sa_key>", methods=["GET"])
 def service_agreement(sa_key: str) -> ResponseReturnValue:
-    from mock_custodian.console_model import service_agreement as find
-    from mock_custodian.console_model import usage_chart
+    from mock_custodian.portal.console_model import service_agreement as find
+    from mock_custodian.portal.console_model import usage_chart
 
     rt = runtime()
     span = "months" if request.args.get("span") == "months" else "days"
@@ -288,7 +288,7 @@ def service_agreement(sa_key: str) -> ResponseReturnValue:
 
 @blueprint.route("/authorizations", methods=["GET"])
 def authorizations() -> ResponseReturnValue:
-    from mock_custodian.console_model import authorizations as rows
+    from mock_custodian.portal.console_model import authorizations as rows
 
     rt = runtime()
     with rt.database.session() as db:
@@ -301,8 +301,8 @@ def authorizations() -> ResponseReturnValue:
 
 @blueprint.route("/requests", methods=["GET"])
 def requests_page() -> ResponseReturnValue:
-    from mock_custodian.console_model import clock_time, local
-    from mock_custodian.console_model import requests as rows
+    from mock_custodian.portal.console_model import clock_time, local
+    from mock_custodian.portal.console_model import requests as rows
 
     status_text = request.args.get("status", "").strip()
     status = int(status_text) if status_text.isdigit() else None
@@ -323,7 +323,7 @@ def requests_page() -> ResponseReturnValue:
 
 @blueprint.route("/jobs", methods=["GET"])
 def jobs() -> ResponseReturnValue:
-    from mock_custodian.console_model import jobs_and_notifications, local
+    from mock_custodian.portal.console_model import jobs_and_notifications, local
 
     with runtime().database.session() as db:
         found, notes, clients = jobs_and_notifications(db)

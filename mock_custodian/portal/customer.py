@@ -19,20 +19,7 @@ from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
 from mock_custodian.app import runtime
-from mock_custodian.errors import NotFound
-from mock_custodian.oauth.authorize import (
-    ConsentRequest,
-    RedirectWithError,
-    RequestRejected,
-    chosen_company,
-    companies_for_customer,
-    error_redirect,
-    success_redirect,
-    validate_authorization_request,
-)
-from mock_custodian.oauth.scope import DATA_GROUP_PAGE_ORDER, ScopeSpelling, authorization_scope
-from mock_custodian.portal.form_token import EXPIRED, form_token_ok
-from mock_custodian.store.authorizations import (
+from mock_custodian.domain.authorizations import (
     CANCELLED,
     ConsentInvalid,
     Duration,
@@ -48,7 +35,7 @@ from mock_custodian.store.authorizations import (
     live_customer_authorizations,
     local_date,
 )
-from mock_custodian.store.customers import (
+from mock_custodian.domain.customers import (
     SignedIn,
     SignInFailed,
     current_session,
@@ -57,7 +44,20 @@ from mock_custodian.store.customers import (
     sign_in,
     sign_out,
 )
+from mock_custodian.errors import NotFound
+from mock_custodian.oauth.authorize import (
+    ConsentRequest,
+    RedirectWithError,
+    RequestRejected,
+    chosen_company,
+    companies_for_customer,
+    error_redirect,
+    success_redirect,
+    validate_authorization_request,
+)
+from mock_custodian.oauth.scope import DATA_GROUP_PAGE_ORDER, ScopeSpelling, authorization_scope
 from mock_custodian.store.models import ServiceAgreement, ThirdParty
+from mock_custodian.web.form_token import EXPIRED, form_token_ok
 
 blueprint = Blueprint("customer", __name__)
 

@@ -18,14 +18,14 @@ from flask import Blueprint, Response, g, redirect, render_template, request
 from sqlalchemy.orm import Session
 
 from mock_custodian.app import runtime
-from mock_custodian.certificate_checks import TrustAnchors
+from mock_custodian.domain import registration as reg
+from mock_custodian.domain.certificate_checks import TrustAnchors
+from mock_custodian.domain.harness import start_location
+from mock_custodian.domain.outbox import delivered_emails, email_as_dict
+from mock_custodian.domain.rehearsal import rehearsal
 from mock_custodian.errors import PGEError
-from mock_custodian.portal.form_token import EXPIRED, form_token_ok
-from mock_custodian.store import registration as reg
-from mock_custodian.store.harness import start_location
 from mock_custodian.store.models import ThirdParty
-from mock_custodian.store.outbox import delivered_emails, email_as_dict
-from mock_custodian.store.rehearsal import rehearsal
+from mock_custodian.web.form_token import EXPIRED, form_token_ok
 
 blueprint = Blueprint("third_party_portal", __name__, url_prefix="/portal")
 

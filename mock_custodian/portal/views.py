@@ -13,7 +13,7 @@ blueprint = Blueprint("portal", __name__)
 @blueprint.route("/", methods=["GET"])
 def home() -> ResponseReturnValue:
     """The Share My Data landing page; it routes ``#MyAuthorization/?...`` client-side (spec 4.2)."""
-    from mock_custodian.console_model import entrance
+    from mock_custodian.portal.console_model import entrance
 
     rt = runtime()
     with rt.database.session() as db:

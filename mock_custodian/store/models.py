@@ -432,7 +432,7 @@ class RequestLog(Base):
     # pages show them and tell a test step (client_credentials or code exchange) from another.
     parameters: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     worker_pid: Mapped[int] = mapped_column(Integer)
-    # For the integration report (mock_custodian/report.py): PG&E paces on wall-clock time, not the
+    # For the integration report (mock_custodian/domain/report.py): PG&E paces on wall-clock time, not the
     # simulated clock; tokens are told apart by a short hash, never stored whole.
     real_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     token_fingerprint: Mapped[str | None] = mapped_column(String(16), nullable=True, index=True)
