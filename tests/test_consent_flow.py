@@ -24,7 +24,7 @@ from sqlalchemy import select
 
 from mock_custodian import testing
 from mock_custodian.clock import PACIFIC
-from mock_custodian.oauth.scope import parse_scope
+from mock_custodian.domain.scope import parse_scope
 from mock_custodian.scenario.parse import account_check_digit
 from mock_custodian.store.models import Account, Authorization, Customer, Notification, OutboxEmail, ServiceAgreement
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from mock_custodian.app import API_BLUEPRINTS, CERT_EXEMPT_PATHS, create_app
+from mock_custodian.app import create_app
 from mock_custodian.settings import load_settings
+from mock_custodian.web.guard import API_HOST, CERT_EXEMPT_PATHS
 
 ENDPOINTS_PAGE = Path(__file__).resolve().parents[1] / "docs" / "endpoints.md"
 R = "/GreenButtonConnect/espi/1_1/resource"
@@ -36,8 +37,7 @@ def served(tmp_path: Path) -> set[tuple[str, str]]:
     app = create_app(load_settings({"data_dir": tmp_path}, environ={}))
     rows = set()
     for rule in app.url_map.iter_rules():
-        blueprint = rule.endpoint.split(".")[0]
-        if blueprint not in API_BLUEPRINTS and rule.rule not in CERT_EXEMPT_PATHS:
+        if rule.endpoint.split(".")[0] != API_HOST:
             continue
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             if rule.rule in CERT_EXEMPT_PATHS and method != "GET":

@@ -7,7 +7,7 @@ import pytest
 from mock_custodian.api.registration_resources import APPLICATION_STATUS, application_information_values
 from mock_custodian.domain.harness import start_location
 from mock_custodian.domain.registration import RegistrationConflict
-from mock_custodian.oauth.scope import ScopeSpelling
+from mock_custodian.domain.scope import ScopeSpelling
 from mock_custodian.store.models import ThirdParty
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mock_custodian.oauth.scope import (
+from mock_custodian.domain.scope import (
     FB_ALWAYS,
     GrantedAgreement,
     ScopeSpelling,

@@ -16,14 +16,14 @@ from flask import g, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mock_custodian.app import runtime
 from mock_custodian.domain.authorizations import CUSTOMER_KINDS, is_live
-from mock_custodian.domain.registry import CREDENTIALED
 from mock_custodian.domain.tokens import ACCESS, CLIENT_ACCESS, CLIENT_REFRESH, REFRESH
 from mock_custodian.errors import Forbidden, MissingToken, NotFound
 from mock_custodian.store.db import row_id
 from mock_custodian.store.hashed import token_key
 from mock_custodian.store.models import Authorization, ThirdParty, Token
+from mock_custodian.vocabulary import CREDENTIALED
+from mock_custodian.web.context import certificate_belongs_to, runtime
 
 CAT = CLIENT_ACCESS
 AT = ACCESS
@@ -83,7 +83,7 @@ def require_bearer(*classes: str) -> Bearer:
             wanted = " or ".join(TOKEN_CLASS_NAMES.get(c, c) for c in classes)
             raise Forbidden(f"A {TOKEN_CLASS_NAMES[token_class]} cannot be used here; this resource takes a {wanted}",
                             "insufficient_scope")
-        if tp.id not in g.certificate_owner_ids:
+        if not certificate_belongs_to(tp.id):
             raise Forbidden("The client certificate is not registered to the client this token was issued to")
         if tp.status not in CREDENTIALED:
             raise Forbidden("The registration is no longer active")

@@ -17,12 +17,10 @@ from pathlib import Path
 from flask import Blueprint, Response, request
 
 from mock_custodian.api.auth import AT, CAT, Bearer, require_bearer, require_own_authorization
-from mock_custodian.app import runtime
 from mock_custodian.domain.packages import (
     CCA_LEGACY_PREFIX,
     KINDS,
     RESOURCE_PREFIX,
-    BuildOptions,
     accept,
     check_groups,
     find_package,
@@ -31,6 +29,9 @@ from mock_custodian.domain.windows import DataWindow, WindowError, parse_window
 from mock_custodian.errors import BadRequest, Forbidden, MethodNotPermitted, NoListener, NotFound, ServiceUnavailable
 from mock_custodian.redaction import redacted_query
 from mock_custodian.store.models import Authorization, ThirdParty
+from mock_custodian.vocabulary import RegistrationStatus
+from mock_custodian.web.context import runtime
+from mock_custodian.web.policies import build_options
 
 blueprint = Blueprint("batch_async", __name__)
 
@@ -81,7 +82,7 @@ def _bulk_caller(bulk_id: str) -> Bearer:
     _service_up()
     if bulk_id != bearer.third_party.client_id:
         raise Forbidden("The BulkID in the path is not the calling client's")
-    if bearer.third_party.status != "approved":
+    if bearer.third_party.status != RegistrationStatus.APPROVED:
         raise Forbidden("Bulk data is served only to an Approved registration")
     return bearer
 
@@ -125,7 +126,7 @@ def _accept(tp_id: int, kind: str, window: DataWindow | None, authorization_id: 
         accepted = accept(db, tp=tp, kind=kind, request_path=path, query=query,
                           x_transaction=_x_transaction(), window=window, now=rt.clock.epoch(),
                           delay_s=s.async_delay_s, max_subscriptions=s.package_max_subscriptions,
-                          options=BuildOptions.from_settings(s), authorization=authorization)
+                          options=build_options(s), authorization=authorization)
     return _empty(202 if accepted is not None else 204)
 
 

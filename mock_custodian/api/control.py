@@ -10,7 +10,6 @@ Handlers parse, call one backend in ``store/control.py`` or ``store/faults.py``,
 from __future__ import annotations
 
 import hmac
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -19,17 +18,23 @@ from flask import Blueprint, Response, current_app, request
 from flask.typing import ResponseReturnValue
 
 from mock_custodian import tls
+from mock_custodian.api import lifecycle_control, report_control
 from mock_custodian.api.openapi import openapi_document
-from mock_custodian.app import runtime, surface
 from mock_custodian.domain import control, customer_add, faults
+from mock_custodian.domain.scope import authorization_scope
 from mock_custodian.domain.world import loaded_scenario, third_party_credentials
 from mock_custodian.errors import ControlError, ControlNotFound, ControlUnauthorized, NoListener
-from mock_custodian.oauth.scope import ScopeSpelling, authorization_scope
-from mock_custodian.oauth.token import _customer_payload as customer_token_payload
+from mock_custodian.oauth.token import customer_token_payload
 from mock_custodian.redaction import REDACTED_HEADERS
 from mock_custodian.scenario.parse import BUILTIN_SCENARIOS, ScenarioError, load_scenario_file
+from mock_custodian.web.context import runtime, surface
+from mock_custodian.web.http import int_arg, json_object_body, ordered_json
 
 blueprint = Blueprint("sim", __name__, url_prefix="/__sim")
+# The world changing over time and the integration report: their own modules, under this blueprint's
+# control-token check.
+blueprint.register_blueprint(lifecycle_control.blueprint)
+blueprint.register_blueprint(report_control.blueprint)
 
 OPEN_ENDPOINTS = {"sim.health", "sim.openapi", "sim.sink_receive"}
 CERT_FILES = {"cert.pem": "cert.pem", "chain.pem": "chain.pem", "key.pem": "key.pem"}
@@ -60,34 +65,9 @@ def _require_control_token() -> None:
     return None
 
 
-def jsonify(value: Any = None, **fields: Any) -> Response:
-    """JSON in the order the backend built it (PG&E's token-response key order survives)."""
-    payload = fields if value is None else value
-    return Response(json.dumps(payload, indent=None, separators=(",", ":")), 200, mimetype="application/json")
-
-
-def _body() -> dict[str, Any]:
-    """The JSON object a control call sends; an empty body is ``{}``."""
-    if not request.get_data():
-        return {}
-    payload = request.get_json(silent=True)
-    if not isinstance(payload, dict):
-        raise ControlError("the request body must be a JSON object")
-    return payload
-
-
-def _int_arg(name: str) -> int | None:
-    value = request.args.get(name)
-    if value is None or value == "":
-        return None
-    if not value.lstrip("-").isascii() or not value.lstrip("-").isdigit() or len(value) > 12:
-        raise ControlError(f"{name} must be an integer of at most 12 digits (got {value[:40]!r})")
-    return int(value)
-
-
 def _clock_response(status: int = 200) -> ResponseReturnValue:
     rt = runtime()
-    return jsonify(control.clock_view(rt.clock.state(), rt.clock.real_epoch())), status
+    return ordered_json(control.clock_view(rt.clock.state(), rt.clock.real_epoch())), status
 
 
 # --- open ---------------------------------------------------------------------------------------
@@ -98,7 +78,7 @@ def health() -> ResponseReturnValue:
     """Liveness for containers and test fixtures: answers on both listeners, no certificate needed."""
     rt = runtime()
     scenario = loaded_scenario(rt.database)
-    return jsonify(
+    return ordered_json(
         status="ok",
         worker_pid=os.getpid(),
         scenario=scenario["name"] if scenario else None,
@@ -111,7 +91,7 @@ def openapi() -> ResponseReturnValue:
     """This API's OpenAPI document: the hand-written operations plus any /__sim/ route added elsewhere."""
     routes = [(rule.rule, rule.endpoint, set(rule.methods or ()), current_app.view_functions.get(rule.endpoint))
               for rule in current_app.url_map.iter_rules() if rule.endpoint.startswith(f"{blueprint.name}.")]
-    return jsonify(openapi_document(runtime().portal_base_url(), routes))
+    return ordered_json(openapi_document(runtime().portal_base_url(), routes))
 
 
 @blueprint.route("/sink/<name>", methods=["POST"])
@@ -153,7 +133,7 @@ def credentials() -> ResponseReturnValue:
         for tp in creds["third_parties"]:
             for key in ("certificate", "key", "certificate_chain"):
                 tp[f"{key}_pem"] = Path(tp[key]).read_text()
-    return jsonify(creds)
+    return ordered_json(creds)
 
 
 @blueprint.route("/ca.pem", methods=["GET"])
@@ -182,7 +162,7 @@ def credential_file(client_id: str, filename: str) -> ResponseReturnValue:
 
 @blueprint.route("/scenario", methods=["GET"])
 def scenario_info() -> ResponseReturnValue:
-    return jsonify(loaded_scenario(runtime().database) or {})
+    return ordered_json(loaded_scenario(runtime().database) or {})
 
 
 @blueprint.route("/scenario", methods=["POST"])
@@ -193,7 +173,7 @@ def scenario_load() -> ResponseReturnValue:
         if request.mimetype in ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain"):
             scenario = control.scenario_from_upload(request.get_data(as_text=True), rt.settings.resolved_data_dir())
         else:
-            body = _body()
+            body = json_object_body()
             if isinstance(body.get("yaml"), str):
                 scenario = control.scenario_from_upload(body["yaml"], rt.settings.resolved_data_dir())
             elif isinstance(body.get("path"), str):
@@ -206,7 +186,7 @@ def scenario_load() -> ResponseReturnValue:
     except ScenarioError as exc:
         raise ControlError(f"scenario error: {exc}", "invalid_scenario") from None
     control.reload_world(rt.database, rt.pki, scenario)
-    return jsonify(loaded_scenario(rt.database) or {})
+    return ordered_json(loaded_scenario(rt.database) or {})
 
 
 @blueprint.route("/reset", methods=["POST"])
@@ -218,7 +198,7 @@ def reset() -> ResponseReturnValue:
     except ScenarioError as exc:
         raise ControlError(f"scenario error: {exc}", "invalid_scenario") from None
     control.reload_world(rt.database, rt.pki, scenario)
-    return jsonify(loaded_scenario(rt.database) or {})
+    return ordered_json(loaded_scenario(rt.database) or {})
 
 
 # --- clock ----------------------------------------------------------------------------------------
@@ -232,7 +212,7 @@ def clock_get() -> ResponseReturnValue:
 @blueprint.route("/clock/advance", methods=["POST"])
 def clock_advance() -> ResponseReturnValue:
     """Move simulated time: ``{"seconds": 7200}``, ``{"hours": 2}``, or ``{"by": "PT2H" | "2h"}``."""
-    body = _body()
+    body = json_object_body()
     units = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400, "weeks": 604800}
     unknown = set(body) - set(units) - {"by"}
     if unknown:
@@ -252,7 +232,7 @@ def clock_advance() -> ResponseReturnValue:
 @blueprint.route("/clock/set", methods=["POST"])
 def clock_set() -> ResponseReturnValue:
     """Make now a given instant: ``{"to": "2026-03-01T00:00:00Z"}`` (a frozen clock stays frozen)."""
-    body = _body()
+    body = json_object_body()
     if "to" not in body:
         raise ControlError("send {\"to\": INSTANT} (ISO 8601 with Z or an offset, or epoch seconds)")
     instant = control.parse_instant_value(body["to"], "to")
@@ -265,7 +245,7 @@ def clock_set() -> ResponseReturnValue:
 @blueprint.route("/clock/freeze", methods=["POST"])
 def clock_freeze() -> ResponseReturnValue:
     """Stop simulated time, at now or at ``{"at": INSTANT}``."""
-    body = _body()
+    body = json_object_body()
     at = control.parse_instant_value(body["at"], "at") if body.get("at") is not None else None
     rt = runtime()
     with rt.database.session() as db:
@@ -294,11 +274,11 @@ def requests_list() -> ResponseReturnValue:
         raise ControlError("surface must be api or portal")
     with rt.database.session() as db:
         rows = control.request_log(
-            db, since_id=_int_arg("since_id"), client_id=request.args.get("client_id"),
-            method=request.args.get("method"), path=request.args.get("path"), status=_int_arg("status"),
-            surface=surface_arg or None, limit=_int_arg("limit") or 1000,
+            db, since_id=int_arg("since_id"), client_id=request.args.get("client_id"),
+            method=request.args.get("method"), path=request.args.get("path"), status=int_arg("status"),
+            surface=surface_arg or None, limit=int_arg("limit") or 1000,
         )
-    return jsonify(requests=rows)
+    return ordered_json(requests=rows)
 
 
 @blueprint.route("/requests", methods=["DELETE"])
@@ -306,7 +286,7 @@ def requests_clear() -> ResponseReturnValue:
     rt = runtime()
     with rt.database.session() as db:
         count = control.clear_request_log(db)
-    return jsonify(deleted=count)
+    return ordered_json(deleted=count)
 
 
 @blueprint.route("/jobs", methods=["GET"])
@@ -314,7 +294,7 @@ def jobs_list() -> ResponseReturnValue:
     rt = runtime()
     with rt.database.session() as db:
         jobs = control.list_jobs(db, request.args.get("status"), request.args.get("client_id"))
-    return jsonify(jobs=jobs)
+    return ordered_json(jobs=jobs)
 
 
 @blueprint.route("/jobs/release", methods=["POST"])
@@ -323,7 +303,7 @@ def jobs_release() -> ResponseReturnValue:
     rt = runtime()
     with rt.database.session() as db:
         released = control.release(db, rt.clock.epoch())
-    return jsonify(released=released)
+    return ordered_json(released=released)
 
 
 @blueprint.route("/notifications", methods=["GET"])
@@ -332,7 +312,7 @@ def notifications_list() -> ResponseReturnValue:
     rt = runtime()
     with rt.database.session() as db:
         rows = control.list_notifications(db, request.args.get("client_id"))
-    return jsonify(notifications=rows)
+    return ordered_json(notifications=rows)
 
 
 @blueprint.route("/sink", methods=["GET"])
@@ -340,7 +320,7 @@ def sink_all() -> ResponseReturnValue:
     rt = runtime()
     with rt.database.session() as db:
         posts = control.sink_posts(db)
-    return jsonify(posts=posts)
+    return ordered_json(posts=posts)
 
 
 @blueprint.route("/sink/<name>", methods=["GET"])
@@ -348,7 +328,7 @@ def sink_list(name: str) -> ResponseReturnValue:
     rt = runtime()
     with rt.database.session() as db:
         posts = control.sink_posts(db, name)
-    return jsonify(url=f"{rt.portal_base_url()}/__sim/sink/{name}", posts=posts)
+    return ordered_json(url=f"{rt.portal_base_url()}/__sim/sink/{name}", posts=posts)
 
 
 @blueprint.route("/sink/<name>", methods=["DELETE"])
@@ -356,7 +336,7 @@ def sink_clear(name: str) -> ResponseReturnValue:
     rt = runtime()
     with rt.database.session() as db:
         count = control.clear_sink(db, name)
-    return jsonify(deleted=count)
+    return ordered_json(deleted=count)
 
 
 # --- shortcuts ------------------------------------------------------------------------------------
@@ -368,7 +348,7 @@ def customers_list() -> ResponseReturnValue:
     rt = runtime()
     with rt.database.session() as db:
         rows = control.customers(db)
-    return jsonify(customers=rows)
+    return ordered_json(customers=rows)
 
 
 @blueprint.route("/customers", methods=["POST"])
@@ -378,7 +358,7 @@ def customers_add() -> ResponseReturnValue:
     if request.mimetype in ("application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain"):
         text = request.get_data(as_text=True)
     else:
-        text = customer_add.fragment_from_json(_body())
+        text = customer_add.fragment_from_json(json_object_body())
     try:
         specs = customer_add.parse_customers(text)
     except ScenarioError as exc:
@@ -386,7 +366,7 @@ def customers_add() -> ResponseReturnValue:
     with rt.database.session() as db:
         added = {c.key for c in customer_add.add_customers(db, specs, rt.clock.epoch())}
         rows = [row for row in control.customers(db) if row["key"] in added]
-    response = jsonify(customers=rows)
+    response = ordered_json(customers=rows)
     response.status_code = 201
     return response
 
@@ -394,7 +374,7 @@ def customers_add() -> ResponseReturnValue:
 @blueprint.route("/third_parties/<client_id>", methods=["PATCH"])
 def third_party_update(client_id: str) -> ResponseReturnValue:
     """Change what a test needs of a registration: ``{"notification_uri": URL}`` (e.g. the sink's URL)."""
-    body = _body()
+    body = json_object_body()
     unknown = set(body) - {"notification_uri"}
     if unknown or not body:
         raise ControlError("send {\"notification_uri\": \"https://...\"} (the only field that can be changed here)")
@@ -402,13 +382,13 @@ def third_party_update(client_id: str) -> ResponseReturnValue:
     with rt.database.session() as db:
         tp = control.set_notification_uri(db, client_id, body["notification_uri"])
         out = {"client_id": tp.client_id, "notification_uri": tp.notification_uri}
-    return jsonify(out)
+    return ordered_json(out)
 
 
 @blueprint.route("/authorizations", methods=["POST"])
 def authorization_create() -> ResponseReturnValue:
     """A customer authorization without the browser: Submit's effects, then the code exchange."""
-    body = _body()
+    body = json_object_body()
     allowed = {"customer", "client_id", "service_agreements", "data_groups", "end_date", "exchange"}
     unknown = set(body) - allowed
     if unknown:
@@ -423,10 +403,10 @@ def authorization_create() -> ResponseReturnValue:
         created, issued = control.create_authorization(
             db, customer=customer, client_id=client_id, service_agreements=body.get("service_agreements"),
             data_groups=body.get("data_groups"), end_date=body.get("end_date"), now=rt.clock.epoch(),
-            resource_base=rt.resource_base_url(), exchange=exchange, settings=rt.settings,
+            resource_base=rt.resource_base_url(), exchange=exchange, lifetimes=rt.token_lifetimes,
         )
         out = authorization_created_view(created, issued, customer, client_id, rt.settings)
-    response = jsonify(out)
+    response = ordered_json(out)
     response.status_code = 201
     return response
 
@@ -445,8 +425,7 @@ def authorization_created_view(created: Any, issued: Any, customer: str, client_
             for sa in authorization.service_agreements
         ],
         "data_groups": list(authorization.data_groups or []),
-        "scope": authorization_scope(authorization, ScopeSpelling(settings.scope_custodian_key,
-                                                                  settings.scope_block_duration_value)),
+        "scope": authorization_scope(authorization, runtime().scope_spelling),
         "replaced": [old.id for old in created.replaced],
         "authorization_code": created.code,
         "code_exchanged": issued is not None,
@@ -463,7 +442,7 @@ def faults_list() -> ResponseReturnValue:
     rt = runtime()
     with rt.database.session() as db:
         rows = [faults.describe(f) for f in faults.list_faults(db)]
-    return jsonify(faults=rows, kinds=faults.KINDS)
+    return ordered_json(faults=rows, kinds=faults.KINDS)
 
 
 @blueprint.route("/faults", methods=["POST"])
@@ -471,9 +450,9 @@ def faults_add() -> ResponseReturnValue:
     """One call to set a fault, e.g. ``{"kind": "maintenance", "path": "*/ReadServiceStatus", "times": 1}``."""
     rt = runtime()
     with rt.database.session() as db:
-        fault = faults.add_fault(db, _body(), rt.clock.epoch())
+        fault = faults.add_fault(db, json_object_body(), rt.clock.epoch())
         out = faults.describe(fault)
-    return jsonify(out), 201
+    return ordered_json(out), 201
 
 
 @blueprint.route("/faults", methods=["DELETE"])
@@ -481,7 +460,7 @@ def faults_clear() -> ResponseReturnValue:
     rt = runtime()
     with rt.database.session() as db:
         count = faults.clear_faults(db)
-    return jsonify(deleted=count)
+    return ordered_json(deleted=count)
 
 
 @blueprint.route("/faults/<int:fault_id>", methods=["GET"])
@@ -489,7 +468,7 @@ def fault_get(fault_id: int) -> ResponseReturnValue:
     rt = runtime()
     with rt.database.session() as db:
         out = faults.describe(faults.get_fault(db, fault_id))
-    return jsonify(out)
+    return ordered_json(out)
 
 
 @blueprint.route("/faults/<int:fault_id>", methods=["DELETE"])
@@ -497,4 +476,4 @@ def fault_delete(fault_id: int) -> ResponseReturnValue:
     rt = runtime()
     with rt.database.session() as db:
         faults.delete_fault(db, fault_id)
-    return jsonify(deleted=1)
+    return ordered_json(deleted=1)

@@ -1,31 +1,26 @@
 """Control-API routes for the world changing over time (spec 1.4 data and customer actions, 4.15, 7.13).
 
-Registered on the control blueprint, so the control token protects them like every ``/__sim/`` route.
+A child of the control blueprint, so the control token protects them like every ``/__sim/`` route.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import jsonify, request
+from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 from sqlalchemy import or_, select
 
-from mock_custodian.api.control import blueprint
-from mock_custodian.app import runtime
 from mock_custodian.clock import parse_instant
 from mock_custodian.domain import lifecycle
 from mock_custodian.errors import BadRequest, NotFound
 from mock_custodian.scenario.parse import duration_seconds
 from mock_custodian.store.db import meta_set
 from mock_custodian.store.models import Account, AccountEvent, DataChange, ServiceAgreement
+from mock_custodian.web.context import runtime
+from mock_custodian.web.http import json_object_body
 
-
-def _body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise BadRequest("a JSON object body is required")
-    return body
+blueprint = Blueprint("lifecycle", __name__)
 
 
 def _instant(body: dict[str, Any], key: str, default: float | None = None) -> float | None:
@@ -99,7 +94,7 @@ def data_changes_list() -> ResponseReturnValue:
 @blueprint.route("/data-changes", methods=["POST"])
 def data_change_add() -> ResponseReturnValue:
     """Declare a gap, a correction or a bill revision; JSON: kind, sa, start, end (or within), ..."""
-    body = _body()
+    body = json_object_body(empty_ok=False)
     rt = runtime()
     now = rt.clock.epoch()
     kind = body.get("kind")
@@ -138,7 +133,7 @@ def events_list() -> ResponseReturnValue:
 @blueprint.route("/events", methods=["POST"])
 def event_add() -> ResponseReturnValue:
     """Schedule an account/SA event (default: now, applied at once); JSON: event, sa or account, at, ..."""
-    body = _body()
+    body = json_object_body(empty_ok=False)
     rt = runtime()
     now = rt.clock.epoch()
     params = {k: v for k, v in body.items() if k not in ("event", "sa", "account", "at")}
@@ -165,7 +160,7 @@ def service_status_get() -> ResponseReturnValue:
 @blueprint.route("/service-status", methods=["POST"])
 def service_status_set() -> ResponseReturnValue:
     """Maintenance switch (spec 5.4): ``{"current_status": 0}`` makes data endpoints answer 503."""
-    value = _body().get("current_status")
+    value = json_object_body(empty_ok=False).get("current_status")
     if value not in (0, 1):
         raise BadRequest("current_status must be 0 or 1")
     with runtime().database.session() as db:

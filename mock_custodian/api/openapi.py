@@ -317,7 +317,7 @@ def _generated(endpoint: str, method: str, path: str, view: Callable[..., Any] |
     """An operation for a /__sim/ route no one documented by hand: named, with its docstring."""
     doc = (getattr(view, "__doc__", None) or "").strip()
     op: dict[str, Any] = {
-        "operationId": f"{endpoint.split('.', 1)[-1]}_{method.lower()}",
+        "operationId": f"{endpoint.rsplit('.', 1)[-1]}_{method.lower()}",
         "summary": doc.splitlines()[0] if doc else endpoint,
         "x-generated": True,
         "responses": {"200": _json({"type": "object"}), **_errors(400, 401)},

@@ -13,22 +13,25 @@ from typing import Any
 from flask import Blueprint, Response, g, request
 
 from mock_custodian.api.auth import CAT, RAT, require_bearer
-from mock_custodian.app import runtime
 from mock_custodian.domain.milestones import API_CONNECTIVITY, record_milestone
 from mock_custodian.domain.registration import read_application_information
 from mock_custodian.domain.registry import authenticate_client
+from mock_custodian.domain.scope import ScopeSpelling, registration_scope
 from mock_custodian.errors import Forbidden, MissingToken
 from mock_custodian.espi import UsagePointRequest, application_information_entry, usage_feed
-from mock_custodian.oauth.scope import ScopeSpelling, registration_scope
+from mock_custodian.oauth.token import basic_credentials
 from mock_custodian.store.models import ThirdParty
 from mock_custodian.synth.config import ServiceAgreementModel
+from mock_custodian.vocabulary import RESOURCE_PREFIX, RegistrationStatus
+from mock_custodian.web.context import certificate_belongs_to, runtime
 
-blueprint = Blueprint("registration_resources", __name__, url_prefix="/GreenButtonConnect/espi/1_1/resource")
+blueprint = Blueprint("registration_resources", __name__, url_prefix=RESOURCE_PREFIX)
 
 ATOM = "application/atom+xml;charset=UTF-8"
 # dataCustodianApplicationStatus (spec 5.6 element 2).
-APPLICATION_STATUS = {"submitted": 1, "in_review": 1, "accepted": 1, "approved": 2, "on_hold": 3,
-                      "terminated": 4, "expired": 4, "discarded": 4}
+APPLICATION_STATUS = {RegistrationStatus.SUBMITTED: 1, RegistrationStatus.IN_REVIEW: 1, RegistrationStatus.ACCEPTED: 1,
+                      RegistrationStatus.APPROVED: 2, RegistrationStatus.ON_HOLD: 3,
+                      RegistrationStatus.TERMINATED: 4, RegistrationStatus.EXPIRED: 4, RegistrationStatus.DISCARDED: 4}
 
 # The sample file: one local day of an hourly TOU electric meter, so the feed shows PG&E's full order
 # (LocalTimeParameters, ReadingType, UsagePoint, MeterReading, IntervalBlock, ProgramIdMapping).
@@ -78,8 +81,7 @@ def application_information(application_information_id: str) -> Response:
         values = application_information_values(
             tp, api_base_url=rt.api_base_url(), portal_base_url=rt.portal_base_url(),
             issued_at_unit=settings.appinfo_issued_at_unit,
-            spelling=ScopeSpelling(getattr(settings, "scope_custodian_key", "dataCustodianId"),
-                                   getattr(settings, "scope_block_duration_value", "Daily")),
+            spelling=rt.scope_spelling,
         )
         published = tp.client_id_issued_at or tp.created_at
         updated = max(t for t in (tp.created_at, tp.accepted_at, tp.approved_at, tp.terminated_at, tp.expired_at)
@@ -114,14 +116,12 @@ def _caller(appinfo_auth: str) -> int:
 
 def _basic_client() -> int:
     """``appinfo_auth=bearer_rat_or_basic``: the client's Basic credentials over its own certificate."""
-    from mock_custodian.oauth.token import basic_credentials
-
     client_id, client_secret = basic_credentials()
     rt = runtime()
     with rt.database.session() as db:
         tp = authenticate_client(db, client_id, client_secret)
         g.client_id = tp.client_id
-        if tp.id not in g.certificate_owner_ids:
+        if not certificate_belongs_to(tp.id):
             raise Forbidden("The client certificate is not registered to this client")
         return tp.id
 
@@ -129,7 +129,7 @@ def _basic_client() -> int:
 def application_information_values(tp: ThirdParty, *, api_base_url: str, portal_base_url: str, issued_at_unit: str,
                                    spelling: ScopeSpelling) -> dict[str, Any]:
     """The registration-specific elements of spec 5.6; every URL from the configured base URLs."""
-    resource_base = f"{api_base_url}/GreenButtonConnect/espi/1_1/resource"
+    resource_base = f"{api_base_url}{RESOURCE_PREFIX}"
     issued = tp.client_id_issued_at or tp.created_at
     return {
         "dataCustodianApplicationStatus": APPLICATION_STATUS.get(tp.status, 1),

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from flask import request
+from flask import Blueprint, request
 from flask.typing import ResponseReturnValue
 
-from mock_custodian.api.control import _int_arg, blueprint, jsonify
-from mock_custodian.app import runtime
 from mock_custodian.domain.report import RULES, exceeds, parse_since, report_for, rules_table
 from mock_custodian.errors import ControlError
+from mock_custodian.web.context import runtime
+from mock_custodian.web.http import int_arg, ordered_json
+
+blueprint = Blueprint("report", __name__)
 
 
 @blueprint.route("/report", methods=["GET"])
@@ -20,13 +22,13 @@ def report() -> ResponseReturnValue:
     if fail_on not in (None, "error", "warning"):
         raise ControlError("fail_on must be error or warning")
     out = report_for(rt.database, rt.settings, now, client_id=request.args.get("client_id"),
-                     since=parse_since(request.args.get("since"), now), since_id=_int_arg("since_id"))
+                     since=parse_since(request.args.get("since"), now), since_id=int_arg("since_id"))
     if fail_on is not None:
         out["failed"] = exceeds(out, fail_on)
-    return jsonify(out)
+    return ordered_json(out)
 
 
 @blueprint.route("/report/rules", methods=["GET"])
 def report_rules() -> ResponseReturnValue:
     """The catalogue of rules the report evaluates."""
-    return jsonify(rules=rules_table(), count=len(RULES))
+    return ordered_json(rules=rules_table(), count=len(RULES))

@@ -17,7 +17,6 @@ from sqlalchemy.orm import selectinload
 
 from mock_custodian import espi
 from mock_custodian.api.auth import AT, CAT, Bearer, require_bearer, require_own_authorization
-from mock_custodian.app import runtime
 from mock_custodian.domain.authorizations import authorization_status, expires_at, revoke_by_third_party
 from mock_custodian.domain.content import (
     FeedPlan,
@@ -29,17 +28,19 @@ from mock_custodian.domain.content import (
     subscription_scope,
     usage_plan,
 )
+from mock_custodian.domain.scope import ScopeSpelling, authorization_scope
 from mock_custodian.domain.windows import DataWindow, WindowError, parse_window
 from mock_custodian.errors import BadRequest, Forbidden, NotFound, ServiceUnavailable
 from mock_custodian.espi import ReadingTypeSpec, UsagePointPaths
-from mock_custodian.oauth.scope import ScopeSpelling, authorization_scope
 from mock_custodian.store.db import row_id
 from mock_custodian.store.models import Authorization, ServiceAgreement, ThirdParty
 from mock_custodian.synth.billing import Bill
 from mock_custodian.synth.localtime import local_date
 from mock_custodian.synth.readings import day_readings
+from mock_custodian.vocabulary import RESOURCE_PREFIX, RegistrationStatus
+from mock_custodian.web.context import runtime
 
-blueprint = Blueprint("resources", __name__, url_prefix="/GreenButtonConnect/espi/1_1/resource")
+blueprint = Blueprint("resources", __name__, url_prefix=RESOURCE_PREFIX)
 
 ATOM = "application/atom+xml;charset=UTF-8"
 CUSTOMER_INFO_GROUPS = ("Basic", "Account", "ProgramEnrollment")
@@ -72,11 +73,6 @@ def _service_up() -> None:
     """Data endpoints answer 503 while the simulated service status is 0 (spec 2.3)."""
     if runtime().service_status() == 0:
         raise ServiceUnavailable()
-
-
-def _spelling() -> ScopeSpelling:
-    s = runtime().settings
-    return ScopeSpelling(s.scope_custodian_key, s.scope_block_duration_value)
 
 
 def _window(snapshot: bool = False) -> DataWindow:
@@ -197,7 +193,7 @@ def authorization_values(authorization: Authorization, now: float, spelling: Sco
         customer_uri = f"{resource_base}/Batch/RetailCustomer/{authorization.id}"
         starts = [history_start(authorization, sa, now) for sa in authorization.service_agreements]
         published_start = int(min(starts)) if starts else int(authorization.created_at)
-    if kind in ("bulk", "registration") and tp.status == "terminated":
+    if kind in ("bulk", "registration") and tp.status == RegistrationStatus.TERMINATED:
         status = 0
     return espi.AuthorizationValues(
         authorization_id=str(authorization.id),
@@ -225,7 +221,7 @@ def authorization_list() -> Response:
     _service_up()
     rt = runtime()
     now = rt.clock.epoch()
-    spelling, base, style = _spelling(), rt.resource_base_url(), rt.settings.resource_uri_style
+    spelling, base, style = rt.scope_spelling, rt.resource_base_url(), rt.settings.resource_uri_style
     xml_style = rt.settings.xml_style
     order = {"bulk": 0, "registration": 1}
 
@@ -280,7 +276,7 @@ def authorization_entry(authorization_id: str) -> Response:
     now = rt.clock.epoch()
     with rt.database.session() as db:
         authorization = _own_authorization_row(db, bearer, authorization_id)
-        values = authorization_values(authorization, now, _spelling(), rt.resource_base_url(),
+        values = authorization_values(authorization, now, rt.scope_spelling, rt.resource_base_url(),
                                       rt.settings.resource_uri_style)
         when = authorization.updated_at
     return _entry_response(_authorization_entry(values, when, True, rt.resource_base_url(), rt.settings.xml_style))

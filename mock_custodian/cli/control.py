@@ -509,7 +509,7 @@ def cmd_consent(args: argparse.Namespace) -> int:
     from flask import Flask
 
     from mock_custodian.api.control import authorization_created_view
-    from mock_custodian.app import Runtime
+    from mock_custodian.web.context import Runtime
 
     settings, database = _open(args)
     runtime_file = settings.resolved_data_dir() / "server.json"
@@ -517,15 +517,15 @@ def cmd_consent(args: argparse.Namespace) -> int:
         settings = replace(settings, api_base_url=json.loads(runtime_file.read_text()).get("api_base_url"))
     # The token response is rendered by the token endpoint's own code, which reads the app's runtime.
     app = Flask(__name__)
-    app.extensions["mock_custodian"] = Runtime(settings, database, database.clock(),
-                                               DevPKI(settings.resolved_data_dir() / "certs"))
+    app.extensions["mock_custodian"] = Runtime.build(settings, database, DevPKI(settings.resolved_data_dir() / "certs"))
     try:
         with app.app_context(), database.session() as db:
             created, issued = control.create_authorization(
                 db, customer=args.customer, client_id=args.client_id, service_agreements=args.service_agreements,
                 data_groups=args.groups, end_date=args.end_date, now=database.clock().epoch(),
                 resource_base=app.extensions["mock_custodian"].resource_base_url(),
-                exchange=not args.no_exchange, settings=settings)
+                exchange=not args.no_exchange,
+                lifetimes=app.extensions["mock_custodian"].token_lifetimes)
             out = authorization_created_view(created, issued, args.customer, args.client_id, settings)
     except ControlError as exc:
         return _fail(exc)

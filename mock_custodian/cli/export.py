@@ -21,6 +21,7 @@ from mock_custodian.domain.recordings import service_agreement_model
 from mock_custodian.espi import UsagePointRequest, usage_feed
 from mock_custodian.store.models import ServiceAgreement
 from mock_custodian.synth.config import ServiceAgreementModel
+from mock_custodian.vocabulary import RESOURCE_PREFIX
 
 
 def _day(text: str) -> float:
@@ -97,7 +98,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             raise ValueError(f"no service agreement {ref!r} (use its scenario key, SA number or usage point id)")
         model = service_agreement_model(db, sa)
     now = database.clock().epoch()
-    resource_base = f"{settings.resolved_api_base_url()}/GreenButtonConnect/espi/1_1/resource"
+    resource_base = f"{settings.resolved_api_base_url()}{RESOURCE_PREFIX}"
     progress = Progress(min(end, now) - start, force=args.progress)
     chunks = export_feed(model, start, min(end, now), resource_base=resource_base, now=now, progress=progress)
     if args.output is None:

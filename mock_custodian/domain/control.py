@@ -30,11 +30,11 @@ from mock_custodian.domain.authorizations import (
     create_customer_authorization,
     eligible_service_agreements,
 )
-from mock_custodian.domain.grants import IssuedTokens, exchange_code
+from mock_custodian.domain.grants import IssuedTokens, TokenLifetimes, exchange_code
 from mock_custodian.domain.world import load_world
 from mock_custodian.errors import ControlError, ControlNotFound
 from mock_custodian.pki import DevPKI
-from mock_custodian.scenario.parse import DATA_GROUPS, Scenario, load_scenario_file, parse_scenario
+from mock_custodian.scenario.parse import Scenario, load_scenario_file, parse_scenario
 from mock_custodian.store.db import Database, meta_get
 from mock_custodian.store.models import (
     AsyncJob,
@@ -46,6 +46,7 @@ from mock_custodian.store.models import (
     ThirdParty,
     ThirdPartyCertificate,
 )
+from mock_custodian.vocabulary import DATA_GROUPS, RegistrationStatus
 
 SINK_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 MAX_LIST = 5000
@@ -476,7 +477,7 @@ def create_authorization(
     now: float,
     resource_base: str,
     exchange: bool,
-    settings: Any,
+    lifetimes: TokenLifetimes,
 ) -> tuple[NewAuthorization, IssuedTokens | None]:
     """What a completed consent leaves behind, without the browser, through the consent backend itself.
 
@@ -488,7 +489,7 @@ def create_authorization(
     if tp.user_type not in ("standard", "eef", "self_access"):
         raise ControlError(f"{client_id} is a {tp.user_type} registration: only Standard, EEF and Self-Access "
                            "registrations are authorized by customers (a CCA receives its territory)")
-    if tp.status != "approved":
+    if tp.status != RegistrationStatus.APPROVED:
         raise ControlError(f"{client_id}'s registration is {tp.status}, not Approved: customers can authorize only "
                            "approved registrations (rehearse with the OAuth Test harness until then)")
     person = customer_by_ref(db, customer)
@@ -533,8 +534,8 @@ def create_authorization(
     issued = None
     if exchange and created.code is not None and redirect_uri is not None:
         issued = exchange_code(db, tp, code=created.code, redirect_uri=redirect_uri, endpoint="production", now=now,
-                               code_ttl=settings.code_ttl, access_ttl=settings.access_token_ttl,
-                               refresh_ttl=settings.refresh_token_ttl)
+                               code_ttl=lifetimes.code_ttl, access_ttl=lifetimes.access_ttl,
+                               refresh_ttl=lifetimes.refresh_ttl)
     return created, issued
 
 

@@ -6,7 +6,7 @@ a surface) and how often (``times``: fire on the first N matches, None for every
 ``probability``: a reproducible draw per match). The first matching fault by id fires; a spent one
 stays listed with its counters so a test can assert that it fired.
 
-Request kinds are applied by ``mock_custodian.api.faults`` on inbound requests. Notification kinds
+Request kinds are applied by ``mock_custodian.web.faults`` on inbound requests. Notification kinds
 are for the sender of notification POSTs (spec 6.5), which asks once per notification it is about to
 deliver, before its first attempt::
 

@@ -22,6 +22,15 @@ from mock_custodian.store.models import Authorization, AuthorizationCode, ThirdP
 TEST_ENDPOINT = "test"
 
 
+@dataclass(frozen=True)
+class TokenLifetimes:
+    """Seconds an authorization code, an access token and a refresh token live (settings, as plain values)."""
+
+    code_ttl: int
+    access_ttl: int
+    refresh_ttl: int
+
+
 def _invalid_grant(description: str) -> OAuthError:
     return OAuthError("invalid_grant", description)
 

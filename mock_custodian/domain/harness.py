@@ -14,10 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mock_custodian.domain.registration import LIVE_STATUSES, RegistrationConflict, advance_lifecycle
-from mock_custodian.domain.registry import CREDENTIALED
 from mock_custodian.errors import OAuthError
 from mock_custodian.store.hashed import display_prefix, token_key
 from mock_custodian.store.models import AuthorizationCode, ThirdParty
+from mock_custodian.vocabulary import CREDENTIALED, RegistrationStatus
 
 TEST_ENDPOINT = "test"
 OAUTH_TEST_TYPES = ("standard", "eef")
@@ -39,7 +39,7 @@ def start_location(tp: ThirdParty, harness_target: str, thirdpartyid_value: str)
     """Step 1: ``{Third Party Portal URI}?scope=xxx&ThirdPartyID=PGE`` (or the OAuth URL, by setting)."""
     if tp.user_type not in OAUTH_TEST_TYPES:
         raise RegistrationConflict("The OAuth Test is for Standard and Energy Efficiency Finance registrations only")
-    if tp.status not in ("accepted", "approved", "on_hold"):
+    if tp.status not in (RegistrationStatus.ACCEPTED, RegistrationStatus.APPROVED, RegistrationStatus.ON_HOLD):
         raise RegistrationConflict(f"The OAuth Test opens once the registration is accepted; it is {tp.status}")
     first, second = (tp.portal_uri, tp.scope_selection_uri)
     if harness_target == "oauth_url":

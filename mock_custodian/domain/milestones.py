@@ -6,6 +6,7 @@ from sqlalchemy.orm import Session
 
 from mock_custodian.domain.outbox import send_email
 from mock_custodian.store.models import ThirdParty
+from mock_custodian.vocabulary import RegistrationStatus
 
 API_CONNECTIVITY = "API Connectivity Test"
 OAUTH_TEST = "OAuth Test"
@@ -31,10 +32,10 @@ def record_milestone(db: Session, tp: ThirdParty, name: str, now: float, auto_ap
     approved_now = False
     if (
         auto_approve
-        and tp.status == "accepted"
+        and tp.status == RegistrationStatus.ACCEPTED
         and all(test in milestones for test in REQUIRED_TESTS[tp.user_type])
     ):
-        tp.status = "approved"
+        tp.status = RegistrationStatus.APPROVED
         tp.approved_at = now
         milestones[APPROVED] = now
         approved_now = True

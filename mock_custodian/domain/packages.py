@@ -41,6 +41,7 @@ from mock_custodian.store.models import (
     ServiceAgreement,
     ThirdParty,
 )
+from mock_custodian.vocabulary import RESOURCE_PREFIX
 
 USAGE_GROUPS = ("Usage", "Billing")
 CUSTOMER_GROUPS = ("Basic", "Account", "ProgramEnrollment")
@@ -54,7 +55,6 @@ KINDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "customer_info": ("BulkRetailCustomerInfo", "customer", CUSTOMER_GROUPS),
     "dr": ("BulkRetailDRPrgInfo", "dr", DR_GROUPS),
 }
-RESOURCE_PREFIX = "/GreenButtonConnect/espi/1_1/resource"
 CCA_LEGACY_PREFIX = "/GreenButtonConnect/espi/1_1"  # Batch/BulkRetailCustomerInfo without /resource/
 
 
@@ -74,11 +74,6 @@ class BuildOptions:
 
     def publication(self) -> Publication:
         return Publication.from_settings(self.publish_time_local, self.mv90_extra_delay_days)
-
-    @classmethod
-    def from_settings(cls, settings: Any) -> BuildOptions:
-        return cls(settings.resolved_api_base_url(), settings.xml_style, settings.dst_block_duration,
-                   settings.publish_time_local, int(settings.mv90_extra_delay_days))
 
 
 def window_dict(window: DataWindow | None) -> dict[str, float | None] | None:

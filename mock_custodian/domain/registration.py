@@ -39,28 +39,28 @@ from mock_custodian.domain.milestones import (
     send_approval_email,
 )
 from mock_custodian.domain.outbox import cancel_future_emails, send_email
-from mock_custodian.domain.registry import CREDENTIALED
 from mock_custodian.domain.world import APPLICATION_INFORMATION_ID_START, CLIENT_ID_START, system_authorization
 from mock_custodian.errors import Forbidden, NotFound, PGEError
 from mock_custodian.pki import DevPKI
 from mock_custodian.store.db import next_id
 from mock_custodian.store.hashed import check_password, hash_password, token_key
 from mock_custodian.store.models import Authorization, PortalSession, ThirdParty, ThirdPartyCertificate, Token
+from mock_custodian.vocabulary import ADVANCING, CREDENTIALED, DATA_GROUPS, LIVE, RegistrationStatus
 
 CONFIRMATION_WINDOW_S = 5 * 86400  # spec 5.2: the e-mail link must be used within 5 days
 TESTING_WINDOW_S = 90 * 86400  # spec 5.2: required tests within 90 days of acceptance
 PORTAL_SESSION_TTL_S = 8 * 3600
 
-LIVE_STATUSES = ("submitted", "in_review", "accepted", "approved", "on_hold")
+LIVE_STATUSES = LIVE
 STATUS_LABELS = {
-    "submitted": "Submitted (waiting for e-mail confirmation)",
-    "in_review": "In Review",
-    "accepted": "Accepted (testing)",
-    "approved": "Approved",
-    "on_hold": "On Hold",
-    "expired": "Expired",
-    "discarded": "Discarded (e-mail link not used within 5 days)",
-    "terminated": "Terminated",
+    RegistrationStatus.SUBMITTED: "Submitted (waiting for e-mail confirmation)",
+    RegistrationStatus.IN_REVIEW: "In Review",
+    RegistrationStatus.ACCEPTED: "Accepted (testing)",
+    RegistrationStatus.APPROVED: "Approved",
+    RegistrationStatus.ON_HOLD: "On Hold",
+    RegistrationStatus.EXPIRED: "Expired",
+    RegistrationStatus.DISCARDED: "Discarded (e-mail link not used within 5 days)",
+    RegistrationStatus.TERMINATED: "Terminated",
 }
 USER_TYPE_LABELS = {
     "standard": "Standard User",
@@ -75,7 +75,6 @@ _USER_TYPE_ALIASES = {
     "eef": "eef", "energy efficiency finance": "eef",
     "cca": "cca", "community choice aggregator": "cca",
 }
-DATA_GROUPS = ("Basic", "Account", "Billing", "Usage", "ProgramEnrollment")
 _GROUP_ALIASES = {g.lower(): g for g in DATA_GROUPS} | {"program enrollment": "ProgramEnrollment",
                                                          "program_enrollment": "ProgramEnrollment"}
 HISTORY_MONTHS = (24, 36, 48)
@@ -544,7 +543,7 @@ def register(db: Session, raw: Mapping[str, Any], now: float, policy: PortalPoli
         registration_access_token=str(uuid.uuid4()),
         application_information_id=_allocate_application_information_id(db),
         user_type=user_type,
-        status="submitted",
+        status=RegistrationStatus.SUBMITTED,
         legal_name=values["legal_name"],
         display_name=values["display_name"],
         tax_id=values["tax_id"],
@@ -597,13 +596,13 @@ def confirm(db: Session, token: str, now: float, policy: PortalPolicy) -> ThirdP
     if tp is None:
         raise RegistrationNotFound("This confirmation link is not valid; use the link from the most recent e-mail")
     advance_lifecycle(db, tp, now)
-    if tp.status == "discarded":
+    if tp.status == RegistrationStatus.DISCARDED:
         raise RegistrationConflict(
             f"This confirmation link expired on {local_time((tp.confirmation_sent_at or 0) + CONFIRMATION_WINDOW_S)} "
             "(links work for 5 days); the registration was discarded: submit the form again")
-    if tp.status != "submitted":
+    if tp.status != RegistrationStatus.SUBMITTED:
         return tp  # already used: the link stays harmless
-    tp.status = "in_review"
+    tp.status = RegistrationStatus.IN_REVIEW
     tp.confirmed_at = now
     tp.review_due_at = now + max(0, policy.review_delay) if policy.auto_accept else None
     advance_lifecycle(db, tp, now)
@@ -612,9 +611,9 @@ def confirm(db: Session, token: str, now: float, policy: PortalPolicy) -> ThirdP
 
 def accept(db: Session, tp: ThirdParty, at: float) -> None:
     """Acceptance (spec 5.2): credentials shown, bulk and registration entries created, testing may begin."""
-    if tp.status not in ("submitted", "in_review"):
+    if tp.status not in (RegistrationStatus.SUBMITTED, RegistrationStatus.IN_REVIEW):
         raise RegistrationConflict(f"Only a submitted or in-review registration can be accepted; it is {tp.status}")
-    tp.status = "accepted"
+    tp.status = RegistrationStatus.ACCEPTED
     tp.accepted_at = at
     tp.client_id_issued_at = at
     tp.review_due_at = None
@@ -642,11 +641,13 @@ def advance_lifecycle(db: Session, tp: ThirdParty, now: float) -> bool:
     """Apply every deadline that has passed by ``now``; returns whether the status changed."""
     start = tp.status
     for _ in range(4):
-        if tp.status == "submitted" and (tp.confirmation_sent_at or tp.created_at) + CONFIRMATION_WINDOW_S <= now:
-            tp.status = "discarded"
-        elif tp.status == "in_review" and tp.review_due_at is not None and tp.review_due_at <= now:
+        confirm_by = (tp.confirmation_sent_at or tp.created_at) + CONFIRMATION_WINDOW_S
+        if tp.status == RegistrationStatus.SUBMITTED and confirm_by <= now:
+            tp.status = RegistrationStatus.DISCARDED
+        elif tp.status == RegistrationStatus.IN_REVIEW and tp.review_due_at is not None and tp.review_due_at <= now:
             accept(db, tp, tp.review_due_at)
-        elif tp.status == "accepted" and tp.accepted_at is not None and tp.accepted_at + TESTING_WINDOW_S <= now:
+        elif (tp.status == RegistrationStatus.ACCEPTED and tp.accepted_at is not None
+              and tp.accepted_at + TESTING_WINDOW_S <= now):
             expire(db, tp, tp.accepted_at + TESTING_WINDOW_S, reason="the 90-day testing window ended")
         else:
             break
@@ -657,7 +658,7 @@ def advance_registrations(db: Session, third_party_ids: Iterable[int], now: floa
     """:func:`advance_lifecycle` for several registrations (the API guard's certificate owners)."""
     for third_party_id in third_party_ids:
         tp = db.get(ThirdParty, third_party_id)
-        if tp is not None and tp.status in ("submitted", "in_review", "accepted"):
+        if tp is not None and tp.status in ADVANCING:
             advance_lifecycle(db, tp, now)
 
 
@@ -668,9 +669,9 @@ def _revoke_tokens(db: Session, tp: ThirdParty, at: float) -> None:
 
 def expire(db: Session, tp: ThirdParty, at: float, reason: str = "expired by an administrator") -> None:
     """Expired (spec 5.2): credentials stop working; the third party must register again (new client_id)."""
-    if tp.status not in ("accepted", "on_hold", "in_review", "submitted"):
+    if tp.status not in (*ADVANCING, RegistrationStatus.ON_HOLD):
         raise RegistrationConflict(f"An {tp.status} registration cannot expire")
-    tp.status = "expired"
+    tp.status = RegistrationStatus.EXPIRED
     tp.expired_at = at
     _revoke_tokens(db, tp, at)
     missing = [t for t in REQUIRED_TESTS[tp.user_type] if t not in (tp.milestones or {})]
@@ -686,9 +687,9 @@ def expire(db: Session, tp: ThirdParty, at: float, reason: str = "expired by an 
 
 def approve(db: Session, tp: ThirdParty, now: float) -> None:
     """Administrative approval (the final review), whether or not every test was recorded."""
-    if tp.status not in ("accepted", "on_hold"):
+    if tp.status not in (RegistrationStatus.ACCEPTED, RegistrationStatus.ON_HOLD):
         raise RegistrationConflict(f"Only an accepted registration can be approved; it is {tp.status}")
-    tp.status = "approved"
+    tp.status = RegistrationStatus.APPROVED
     tp.approved_at = now
     tp.milestones = dict(tp.milestones or {}) | {APPROVED: now}
     send_approval_email(db, tp, now)
@@ -697,22 +698,22 @@ def approve(db: Session, tp: ThirdParty, now: float) -> None:
 
 
 def hold(db: Session, tp: ThirdParty, now: float) -> None:
-    if tp.status not in ("accepted", "approved"):
+    if tp.status not in (RegistrationStatus.ACCEPTED, RegistrationStatus.APPROVED):
         raise RegistrationConflict(f"Only an accepted or approved registration can be put on hold; it is {tp.status}")
-    tp.status = "on_hold"
+    tp.status = RegistrationStatus.ON_HOLD
 
 
 def resume(db: Session, tp: ThirdParty, now: float) -> None:
-    if tp.status != "on_hold":
+    if tp.status != RegistrationStatus.ON_HOLD:
         raise RegistrationConflict(f"Only a registration on hold can resume; it is {tp.status}")
-    tp.status = "approved" if tp.approved_at is not None else "accepted"
+    tp.status = RegistrationStatus.APPROVED if tp.approved_at is not None else RegistrationStatus.ACCEPTED
 
 
 def terminate(db: Session, tp: ThirdParty, now: float) -> None:
     """Termination: every token is invalidated and every authorization revoked (spec 5.2 default)."""
-    if tp.status == "terminated":
+    if tp.status == RegistrationStatus.TERMINATED:
         raise RegistrationConflict("The registration is already terminated")
-    tp.status = "terminated"
+    tp.status = RegistrationStatus.TERMINATED
     tp.terminated_at = now
     revoke_all_for_third_party(db, tp, now)
     send_email(db, _contact_email(tp), "Share My Data: registration terminated",
@@ -840,9 +841,9 @@ def milestone_rows(tp: ThirdParty) -> list[dict[str, Any]]:
     for test in REQUIRED_TESTS[tp.user_type]:
         rows.append({"milestone": f"{test}: Completed", "completed_at": milestones.get(test)})
     rows.append({"milestone": "Approved", "completed_at": tp.approved_at or milestones.get(APPROVED)})
-    if tp.status == "expired":
+    if tp.status == RegistrationStatus.EXPIRED:
         rows.append({"milestone": "Expired", "completed_at": tp.expired_at})
-    if tp.status == "terminated":
+    if tp.status == RegistrationStatus.TERMINATED:
         rows.append({"milestone": "Terminated", "completed_at": tp.terminated_at})
     for row in rows:
         row["completed_local"] = local_time(row["completed_at"])
@@ -850,17 +851,17 @@ def milestone_rows(tp: ThirdParty) -> list[dict[str, Any]]:
 
 
 def credentials_visible(tp: ThirdParty) -> bool:
-    return tp.accepted_at is not None and tp.status in ("accepted", "approved", "on_hold")
+    return tp.accepted_at is not None and tp.status in CREDENTIALED
 
 
 def registration_view(db: Session, tp: ThirdParty, now: float) -> dict[str, Any]:
     """Everything Manage Registration shows, as plain values (the JSON API returns it as is)."""
     deadlines: dict[str, Any] = {}
-    if tp.status == "submitted":
+    if tp.status == RegistrationStatus.SUBMITTED:
         deadlines["confirmation_link_expires_at"] = (tp.confirmation_sent_at or tp.created_at) + CONFIRMATION_WINDOW_S
-    if tp.status == "in_review" and tp.review_due_at is not None:
+    if tp.status == RegistrationStatus.IN_REVIEW and tp.review_due_at is not None:
         deadlines["acceptance_due_at"] = tp.review_due_at
-    if tp.status == "accepted" and tp.accepted_at is not None:
+    if tp.status == RegistrationStatus.ACCEPTED and tp.accepted_at is not None:
         deadlines["testing_deadline"] = tp.accepted_at + TESTING_WINDOW_S
     certificates = []
     for cert in _certificates(db, tp):

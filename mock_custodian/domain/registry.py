@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session
 
 from mock_custodian.errors import InvalidClient
 from mock_custodian.store.models import ThirdParty, ThirdPartyCertificate
+from mock_custodian.vocabulary import CREDENTIALED, RegistrationStatus
 
 # Registration states whose credentials exist and work at some token endpoint.
-CREDENTIALED = ("accepted", "approved", "on_hold")
 
 
 def owners_of_fingerprint(db: Session, fingerprint: str, now: float) -> list[int]:
@@ -70,7 +70,7 @@ def authenticate_client(db: Session, client_id: str, client_secret: str) -> Thir
         raise InvalidClient(reason=f"the Basic header's client_id {client_id!r} is not a registered client_id")
     if not hmac.compare_digest(tp.client_secret.encode(), client_secret.encode()):
         raise InvalidClient(reason=f"the Basic header's client_secret is not client {client_id}'s client_secret")
-    if tp.status in ("submitted", "in_review"):
+    if tp.status in (RegistrationStatus.SUBMITTED, RegistrationStatus.IN_REVIEW):
         raise InvalidClient(reason=f"client {client_id}'s registration is not accepted yet ({tp.status}); "
                                    "its credentials work from acceptance")
     if tp.status not in CREDENTIALED:

@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session
 from mock_custodian.domain.milestones import API_CONNECTIVITY, APPLICATION_INFORMATION, OAUTH_TEST, REQUIRED_TESTS
 from mock_custodian.domain.registration import certificate_state, local_time
 from mock_custodian.store.models import RequestLog, ThirdParty, ThirdPartyCertificate
+from mock_custodian.vocabulary import RESOURCE_PREFIX
 
-RESOURCE = "/GreenButtonConnect/espi/1_1/resource"
+RESOURCE = RESOURCE_PREFIX
 TEST_TOKEN = "/datacustodian/test/oauth/v2/token"
 PRODUCTION_TOKEN = "/datacustodian/oauth/v2/token"
 TEST_AUTHORIZE = "/datacustodian/test/oauth/v2/authorize"

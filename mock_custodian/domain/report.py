@@ -27,12 +27,12 @@ from sqlalchemy.sql import ColumnElement
 
 from mock_custodian.domain.ratelimit import day_window_start
 from mock_custodian.store.models import Notification, Package, RequestLog, ThirdParty, Token
+from mock_custodian.vocabulary import RESOURCE_PREFIX, TOKEN_PATHS
 
 ERROR, WARNING = "error", "warning"
 SEVERITY_RANK = {WARNING: 1, ERROR: 2}
 
-TOKEN_PATHS = ("/datacustodian/oauth/v2/token", "/datacustodian/test/oauth/v2/token")
-RESOURCE_PREFIX = "/GreenButtonConnect/espi/1_1/resource/"
+RESOURCE_PATH = RESOURCE_PREFIX + "/"
 
 # PG&E's numbers (spec 6.7), fixed here on purpose: the report judges by PG&E, not by the mock's settings.
 VENDOR_PER_SECOND = 1.0
@@ -255,7 +255,7 @@ class _Shape:
 def _shape(path: str, query: str) -> _Shape:
     params = parse_qsl(query, keep_blank_values=True)
     names = {name for name, _ in params}
-    resource = path.startswith(RESOURCE_PREFIX) or path.startswith("/GreenButtonConnect/espi/1_1/Batch/")
+    resource = path.startswith(RESOURCE_PATH) or path.startswith("/GreenButtonConnect/espi/1_1/Batch/")
     known = RESOURCE_PARAMETERS if resource else TOKEN_PARAMETERS if path in TOKEN_PATHS else None
     return _Shape(
         bad_dates=", ".join(f"{n}={v}" for n, v in params if (n in DATE_PARAMETERS or n in ALIASES)
@@ -406,7 +406,7 @@ def _streamed_pass(db: Session, options: ReportOptions, vendors: dict[str, str],
                 entry[0] += 1
                 entry[4:] = rid, at, real
         if 200 <= status < 300 and ("/Batch/" in path or "/UsagePoint" in path) and path.startswith(
-                RESOURCE_PREFIX):
+                RESOURCE_PATH):
             key = (who, path, text, int(at // 86400))
             entry = result.same_day.get(key)
             if entry is None:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from mock_custodian.errors import Forbidden, OAuthError
 from mock_custodian.store.hashed import display_prefix, token_key
 from mock_custodian.store.models import ThirdParty, Token
+from mock_custodian.vocabulary import RegistrationStatus
 
 CLIENT_ACCESS = "client_access"
 CLIENT_REFRESH = "client_refresh"
@@ -29,7 +30,7 @@ def issue_client_access_token(
     db: Session, tp: ThirdParty, endpoint: str, now: float, ttl: int, refresh_ttl: int, with_refresh: bool
 ) -> IssuedClientToken:
     """grant_type=client_credentials: a fresh CAT every call; earlier ones live until they expire."""
-    if endpoint == "production" and tp.status != "approved":
+    if endpoint == "production" and tp.status != RegistrationStatus.APPROVED:
         raise OAuthError("unauthorized_client", "The registration is not approved for production")
     access_value = str(uuid.uuid4())
     access = Token(

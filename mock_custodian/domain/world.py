@@ -29,6 +29,7 @@ from mock_custodian.store.models import (
     ThirdPartyCertificate,
 )
 from mock_custodian.synth.config import ServiceAgreementModel
+from mock_custodian.vocabulary import RegistrationStatus
 
 AUTHORIZATION_ID_START = 4095250
 APPLICATION_INFORMATION_ID_START = 7000100
@@ -42,13 +43,13 @@ USER_TYPE_LABELS = {
     "cca": "Community Choice Aggregator",
 }
 STATUS_LABELS = {
-    "submitted": "Submitted",
-    "in_review": "In Review",
-    "accepted": "Accepted",
-    "approved": "Approved",
-    "on_hold": "On Hold",
-    "expired": "Expired",
-    "terminated": "Terminated",
+    RegistrationStatus.SUBMITTED: "Submitted",
+    RegistrationStatus.IN_REVIEW: "In Review",
+    RegistrationStatus.ACCEPTED: "Accepted",
+    RegistrationStatus.APPROVED: "Approved",
+    RegistrationStatus.ON_HOLD: "On Hold",
+    RegistrationStatus.EXPIRED: "Expired",
+    RegistrationStatus.TERMINATED: "Terminated",
 }
 
 
@@ -80,7 +81,7 @@ def load_world(database: Database, scenario: Scenario, pki: DevPKI) -> None:
         tp_by_key: dict[str, ThirdParty] = {}
         for spec in scenario.third_parties:
             client_id = spec.client_id or str(next_id(db, "client_id", CLIENT_ID_START)).zfill(5)
-            accepted = spec.status in ("accepted", "approved", "on_hold", "expired", "terminated")
+            accepted = spec.status not in (RegistrationStatus.SUBMITTED, RegistrationStatus.IN_REVIEW)
             tp = ThirdParty(
                 client_id=client_id,
                 client_secret=spec.client_secret or str(uuid.uuid4()),
@@ -110,14 +111,14 @@ def load_world(database: Database, scenario: Scenario, pki: DevPKI) -> None:
                 cca_territory=[],
                 milestones=(
                     {name: now for name in REQUIRED_TESTS[spec.user_type]} | {APPROVED: now}
-                    if spec.status == "approved"
+                    if spec.status == RegistrationStatus.APPROVED
                     else {}
                 ),
                 created_at=now,
                 client_id_issued_at=now if accepted else None,
                 accepted_at=now if accepted else None,
-                approved_at=now if spec.status == "approved" else None,
-                terminated_at=now if spec.status == "terminated" else None,
+                approved_at=now if spec.status == RegistrationStatus.APPROVED else None,
+                terminated_at=now if spec.status == RegistrationStatus.TERMINATED else None,
             )
             db.add(tp)
             db.flush()

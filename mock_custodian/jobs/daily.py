@@ -39,6 +39,7 @@ from mock_custodian.domain.windows import DataWindow
 from mock_custodian.jobs.config import WorkerConfig
 from mock_custodian.store.db import Database, meta_get
 from mock_custodian.store.models import AsyncJob, DailyPackageSchedule, Package, ThirdParty
+from mock_custodian.vocabulary import RegistrationStatus
 
 log = logging.getLogger("mock_custodian.jobs")
 
@@ -74,7 +75,7 @@ def latest_instant(at: float, hour: int, minute: int) -> float:
 
 def entitled(tp: ThirdParty) -> bool:
     """Daily packages only for an Approved registration that ticked the box and can be notified."""
-    return bool(tp.notify_daily) and tp.status == "approved" and bool(tp.notification_uri)
+    return bool(tp.notify_daily) and tp.status == RegistrationStatus.APPROVED and bool(tp.notification_uri)
 
 
 def schedule_daily(database: Database, config: WorkerConfig) -> int:

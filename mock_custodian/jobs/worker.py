@@ -28,6 +28,7 @@ from mock_custodian.jobs.delivery import Sender, deliver, lease_seconds
 from mock_custodian.settings import Settings
 from mock_custodian.store.db import Database
 from mock_custodian.store.models import AsyncJob, Notification
+from mock_custodian.vocabulary import RESOURCE_PREFIX
 
 log = logging.getLogger("mock_custodian.jobs")
 
@@ -83,7 +84,7 @@ class JobWorker:
         with self.database.session() as db:
             if not pending_events(db, now):
                 return 0
-            return len(apply_due_events(db, now, f"{self.config.api_base_url}/GreenButtonConnect/espi/1_1/resource"))
+            return len(apply_due_events(db, now, f"{self.config.api_base_url}{RESOURCE_PREFIX}"))
 
     def _claim(self, claim, lease_s: float) -> int | None:  # noqa: ANN001
         clock = self.database.clock()

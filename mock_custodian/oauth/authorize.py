@@ -14,8 +14,9 @@ from urllib.parse import quote, urlencode
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mock_custodian.oauth.scope import DATA_GROUP_PAGE_ORDER, AuthEndDateHints, auth_end_date_hints
+from mock_custodian.domain.scope import DATA_GROUP_PAGE_ORDER, AuthEndDateHints, auth_end_date_hints
 from mock_custodian.store.models import ThirdParty
+from mock_custodian.vocabulary import RegistrationStatus
 
 CONSENT_USER_TYPES = ("standard", "eef")
 USER_TYPE_NAMES = {"self_access": "Self-Access", "cca": "Community Choice Aggregator"}
@@ -69,9 +70,9 @@ def consent_problem(tp: ThirdParty) -> str | None:
         kind = USER_TYPE_NAMES.get(tp.user_type, tp.user_type)
         return (f"{name} is a {kind} registration. Only Standard and Energy Efficiency Finance registrations "
                 "can ask customers for authorization here.")
-    if tp.status == "terminated":
+    if tp.status == RegistrationStatus.TERMINATED:
         return f"The registration of {name} has been terminated."
-    if tp.status != "approved":
+    if tp.status != RegistrationStatus.APPROVED:
         return (f"The registration of {name} is not Approved yet (status: {tp.status.replace('_', ' ')}). "
                 "Until approval, rehearse with the OAuth Test harness.")
     return None
@@ -174,7 +175,7 @@ def companies_for_customer(db: Session, customer_id: int) -> list[Company]:
     rows = db.execute(select(ThirdParty).order_by(ThirdParty.display_name)).scalars()
     out = []
     for tp in rows:
-        if tp.status != "approved":
+        if tp.status != RegistrationStatus.APPROVED:
             continue
         if tp.user_type in CONSENT_USER_TYPES and tp.visible:
             out.append(Company(tp.client_id, tp.display_name, False))

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, g, request
 
-from mock_custodian.app import runtime
 from mock_custodian.domain.harness import authorize_test
 from mock_custodian.errors import OAuthError
+from mock_custodian.web.context import runtime
 
 blueprint = Blueprint("oauth_test_harness", __name__)
 

@@ -16,22 +16,22 @@ from collections import OrderedDict
 from urllib.parse import unquote
 
 from flask import Blueprint, Response, g, request
-from lxml import etree
 
-from mock_custodian.app import runtime
 from mock_custodian.domain import grants, tokens
 from mock_custodian.domain.grants import IssuedTokens
 from mock_custodian.domain.milestones import OAUTH_TEST, record_milestone
 from mock_custodian.domain.registry import authenticate_client
+from mock_custodian.domain.scope import authorization_scope, registration_scope, token_scope
 from mock_custodian.errors import InvalidClient, OAuthError
 from mock_custodian.oauth import diagnosis
-from mock_custodian.oauth.scope import ScopeSpelling, authorization_scope, registration_scope, token_scope
 from mock_custodian.settings import Settings
 from mock_custodian.store.models import ThirdParty
+from mock_custodian.vocabulary import RegistrationStatus
+from mock_custodian.web.context import certificate_belongs_to, runtime
+from mock_custodian.web.http import no_store, token_xml
 
 blueprint = Blueprint("token", __name__)
 
-TOKEN_XML_NAMESPACE = "https://api.pge.com/datacustodian/oauth/v2/token"
 GRANT_TYPES = ("client_credentials", "authorization_code", "refresh_token")
 
 
@@ -75,24 +75,10 @@ def basic_credentials() -> tuple[str, str]:
 def render_token(payload: OrderedDict[str, object]) -> Response:
     """JSON by default (PG&E production); ``token_format=xml`` gives PG&E's documented XML shape."""
     if runtime().settings.token_format == "xml":
-        root = etree.Element(f"{{{TOKEN_XML_NAMESPACE}}}Response", nsmap={None: TOKEN_XML_NAMESPACE})
-        for key, value in payload.items():
-            etree.SubElement(root, f"{{{TOKEN_XML_NAMESPACE}}}{key}").text = str(value)
-        body = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
-        response = Response(body, 200, content_type="application/xml;charset=UTF-8")
+        response = Response(token_xml(payload), 200, content_type="application/xml;charset=UTF-8")
     else:
         response = Response(json.dumps(payload), 200, content_type="application/json;charset=UTF-8")
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Pragma"] = "no-cache"
-    return response
-
-
-def xml_error_body(payload: dict[str, object]) -> bytes:
-    """An error in the token endpoint's XML shape, for ``token_format=xml`` (a client parsing XML gets XML)."""
-    root = etree.Element(f"{{{TOKEN_XML_NAMESPACE}}}Response", nsmap={None: TOKEN_XML_NAMESPACE})
-    for key, value in payload.items():
-        etree.SubElement(root, f"{{{TOKEN_XML_NAMESPACE}}}{key}").text = str(value)
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    return no_store(response)
 
 
 def customer_uris(resource_base: str, authorization_id: int | str, style: str = "plain") -> dict[str, str]:
@@ -103,10 +89,6 @@ def customer_uris(resource_base: str, authorization_id: int | str, style: str = 
         "authorizationURI": f"{resource_base}/Authorization/{authorization_id}",
         "customerResourceURI": f"{resource_base}/Batch/RetailCustomer/{authorization_id}",
     }
-
-
-def _spelling(settings: Settings) -> ScopeSpelling:
-    return ScopeSpelling(settings.scope_custodian_key, settings.scope_block_duration_value)
 
 
 def _client_payload(settings: Settings, access_token: str, expires_in: int,
@@ -123,19 +105,19 @@ def _client_payload(settings: Settings, access_token: str, expires_in: int,
     return payload
 
 
-def _customer_payload(issued: IssuedTokens, tp: ThirdParty, *, refreshing: bool) -> OrderedDict[str, object]:
+def customer_token_payload(issued: IssuedTokens, tp: ThirdParty, *, refreshing: bool) -> OrderedDict[str, object]:
     """access_token, token_type, expires_in, refresh_token, scope, resourceURI, authorizationURI[, customer]."""
     rt = runtime()
     settings = rt.settings
     resource_base = rt.resource_base_url()
     if issued.harness:
         # The OAuth Test harness's answer (spec 5.5 step 6): no customer, fixed ".../test" URIs.
-        scope = registration_scope(tp.data_groups or [], tp.history_months, tp.client_id, _spelling(settings))
+        scope = registration_scope(tp.data_groups or [], tp.history_months, tp.client_id, runtime().scope_spelling)
         uris = {"resourceURI": f"{resource_base}/Batch/Subscription/test",
                 "authorizationURI": f"{resource_base}/Authorization/test"}
     else:
         assert issued.authorization is not None
-        scope = authorization_scope(issued.authorization, _spelling(settings))
+        scope = authorization_scope(issued.authorization, runtime().scope_spelling)
         uris = customer_uris(resource_base, issued.authorization.id, settings.resource_uri_style)
         if refreshing and not settings.refresh_includes_customer_uri:
             del uris["customerResourceURI"]
@@ -157,7 +139,7 @@ def _token(endpoint: str) -> Response:
     with rt.database.session() as db:
         tp = authenticate_client(db, client_id, client_secret)
         g.client_id = tp.client_id
-        if tp.id not in g.certificate_owner_ids:
+        if not certificate_belongs_to(tp.id):
             # A valid certificate of another registration (spec 3.4).
             raise InvalidClient("The client certificate is not registered to this client",
                                 reason=f"the client certificate is not the one registered to client {tp.client_id} "
@@ -168,7 +150,7 @@ def _token(endpoint: str) -> Response:
             raise OAuthError("invalid_request", "Missing grant_type", reason=diagnosis.missing_grant_type_reason())
         if grant_type not in GRANT_TYPES:
             raise OAuthError("unsupported_grant_type", f"Unsupported grant type: {grant_type}")
-        if endpoint == "production" and tp.status != "approved":
+        if endpoint == "production" and tp.status != RegistrationStatus.APPROVED:
             raise OAuthError("unauthorized_client", "The registration is not approved for production")
         now = rt.clock.epoch()
         if grant_type == "client_credentials":
@@ -186,7 +168,7 @@ def _token(endpoint: str) -> Response:
             )
             if issued.harness:
                 record_milestone(db, tp, OAUTH_TEST, now)
-            return render_token(_customer_payload(issued, tp, refreshing=False))
+            return render_token(customer_token_payload(issued, tp, refreshing=False))
         issued = grants.refresh(
             db, tp, refresh_token=params.get("refresh_token"), endpoint=endpoint, now=now,
             access_ttl=settings.access_token_ttl, client_ttl=settings.client_token_ttl,
@@ -196,7 +178,7 @@ def _token(endpoint: str) -> Response:
             # A client refresh token mirrors the grant it came from (spec 4.11).
             return render_token(_client_payload(settings, issued.access_token, issued.expires_in,
                                                 issued.refresh_token))
-        return render_token(_customer_payload(issued, tp, refreshing=True))
+        return render_token(customer_token_payload(issued, tp, refreshing=True))
 
 
 @blueprint.route("/datacustodian/oauth/v2/token", methods=["POST"])

@@ -20,13 +20,14 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, abort, g, redirect, render_template, request
 from flask.typing import ResponseReturnValue
 
-from mock_custodian.app import runtime, surface
 from mock_custodian.domain import control, faults
 from mock_custodian.domain.content import Publication
 from mock_custodian.domain.report import RULES_BY_ID, parse_since, report_for
 from mock_custodian.errors import ControlError, NoListener
 from mock_custodian.portal.chart import usage_svg
 from mock_custodian.store.db import meta_set
+from mock_custodian.web.context import runtime, surface
+from mock_custodian.web.form_token import FIELD, session_token_ok
 
 blueprint = Blueprint("console", __name__, url_prefix="/__sim/console")
 
@@ -83,8 +84,7 @@ def _console_guard() -> ResponseReturnValue | None:
         abort(403)
     g.console_session = session
     if request.method == "POST":
-        sent = request.form.get("csrf_token", "")
-        if not hmac.compare_digest(sent.encode(), _csrf_token().encode()):
+        if not session_token_ok(_csrf_token(), request.form.get(FIELD)):
             return _page("problem.html", "Refused", 403, message="The form's CSRF token is missing or wrong: "
                          "reload the page and try again.")
     return None

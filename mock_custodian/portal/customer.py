@@ -9,7 +9,6 @@ as hidden form fields and is validated again on every step, so any worker can se
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 import re
 from collections.abc import Mapping
 from urllib.parse import quote, urlencode
@@ -18,7 +17,6 @@ from flask import Blueprint, Response, g, render_template, request
 from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
-from mock_custodian.app import runtime
 from mock_custodian.domain.authorizations import (
     CANCELLED,
     ConsentInvalid,
@@ -44,6 +42,7 @@ from mock_custodian.domain.customers import (
     sign_in,
     sign_out,
 )
+from mock_custodian.domain.scope import DATA_GROUP_PAGE_ORDER, authorization_scope
 from mock_custodian.errors import NotFound
 from mock_custodian.oauth.authorize import (
     ConsentRequest,
@@ -55,9 +54,9 @@ from mock_custodian.oauth.authorize import (
     success_redirect,
     validate_authorization_request,
 )
-from mock_custodian.oauth.scope import DATA_GROUP_PAGE_ORDER, ScopeSpelling, authorization_scope
 from mock_custodian.store.models import ServiceAgreement, ThirdParty
-from mock_custodian.web.form_token import EXPIRED, form_token_ok
+from mock_custodian.web.context import runtime
+from mock_custodian.web.form_token import EXPIRED, FIELD, form_token_ok, session_token_ok
 
 blueprint = Blueprint("customer", __name__)
 
@@ -112,12 +111,7 @@ def _with_cookie(response: Response, signed_in: SignedIn) -> Response:
 
 
 def _csrf_ok(signed_in: SignedIn, form: Mapping[str, str]) -> bool:
-    return hmac.compare_digest(signed_in.csrf_token.encode(), (form.get("csrf_token") or "").encode())
-
-
-def _spelling() -> ScopeSpelling:
-    settings = runtime().settings
-    return ScopeSpelling(settings.scope_custodian_key, settings.scope_block_duration_value)
+    return session_token_ok(signed_in.csrf_token, form.get(FIELD))
 
 
 def _validate(db: Session, params: Mapping[str, str]) -> ConsentRequest:
@@ -282,7 +276,7 @@ def authorize_consent() -> Response:
             )
         except ConsentInvalid as exc:
             return _consent_page(db, consent_request, signed_in, exc.errors, form, 400)
-        scope = authorization_scope(created.authorization, _spelling())
+        scope = authorization_scope(created.authorization, runtime().scope_spelling)
         assert created.code is not None
         return _redirect(success_redirect(consent_request.redirect_uri, created.code, scope, consent_request.state,
                                           code_param=settings.redirect_code_param,

@@ -8,24 +8,20 @@ password (HTTP Basic) or a portal session. Handlers parse, call one backend func
 
 from __future__ import annotations
 
-import hmac
 import json
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, g, redirect, render_template, request
 from sqlalchemy.orm import Session
 
-from mock_custodian.app import runtime
 from mock_custodian.domain import registration as reg
-from mock_custodian.domain.certificate_checks import TrustAnchors
 from mock_custodian.domain.harness import start_location
 from mock_custodian.domain.outbox import delivered_emails, email_as_dict
 from mock_custodian.domain.rehearsal import rehearsal
 from mock_custodian.errors import PGEError
 from mock_custodian.store.models import ThirdParty
-from mock_custodian.web.form_token import EXPIRED, form_token_ok
+from mock_custodian.web.context import runtime
+from mock_custodian.web.form_token import EXPIRED, form_token_ok, session_token_ok
 
 blueprint = Blueprint("third_party_portal", __name__, url_prefix="/portal")
 
@@ -43,28 +39,9 @@ class CsrfMismatch(PGEError):
 
 
 # --------------------------------------------------------------------------------------------- helpers
-@lru_cache(maxsize=4)
-def _anchors(trusted_ca_bundle: str | None, certs_dir: str, _mtime: float) -> TrustAnchors:
-    from mock_custodian.pki import DevPKI
-
-    return TrustAnchors.for_settings(Path(trusted_ca_bundle) if trusted_ca_bundle else None, DevPKI(Path(certs_dir)))
-
-
 def policy() -> reg.PortalPolicy:
-    """The registration rules as configured (settings are read here, never in the store)."""
-    rt = runtime()
-    s = rt.settings
-    bundle = Path(s.trusted_ca_bundle) if s.trusted_ca_bundle else rt.pki.ca_bundle
-    mtime = bundle.stat().st_mtime if bundle.exists() else 0.0
-    return reg.PortalPolicy(
-        anchors=_anchors(str(s.trusted_ca_bundle) if s.trusted_ca_bundle else None, str(rt.pki.directory), mtime),
-        allow_self_signed=s.allow_self_signed,
-        client_auth_eku_policy=s.client_auth_eku_policy,
-        auto_accept=s.auto_accept,
-        review_delay=s.review_delay,
-        cert_activation_delay=s.cert_activation_delay,
-        portal_base_url=rt.portal_base_url(),
-    )
+    """The registration rules as configured (derived from settings in ``web/policies.py``)."""
+    return runtime().portal_policy()
 
 
 def _json(payload: Any, status: int = 200) -> Response:
@@ -100,7 +77,7 @@ def _require_api(db: Session) -> ThirdParty:
 
 
 def _check_csrf(expected: str, given: str | None) -> None:
-    if not given or not hmac.compare_digest(expected.encode(), given.encode()):
+    if not session_token_ok(expected, given):
         raise CsrfMismatch()
 
 

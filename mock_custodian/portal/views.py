@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, render_template
 from flask.typing import ResponseReturnValue
 
-from mock_custodian.app import runtime
+from mock_custodian.web.context import runtime
 
 blueprint = Blueprint("portal", __name__)
 

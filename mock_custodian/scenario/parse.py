@@ -19,13 +19,14 @@ import yaml
 
 from mock_custodian.clock import PACIFIC
 from mock_custodian.synth.config import ALL_PROFILES, ServiceAgreementModel
+from mock_custodian.vocabulary import DATA_GROUPS, RegistrationStatus
 
 if TYPE_CHECKING:
     from mock_custodian.scenario.population import PopulationSpec
 
 USER_TYPES = ("standard", "self_access", "eef", "cca")
-REGISTRATION_STATUSES = ("submitted", "in_review", "accepted", "approved", "on_hold", "expired", "terminated")
-DATA_GROUPS = ("Basic", "Account", "Billing", "Usage", "ProgramEnrollment")
+# What a scenario may declare (discarded is only reached by the clock).
+REGISTRATION_STATUSES = tuple(status for status in RegistrationStatus if status != RegistrationStatus.DISCARDED)
 CUSTOMER_CLASSES = ("RES", "AGR", "COM/IND", "OTHER")
 HISTORY_MONTHS = (24, 36, 48)
 
@@ -471,7 +472,7 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
             key=key,
             client_id=client_id,
             user_type=user_type,
-            status=_choice(ctx, node, "status", where, REGISTRATION_STATUSES, "approved"),
+            status=_choice(ctx, node, "status", where, REGISTRATION_STATUSES, RegistrationStatus.APPROVED),
             legal_name=_opt(ctx, node, "legal_name", where, str, display_name),
             display_name=display_name,
             tax_id=tax_id,

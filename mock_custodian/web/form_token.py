@@ -41,6 +41,11 @@ def form_token_ok(form: Mapping[str, str]) -> bool:
     return bool(_WELL_FORMED.fullmatch(cookie)) and hmac.compare_digest(cookie.encode(), given.encode())
 
 
+def session_token_ok(expected: str, given: str | None) -> bool:
+    """Whether a signed-in form carries its session's token (constant time; empty never matches)."""
+    return bool(expected) and bool(given) and hmac.compare_digest(expected.encode(), (given or "").encode())
+
+
 def set_cookie(response: Response) -> Response:
     """After a page that handed out a new token: the cookie that pairs with it."""
     if getattr(g, "form_token_new", False):

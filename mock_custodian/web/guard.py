@@ -1,76 +1,112 @@
-"""What every certificate-checked API request pays before its handler, in one transaction (issue 17).
+"""Which host a request is for, and the API host's guard: the certificate check PG&E runs first (spec 2.3).
 
-Five pieces of bookkeeping used to cost a transaction each: scheduled events that came due (spec 4.15),
-the certificate's owners (spec 3.3, 3.5), the rate-limit count (spec 6.7), registration deadlines
-(spec 5.2) and the fault hook's look for a configured fault. They now share one session: the reads
-run first (SQLite's driver starts the write transaction at the first write), the writes are a handful
-of prebuilt statements, and the commit happens before the request goes on, so every worker sees the
-counters at once. A refusal is decided inside the transaction and raised after its commit (a refused
-count undoes itself, so nothing half-done is kept).
+``create_app`` groups the blueprints under two host blueprints, ``api_host`` (api.pge.com) and ``portal_host``
+(sharemydata.pge.com). A request on a listener whose host has no such route gets PG&E's
+``No listener for endpoint`` 404; on the API listener only after the certificate check, as at PG&E.
+The API host's own before-request hook is :func:`admit_api_request`: certificate, owners, rate limits,
+due events and registration deadlines in one transaction (``domain/admission.py``). ``/__sim/`` (the
+simulator's control API and console) belongs to neither host and is never guarded here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from flask import Response, g, request
 
-from mock_custodian.domain.faults import any_fault
-from mock_custodian.domain.lifecycle import apply_due_events, pending_events
-from mock_custodian.domain.ratelimit import RateDecision, RateLimits, check_and_count
-from mock_custodian.domain.registration import advance_registrations
-from mock_custodian.domain.registry import certificate_owners
-from mock_custodian.settings import Settings
-from mock_custodian.store.db import Database
+from mock_custodian.domain.admission import admit, due_events
+from mock_custodian.domain.registration import describe_unregistered_certificate
+from mock_custodian.errors import InvalidCertificate, NoListener, RateLimited
+from mock_custodian.vocabulary import TOKEN_PATHS
+from mock_custodian.web.context import is_sim_request, peer_certificate, runtime, surface
+from mock_custodian.web.faults import apply_fault
 
-# Statuses whose deadlines can move a registration on by the clock alone (spec 5.2).
-ADVANCING = ("submitted", "in_review", "accepted")
-
-
-@dataclass(frozen=True)
-class Admission:
-    """The certificate's owners now (empty: unregistered) and the rate-limit decision (None: not counted)."""
-
-    owners: list[int]
-    decision: RateDecision | None
-    faults_armed: bool = True  # False: no fault configured, the fault hook need not look
+API_HOST = "api_host"
+PORTAL_HOST = "portal_host"
+# Paths on the API host that never need a client certificate (spec 3.1).
+CERT_EXEMPT_PATHS = ("/datacustodian/test/oauth/v2/authorize",)
+# PG&E's retired production authorize endpoint: browsers arrive without a certificate, so it is a 404.
+RETIRED_AUTHORIZE = "/datacustodian/oauth/v2/authorize"
 
 
-def rate_limits(settings: Settings) -> RateLimits:
-    """The limits a request is counted against, from settings (built once per worker, not per request)."""
-    strict = settings.rate_limit_profile == "strict"
-    return RateLimits(
-        vendor_per_second=settings.rate_limit_vendor_per_second,
-        vendor_burst=1 if strict else settings.rate_limit_vendor_burst,
-        client_per_hour=settings.rate_limit_client_per_hour,
-        client_per_day=settings.rate_limit_client_per_day,
-        day_reset_hour_local=settings.rate_limit_day_reset_hour,
-    )
+def pin_clock() -> None:
+    """One clock read per request (see ``Clock.pin``); control requests, which move it, read it afresh."""
+    if not is_sim_request():
+        runtime().clock.pin()
 
 
-def due_events(database: Database, now: float, resource_base: str) -> None:
+def unpin_clock(_exc: BaseException | None = None) -> None:
+    runtime().clock.unpin()
+
+
+def _reaches_certificate_lookup() -> bool:
+    """Whether :func:`admit_api_request` will look the certificate up (and apply due events with it)."""
+    path = request.path
+    if is_sim_request() or surface() == "portal" or path in CERT_EXEMPT_PATHS:
+        return False
+    return path.rstrip("/") != RETIRED_AUTHORIZE and peer_certificate().usable
+
+
+def apply_due_events() -> None:
     """Scheduled account/SA events take effect once the simulated clock reaches them (spec 4.15)."""
-    with database.session() as db:
-        if pending_events(db, now):
-            apply_due_events(db, now, resource_base)
+    if _reaches_certificate_lookup():
+        return  # the API guard applies them in its one transaction
+    rt = runtime()
+    due_events(rt.database, rt.clock.epoch(), rt.resource_base_url())
 
 
-def admit(database: Database, *, fingerprint: str, now: float, real_now: float, resource_base: str,
-          limits: RateLimits | None, vendor_bucket: bool) -> Admission:
-    """Due events, certificate owners, the rate count (``limits`` None: off) and deadlines, in one transaction."""
-    with database.session() as db:
-        if pending_events(db, now):  # one indexed read when nothing is due
-            apply_due_events(db, now, resource_base)
-        armed = any_fault(db)  # saves the fault hook its own transaction when none is configured
-        owners = certificate_owners(db, fingerprint, now)
-        if not owners:
-            return Admission([], None, armed)
-        decision = None
-        if limits is not None:
-            first = owners[0]
-            decision = check_and_count(db, first.tax_id, first.client_id, now, limits, real_now=real_now,
-                                       vendor_bucket=vendor_bucket)
-            if not decision.allowed:
-                return Admission([o.id for o in owners], decision, armed)
-        advancing = [o.id for o in owners if o.status in ADVANCING]
-        if advancing:
-            advance_registrations(db, advancing, now)  # deadlines of spec 5.2, by the simulated clock
-    return Admission([o.id for o in owners], decision, armed)
+def route_to_host() -> Response | None:
+    """A path of the other host, or no path at all, finds no listener (after the API's certificate check)."""
+    if is_sim_request():
+        return None
+    host = request.blueprints[-1] if request.blueprints else None
+    if surface() == "portal":
+        if host != PORTAL_HOST:
+            raise NoListener(request.path)
+        return None
+    if host == API_HOST:
+        return None  # the API host's own guard runs next
+    admit_api_request()
+    if request.url_rule is not None:
+        raise NoListener(request.path)  # a portal page asked for on the API listener
+    return apply_fault()  # no route: a configured fault still fires, else PG&E's 404
+
+
+def admit_api_request() -> None:
+    """The certificate check, then rate limits charged to the certificate's registration and vendor."""
+    path = request.path
+    if path in CERT_EXEMPT_PATHS:
+        return
+    if path.rstrip("/") == RETIRED_AUTHORIZE:
+        raise NoListener(path)  # spec checklist 9: 404 for any request, before the certificate check
+    peer = peer_certificate()
+    if not peer.usable:
+        raise InvalidCertificate(peer.error or "certificate not verified")
+    rt = runtime()
+    strict = rt.settings.rate_limit_profile == "strict"
+    admission = admit(
+        rt.database, fingerprint=peer.fingerprint_sha256 or "", now=rt.clock.epoch(),
+        real_now=rt.clock.real_epoch(), resource_base=rt.resource_base_url(), limits=rt.rate_limits,
+        # production profile (default): token calls skip the per-second vendor bucket (see web/policies.py)
+        vendor_bucket=strict or path.rstrip("/") not in TOKEN_PATHS,
+    )
+    if not admission.owners:
+        with rt.database.session() as db:
+            raise InvalidCertificate(describe_unregistered_certificate(
+                db, peer.fingerprint_sha256 or "", peer.subject, rt.clock.epoch()))
+    if admission.decision is not None and not admission.decision.allowed:
+        raise RateLimited(admission.decision.retry_after, admission.decision.limit)
+    g.certificate_owner_ids = admission.owners
+    g.faults_armed = admission.faults_armed
+    g.certificate_sha256 = peer.fingerprint_sha256
+
+
+def security_headers(response: Response) -> Response:
+    """No page may be framed (a framed consent Submit is clickjacking) and no body type-sniffed.
+
+    ``frame-ancestors`` is the only CSP directive set: a broad policy would break the pages' inline
+    styles and SVG.
+    """
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    if surface() == "portal" or is_sim_request():
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Content-Security-Policy", "frame-ancestors 'none'")
+    return response

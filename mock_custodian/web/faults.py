@@ -1,4 +1,4 @@
-"""Applying injected faults to inbound requests (scaffolding, spec 1.4; rules in ``store/faults.py``).
+"""Applying injected faults to inbound requests (scaffolding, spec 1.4; rules in ``domain/faults.py``).
 
 A before-request hook, run after the certificate guard so a fault scoped to a client can match the
 certificate's owner, claims the fault that fires (if any) and acts: an error answer, a delay, an
@@ -21,11 +21,11 @@ from flask import Flask, Response, g, request
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from mock_custodian.app import SIM_PREFIX, runtime, surface
 from mock_custodian.domain.faults import FiredFault, claim_request_fault
 from mock_custodian.errors import InjectedFault
 from mock_custodian.store.hashed import token_key
 from mock_custodian.store.models import ThirdParty, Token
+from mock_custodian.web.context import SIM_PREFIX, runtime, surface
 
 log = logging.getLogger("mock_custodian.faults")
 
@@ -35,8 +35,7 @@ DROPPED_STATUS = 0  # what the request log records for a connection closed witho
 
 
 def install(app: Flask) -> None:
-    """Wire faults into an app: the hook (after the guard) and the connection-level middleware."""
-    app.before_request(_apply_fault)
+    """The connection-level middleware; the hook, :func:`apply_fault`, runs on each host after its guard."""
     app.wsgi_app = FaultMiddleware(app.wsgi_app)  # type: ignore[method-assign]
 
 
@@ -62,7 +61,8 @@ def _bearer() -> str | None:
     return value.strip()
 
 
-def _apply_fault() -> Response | None:
+def apply_fault() -> Response | None:
+    """Claim the fault that fires for this request, if any, and act on it."""
     if request.path.startswith(SIM_PREFIX) or not g.get("faults_armed", True):
         return None  # the guard's transaction found no fault configured
     rt = runtime()

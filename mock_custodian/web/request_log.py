@@ -1,0 +1,138 @@
+"""The request log: what each client sent and got, redacted, written before the answer leaves.
+
+A test reads the log straight after its call, from any worker, so the row is committed in the
+response's own after-request hook. It also feeds the rehearsal pages and the integration report, so
+it records the client a request *claimed* even when it failed before authentication.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import logging
+import os
+from typing import Any
+
+from flask import Response, g, request
+
+from mock_custodian import tls
+from mock_custodian.domain.registration import bearer_owner
+from mock_custodian.redaction import redacted_headers, redacted_query, shorten_parameters
+from mock_custodian.store import request_log
+from mock_custodian.store.hashed import token_key
+from mock_custodian.store.models import RequestLog, Token
+from mock_custodian.web.context import is_sim_request, presented_fingerprint, runtime, surface
+
+log = logging.getLogger("mock_custodian")
+_LOGGED = itertools.count(1)  # requests this worker logged: every PRUNE_EVERY-th applies the retention rule
+
+
+def token_fingerprint(value: str) -> str:
+    """A short hash that tells two tokens apart in the request log without keeping either."""
+    return hashlib.sha256(value.encode()).hexdigest()[:12]
+
+
+def claimed_client_id(db: Any) -> str | None:
+    """The client_id a request claims (Basic user name, query parameter, or whose bearer token it carries)."""
+    if surface() != "api":
+        return None
+    auth = request.authorization
+    if auth is not None and auth.type == "basic" and auth.username:
+        return auth.username[:32]
+    claimed = request.args.get("client_id") or request.args.get("clientId")
+    if claimed:
+        return claimed[:32]
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        known = getattr(g, "bearer", None)  # the handler already found whose it is: no second lookup
+        return known.third_party.client_id if known is not None else bearer_owner(db, value.strip()[:64])
+    return None
+
+
+def logged_parameters() -> dict[str, Any] | None:
+    """OAuth parameters by place, secrets shortened; the API host only (portal forms carry passwords)."""
+    if surface() != "api":
+        return None
+    places: dict[str, Any] = {}
+    if request.args:
+        places["query"] = shorten_parameters(request.args.to_dict(flat=True))
+    if request.content_length and request.content_length <= 16384:
+        mimetype = request.mimetype
+        if mimetype == "application/x-www-form-urlencoded" and request.form:
+            places["form"] = shorten_parameters(request.form.to_dict(flat=True))
+        elif mimetype == "multipart/form-data" and request.form:
+            places["unread"] = shorten_parameters(request.form.to_dict(flat=True))
+            places["body"] = f"{mimetype} (not read by PG&E)"
+        elif mimetype == "application/json":
+            payload = request.get_json(silent=True)
+            if isinstance(payload, dict):
+                places["json"] = shorten_parameters({k: str(v) for k, v in payload.items()})
+        elif request.get_data(cache=True):
+            places["body"] = f"{mimetype or 'untyped'} ({request.content_length} bytes, not read by PG&E)"
+            if mimetype in ("", "text/plain"):
+                text = request.get_data(cache=True).decode("utf-8", "replace")
+                pairs = dict(part.partition("=")[::2] for part in text.strip().split("&") if "=" in part)
+                if pairs:
+                    places["unread"] = shorten_parameters(pairs)
+    return places or None
+
+
+def report_facts(db: Any, response: Response, real_now: float) -> dict[str, Any]:
+    """What the integration report needs beyond the log's basics: wall-clock time, which token, which chain."""
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    presented = value.strip() if scheme.lower() == "bearer" and value.strip() else None
+    if presented is None and surface() == "api":  # a refresh grant: the form body, or the query as PG&E prints it
+        form = request.form if request.mimetype == "application/x-www-form-urlencoded" else {}
+        presented = form.get("refresh_token") or request.args.get("refresh_token") or None
+    kind = None
+    known = getattr(g, "bearer", None)
+    if presented is not None and known is not None:  # the handler already classified it: no second lookup
+        kind = known.token.kind if known.token is not None else None
+    elif presented is not None:
+        token = db.get(Token, token_key(presented))
+        kind = token.kind if token is not None else None
+    retry_after = response.headers.get("Retry-After")
+    peer = request.environ.get(tls.ENVIRON_KEY)
+    return {
+        "real_at": real_now,
+        "token_fingerprint": token_fingerprint(presented) if presented else None,
+        "token_kind": kind,
+        "retry_after": int(retry_after) if retry_after and retry_after.isdigit() else None,
+        "chain_length": getattr(peer, "chain_length", None),
+    }
+
+
+def log_request(response: Response) -> Response:
+    """Record what the client sent and got, with secrets redacted, for request verification."""
+    if is_sim_request():
+        return response
+    headers = redacted_headers(request.headers)
+    rt = runtime()
+    try:
+        with rt.database.session() as db:
+            # A Core insert: the row is only written, never read back, so the ORM's unit of work is waste.
+            db.execute(
+                RequestLog.__table__.insert(),
+                dict(
+                    at=rt.clock.epoch(),
+                    surface=surface(),
+                    method=request.method,
+                    path=request.path,
+                    query=redacted_query(request.query_string.decode("latin-1")),
+                    status=response.status_code,
+                    client_id=getattr(g, "client_id", None),
+                    claimed_client_id=claimed_client_id(db),
+                    certificate_sha256=getattr(g, "certificate_sha256", None) or presented_fingerprint(),
+                    headers=headers,
+                    error=getattr(g, "error", None),
+                    reason=getattr(g, "error_reason", None),
+                    parameters=logged_parameters(),
+                    worker_pid=os.getpid(),
+                    **report_facts(db, response, rt.clock.real_epoch()),
+                ),
+            )
+            if next(_LOGGED) % request_log.PRUNE_EVERY == 0:
+                request_log.prune(db, rt.settings.request_log_max_rows)  # the retention rule
+    except Exception:  # the log must never turn a good answer into a 500
+        log.exception("could not record request")
+    return response
