@@ -52,6 +52,8 @@ BUILTIN_SCENARIOS = {
     "demo": DEFAULT_DEMO,
     "catalog": Path(__file__).resolve().parent / "fixtures" / "catalog.yaml",
 }
+# The commented starter ``mock-custodian scenario new`` writes (a file, so it reads as the YAML it is).
+STARTER_FILE = Path(__file__).resolve().parent / "fixtures" / "starter.yaml"
 
 
 class ScenarioError(ValueError):
