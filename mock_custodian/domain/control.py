@@ -34,8 +34,8 @@ from mock_custodian.domain.grants import IssuedTokens, exchange_code
 from mock_custodian.domain.world import load_world
 from mock_custodian.errors import ControlError, ControlNotFound
 from mock_custodian.pki import DevPKI
+from mock_custodian.scenario.fields import DATA_GROUPS
 from mock_custodian.scenario.parse import Scenario, load_scenario_file, parse_scenario
-from mock_custodian.scenario.vocabulary import DATA_GROUPS
 from mock_custodian.store.db import Database, meta_get
 from mock_custodian.store.models import (
     AsyncJob,

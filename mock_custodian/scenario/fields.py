@@ -1,4 +1,5 @@
-"""Reading scenario YAML: line numbers, the error that names file, line and field, and typed field readers.
+"""Reading scenario YAML: line numbers, the error naming file, line and field, typed field readers, and the
+values the fields may take (user types, statuses, data groups, customer classes, PG&E's cities).
 
 Shared by the scenario parser (``scenario.parse``) and the population block's parser
 (``scenario.population``), so neither reaches into the other's helpers. Every reader takes the
@@ -15,7 +16,29 @@ from typing import Any
 import yaml
 
 from mock_custodian.clock import PACIFIC
-from mock_custodian.scenario.vocabulary import DATA_GROUPS
+
+USER_TYPES = ("standard", "self_access", "eef", "cca")
+REGISTRATION_STATUSES = ("submitted", "in_review", "accepted", "approved", "on_hold", "expired", "terminated")
+DATA_GROUPS = ("Basic", "Account", "Billing", "Usage", "ProgramEnrollment")
+CUSTOMER_CLASSES = ("RES", "AGR", "COM/IND", "OTHER")
+HISTORY_MONTHS = (24, 36, 48)
+
+# Cities in PG&E's service territory: (city, ZIP prefix, area code, California climate zone).
+PGE_CITIES = (
+    ("San Francisco", "941", "415", 3),
+    ("Oakland", "946", "510", 3),
+    ("Berkeley", "947", "510", 3),
+    ("San Jose", "951", "408", 4),
+    ("Sacramento", "958", "916", 12),
+    ("Fresno", "937", "559", 13),
+    ("Bakersfield", "933", "661", 13),
+    ("Santa Rosa", "954", "707", 2),
+    ("Chico", "959", "530", 11),
+    ("Stockton", "952", "209", 12),
+    ("Salinas", "939", "831", 3),
+    ("San Luis Obispo", "934", "805", 5),
+    ("Eureka", "955", "707", 1),
+)
 
 
 class ScenarioError(ValueError):

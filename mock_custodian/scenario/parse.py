@@ -19,13 +19,17 @@ import yaml
 
 from mock_custodian.clock import PACIFIC
 from mock_custodian.scenario import fields
-from mock_custodian.scenario.fields import Context, LineLoader, ScenarioError, YamlMap, YamlSeq
-from mock_custodian.scenario.vocabulary import (
+from mock_custodian.scenario.fields import (
     CUSTOMER_CLASSES,
     HISTORY_MONTHS,
     PGE_CITIES,
     REGISTRATION_STATUSES,
     USER_TYPES,
+    Context,
+    LineLoader,
+    ScenarioError,
+    YamlMap,
+    YamlSeq,
 )
 from mock_custodian.synth.config import ALL_PROFILES, ServiceAgreementModel
 

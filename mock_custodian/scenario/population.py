@@ -22,7 +22,7 @@ from typing import Any
 
 from mock_custodian.clock import PACIFIC
 from mock_custodian.scenario import fields
-from mock_custodian.scenario.vocabulary import CUSTOMER_CLASSES, PGE_CITIES
+from mock_custodian.scenario.fields import CUSTOMER_CLASSES, PGE_CITIES
 
 # One entry of the mix -> (data-engine profile, customer class, meters per SA).
 MIX_PROFILES: dict[str, tuple[str, str, int]] = {
