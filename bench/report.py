@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from mock_custodian.cli.main import prepare
+from mock_custodian.cli.common import open_data_dir
 from mock_custodian.domain.report import ReportOptions, build_report
 from mock_custodian.settings import load_settings
 from mock_custodian.store.models import RequestLog
@@ -55,7 +55,7 @@ def main() -> None:
     args = parser.parse_args()
     data_dir = Path(tempfile.mkdtemp(prefix="bench-report-"))
     settings = load_settings({"data_dir": data_dir}, environ={})
-    database, _ = prepare(settings)
+    database = open_data_dir(settings, create=True).database
     started = time.monotonic()
     batch = 100_000
     for offset in range(0, args.rows, batch):

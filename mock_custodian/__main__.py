@@ -2,6 +2,6 @@
 
 import sys
 
-from mock_custodian.cli.main import main
+from mock_custodian.cli import main
 
 sys.exit(main())

@@ -19,7 +19,7 @@ from flask.testing import FlaskClient
 
 from mock_custodian import tls
 from mock_custodian.app import create_app
-from mock_custodian.cli.main import prepare
+from mock_custodian.cli.common import open_data_dir
 from mock_custodian.pki import DevPKI
 from mock_custodian.settings import Settings, load_settings
 
@@ -68,5 +68,5 @@ def build(data_dir: Path, **overrides: Any) -> InProcess:
                               "job_worker": False}
     values.update(overrides)
     settings = load_settings(values, environ={})
-    database, _ = prepare(settings)
+    database = open_data_dir(settings, create=True).database
     return InProcess(create_app(settings, database), settings, data_dir)

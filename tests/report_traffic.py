@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from mock_custodian import tls
 from mock_custodian.app import create_app
-from mock_custodian.cli.main import prepare
+from mock_custodian.cli.common import open_data_dir
 from mock_custodian.clock import Clock
 from mock_custodian.domain.report import report_for
 from mock_custodian.settings import load_settings
@@ -55,7 +55,7 @@ class Traffic:
         values = {"data_dir": data_dir, "control_token": CONTROL, "rate_limits_enabled": False,
                   "job_worker": False} | settings
         self.settings = load_settings(values, environ={})
-        self.database, _ = prepare(self.settings)
+        self.database = open_data_dir(self.settings, create=True).database
         self.app = create_app(self.settings, self.database)
         self.wall = WallClock()
         self.runtime = self.app.extensions["mock_custodian"]

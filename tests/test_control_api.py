@@ -18,7 +18,7 @@ from sqlalchemy import select
 from mock_custodian import testing
 from mock_custodian.api.openapi import openapi_path
 from mock_custodian.app import create_app
-from mock_custodian.cli.control import STARTER_SCENARIO
+from mock_custodian.scenario.parse import STARTER_FILE
 from mock_custodian.settings import load_settings
 from mock_custodian.store.db import Database
 from mock_custodian.store.models import AsyncJob, Notification, ThirdParty
@@ -214,7 +214,7 @@ def test_reset_restores_the_scenario_and_forgets_tokens_clock_faults_logs_and_si
 
 def test_loading_a_scenario_replaces_the_world_and_credentials(pge: testing.RunningServer) -> None:
     try:
-        loaded = pge.load_scenario(STARTER_SCENARIO)
+        loaded = pge.load_scenario(STARTER_FILE.read_text(encoding="utf-8"))
         assert loaded["name"] == "my-scenario"
         assert [tp["client_id"] for tp in pge.credentials["third_parties"]] == ["00201"]
         assert service_status(pge, client_token(pge, "00201"), "00201").status_code == 200
@@ -227,7 +227,7 @@ def test_loading_a_scenario_replaces_the_world_and_credentials(pge: testing.Runn
 
 
 def test_a_broken_scenario_is_refused_with_its_line_and_the_world_is_kept(pge: testing.RunningServer) -> None:
-    broken = STARTER_SCENARIO.replace("profile: gas_daily", "profile: wind")
+    broken = STARTER_FILE.read_text(encoding="utf-8").replace("profile: gas_daily", "profile: wind")
     response = raw(pge, "POST", "/scenario", token=pge.control_token, data=broken.encode(),
                    headers={"Content-Type": "application/yaml"})
     assert response.status_code == 400

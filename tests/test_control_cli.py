@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from mock_custodian.cli import main as cli
-from mock_custodian.cli.control import STARTER_SCENARIO
-from mock_custodian.scenario.parse import BUILTIN_SCENARIOS, parse_scenario
+from mock_custodian import cli
+from mock_custodian.cli.common import open_data_dir
+from mock_custodian.scenario.parse import BUILTIN_SCENARIOS, STARTER_FILE, parse_scenario
 from mock_custodian.settings import load_settings
 from mock_custodian.store.db import Database
 from mock_custodian.store.models import Notification, RequestLog, SinkPost, ThirdParty
@@ -25,7 +25,7 @@ from mock_custodian.store.models import Notification, RequestLog, SinkPost, Thir
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("cli")
-    cli.prepare(load_settings({"data_dir": folder}, environ={}))
+    open_data_dir(load_settings({"data_dir": folder}, environ={}), create=True)
     return folder
 
 
@@ -43,14 +43,14 @@ def test_scenario_new_writes_a_commented_file_that_validates(tmp_path: Path, cap
     target = tmp_path / "mine.yaml"
     assert cli.main(["scenario", "new", str(target)]) == 0
     text = target.read_text()
-    assert text == STARTER_SCENARIO and text.count("#") > 10
+    assert text == STARTER_FILE.read_text(encoding="utf-8") and text.count("#") > 10
     scenario = parse_scenario(text, str(target))
     assert [tp.client_id for tp in scenario.third_parties] == ["00201"] and len(scenario.authorizations) == 1
     assert cli.main(["scenario", "validate", str(target)]) == 0
     assert cli.main(["scenario", "new", str(target)]) == 2
     assert "exists" in capsys.readouterr().err
     assert cli.main(["scenario", "new"]) == 0
-    assert capsys.readouterr().out == STARTER_SCENARIO
+    assert capsys.readouterr().out == STARTER_FILE.read_text(encoding="utf-8")
 
 
 def test_clock_commands_move_the_shared_clock(data_dir: Path, capsys: pytest.CaptureFixture) -> None:
@@ -175,7 +175,7 @@ def test_export_credentials_writes_pem_and_pkcs12(data_dir: Path, tmp_path: Path
 def test_scenario_load_and_reset_follow_the_file(data_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     scenario = tmp_path / "starter.yaml"
-    scenario.write_text(STARTER_SCENARIO)
+    scenario.write_text(STARTER_FILE.read_text(encoding="utf-8"))
     monkeypatch.chdir(tmp_path)
     assert run(data_dir, capsys, "scenario", "load", "starter.yaml")[0] == 0
     monkeypatch.chdir(data_dir)

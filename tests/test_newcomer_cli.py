@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mock_custodian.cli import main as cli
+from mock_custodian import cli
+from mock_custodian.cli.common import open_data_dir
 from mock_custodian.settings import load_settings
 from mock_custodian.store.db import Database
 from mock_custodian.store.models import Authorization, Customer, ServiceAgreement
@@ -37,7 +38,7 @@ customers:
 
 @pytest.fixture()
 def data_dir(tmp_path: Path) -> Path:
-    cli.prepare(load_settings({"data_dir": tmp_path}, environ={}))
+    open_data_dir(load_settings({"data_dir": tmp_path}, environ={}), create=True)
     return tmp_path
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mock_custodian.cli.export import export_feed
-from mock_custodian.cli.import_data import scenario_text
+from mock_custodian.cli.scenario import scenario_text
 from mock_custodian.clock import PACIFIC
 from mock_custodian.scenario.meter_data import MeterDataError, read_csv, read_green_button
 from mock_custodian.scenario.parse import ScenarioError, parse_scenario

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from mock_custodian.cli.control import STARTER_SCENARIO
 from mock_custodian.scenario.parse import DEFAULT_DEMO as DEMO
+from mock_custodian.scenario.parse import STARTER_FILE
 
 SUITE = textwrap.dedent('''
     import json, os
@@ -76,7 +76,7 @@ def test_the_plugin_is_registered_as_a_pytest11_entry_point() -> None:
 def test_per_worker_servers_reset_per_test_markers_and_the_scenario_option(tmp_path: Path) -> None:
     pytest.importorskip("xdist")
     (tmp_path / "test_suite.py").write_text(SUITE)
-    (tmp_path / "starter.yaml").write_text(STARTER_SCENARIO)
+    (tmp_path / "starter.yaml").write_text(STARTER_FILE.read_text(encoding="utf-8"))
     out = tmp_path / "out.jsonl"
     result = run_pytest(tmp_path, "-n", "2", "--mock-custodian-scenario", "starter.yaml",
                         env={"PLUGIN_OUT": str(out), "OTHER_SCENARIO": str(DEMO)})

@@ -8,8 +8,7 @@ import json
 import pytest
 import requests
 
-from mock_custodian import testing
-from mock_custodian.cli import main as cli
+from mock_custodian import cli, testing
 
 STATUS = "/GreenButtonConnect/espi/1_1/resource/ReadServiceStatus"
 CLIENT = "00102"

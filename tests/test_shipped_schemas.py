@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mock_custodian.cli.main import main
+from mock_custodian.cli import main
 from mock_custodian.espi import batch_list_xml, service_status_xml
 from mock_custodian.espi.validate import SCHEMA_DIR, validate_bytes, validate_path
 

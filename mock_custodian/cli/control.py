@@ -1,8 +1,8 @@
-"""CLI commands of the test-double controls: clock, reset, requests, notifications, faults, exports.
+"""CLI commands of the test-double controls: clock, reset, requests, notifications, faults, customers,
+consent, export-credentials.
 
 They work on the data dir's database directly (no server or control token needed, the same state
 the running server reads), so ``docker exec mock-pge mock-custodian clock advance 2h`` works too.
-Registered through ``cli.COMMAND_MODULES``.
 """
 
 from __future__ import annotations
@@ -12,99 +12,43 @@ import json
 import shutil
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from mock_custodian.domain import control, faults
-from mock_custodian.domain.world import load_world, loaded_scenario, third_party_credentials
+from mock_custodian.cli.common import RUNTIME_FILE, add_common_options, fail, open_data_dir, server_info
+from mock_custodian.domain import control, customer_add, faults
+from mock_custodian.domain.world import loaded_scenario, third_party_credentials
 from mock_custodian.errors import ControlError
-from mock_custodian.pki import DevPKI
-from mock_custodian.settings import Settings, load_settings
-from mock_custodian.store.db import Database
 
 TAIL_POLL_S = 0.5
 
-STARTER_SCENARIO = """\
-# A mock-custodian scenario: the world the simulated PG&E starts from.
-# Check it with `mock-custodian scenario validate FILE`; serve it with `mock-custodian serve --scenario FILE`.
-# Identifiers (account, SA and usage point numbers, meter serials) derive from `seed`: change the seed
-# and every number changes, keep it and they are the same on every machine.
-name: my-scenario
-seed: 1
 
-third_parties:
-  # Your application, as registered in PG&E's Third Party Portal.
-  - key: my-app
-    client_id: "00201"            # 5 digits; also the BulkID and ThirdPartyID
-    user_type: standard           # standard | self_access | eef | cca
-    status: approved              # accepted (still testing) | approved (production) | on_hold | ...
-    display_name: My Energy App   # shown in the customer's company list; unique
-    tax_id: "123456789"           # 9 digits; third parties sharing one are one vendor for rate limits
-    redirect_uri: https://localhost:9443/pge/callback     # required for standard and eef
-    portal_uri: https://localhost:9443/pge/start          # Third Party Portal URI
-    notification_uri: https://localhost:9443/pge/notify   # where BatchList notifications go (https)
-    # Tests without an https receiver can register the simulator's record-only sink instead,
-    # https://<portal listener>/__sim/sink/<name>, and read it back with GET /__sim/sink/<name>.
-    data_groups: [Basic, Account, Billing, Usage]          # what the consent page offers
-    history_months: 36            # 24 | 36 | 48
-    notify_daily: false           # "Notify me as data is ready (Daily)"
-
-customers:
-  # One residential customer (sign in with username / password on the consent pages).
-  - key: alex
-    username: alex
-    password: demo
-    class: RES                    # RES | AGR | COM/IND | OTHER
-    city: Oakland                 # a city in PG&E's territory
-    accounts:
-      - key: alex-home
-        service_agreements:
-          - key: alex-electric
-            profile: residential_hourly   # residential_hourly | commercial_15min | solar_net_metered |
-                                          # ev_charging | gas_daily | non_interval
-            rate_schedule: E-TOU-C
-            service_start: 2021-06-01
-          - key: alex-gas
-            profile: gas_daily
-            rate_schedule: G-1
-            service_start: 2021-06-01
-
-authorizations:
-  # An authorization that already exists when the server starts (consent given 30 days ago).
-  - third_party: my-app
-    customer: alex
-    service_agreements: [alex-electric]
-    data_groups: [Usage, Billing]
-    created_at: -30d
-"""
-
-
-def register(sub: argparse._SubParsersAction, scenario_sub: argparse._SubParsersAction) -> None:
-    from mock_custodian.cli.main import _common
-
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the test-double controls to the ``mock-custodian`` command."""
     clock = sub.add_parser("clock", help="show or move the simulated clock (shared by every worker)")
-    _common(clock)
+    add_common_options(clock)
     clock_sub = clock.add_subparsers(dest="clock_command")
     for name, help_text in (("show", "print simulated now"), ("thaw", "let a frozen clock run again")):
         p = clock_sub.add_parser(name, help=help_text)
-        _common(p)
+        add_common_options(p)
     advance = clock_sub.add_parser("advance", help="move simulated time: 90m, 2h, 3d, 1w, PT2H or seconds")
-    _common(advance)
+    add_common_options(advance)
     advance.add_argument("duration")
     set_ = clock_sub.add_parser("set", help="make now an instant (ISO 8601 with Z or an offset, or epoch)")
-    _common(set_)
+    add_common_options(set_)
     set_.add_argument("instant")
     freeze = clock_sub.add_parser("freeze", help="stop simulated time (at now, or at INSTANT)")
-    _common(freeze)
+    add_common_options(freeze)
     freeze.add_argument("instant", nargs="?")
     clock.set_defaults(handler=cmd_clock)
 
     reset = sub.add_parser("reset", help="back to the loaded scenario: world, tokens, clock, logs, faults, sink")
-    _common(reset)
+    add_common_options(reset)
     reset.set_defaults(handler=cmd_reset)
 
     log = sub.add_parser("requests", help="the request log: what clients sent and what they got")
-    _common(log)
+    add_common_options(log)
     log.add_argument("--tail", action="store_true", help="keep printing new requests until interrupted")
     log.add_argument("--client-id")
     log.add_argument("--method")
@@ -119,19 +63,19 @@ def register(sub: argparse._SubParsersAction, scenario_sub: argparse._SubParsers
     log.set_defaults(handler=cmd_requests)
 
     notes = sub.add_parser("notifications", help="notifications owed or sent, and what the sink received")
-    _common(notes)
+    add_common_options(notes)
     notes.add_argument("--client-id")
     notes.add_argument("--json", action="store_true")
     notes.set_defaults(handler=cmd_notifications)
 
     fault = sub.add_parser("faults", help="list, add or clear injected faults")
-    _common(fault)
+    add_common_options(fault)
     fault_sub = fault.add_subparsers(dest="faults_command")
     p = fault_sub.add_parser("list", help="configured faults and how often each fired")
-    _common(p)
+    add_common_options(p)
     add = fault_sub.add_parser("add", help="add a fault, e.g. `faults add maintenance --path '*/ReadServiceStatus' "
                                            "--times 1`")
-    _common(add)
+    add_common_options(add)
     add.add_argument("kind", choices=list(faults.KINDS))
     add.add_argument("--path", help="glob over the request path (or the notification URI)")
     add.add_argument("--method")
@@ -142,24 +86,24 @@ def register(sub: argparse._SubParsersAction, scenario_sub: argparse._SubParsers
     add.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                      help="kind parameter: status=502, body_format=html, retry_after=30, delay_ms=2000, ...")
     p = fault_sub.add_parser("clear", help="remove every fault")
-    _common(p)
+    add_common_options(p)
     fault.set_defaults(handler=cmd_faults)
 
     people = sub.add_parser("customers", help="the world's customers, accounts and service agreements; "
                                               "`customers add FILE` adds some without replacing the world")
-    _common(people)
+    add_common_options(people)
     people.add_argument("--json", action="store_true", help="machine-readable output (as GET /__sim/customers)")
     people_sub = people.add_subparsers(dest="customers_command")
     p = people_sub.add_parser("add", help="add the customers of a scenario fragment (`customers: [...]`, the "
                                           "scenario file's format; '-' reads standard input)")
-    _common(p)
+    add_common_options(p)
     p.add_argument("file", help="YAML file with a customers: list ('-' for standard input)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     people.set_defaults(handler=cmd_customers)
 
     consent = sub.add_parser("consent", help="a customer authorizes a third party without the consent pages "
                                              "(as POST /__sim/authorizations); prints PG&E's token response")
-    _common(consent)
+    add_common_options(consent)
     consent.add_argument("customer", help="customer key or user name (see `mock-custodian customers`)")
     consent.add_argument("client_id", help="the third party's client_id")
     consent.add_argument("--groups", nargs="+", metavar="GROUP",
@@ -176,35 +120,14 @@ def register(sub: argparse._SubParsersAction, scenario_sub: argparse._SubParsers
 
     export = sub.add_parser("export-credentials", help="write every third party's credentials, PEM files and "
                                                        "optionally PKCS#12 bundles to a folder (for CI)")
-    _common(export)
+    add_common_options(export)
     export.add_argument("out", type=Path)
     export.add_argument("--p12", action="store_true", help="also write bundle.p12 per third party")
     export.add_argument("--p12-password", help="PKCS#12 password (default: none)")
     export.set_defaults(handler=cmd_export_credentials)
 
-    new = scenario_sub.add_parser("new", help="write a commented starter scenario (to FILE, or print it)")
-    new.add_argument("file", type=Path, nargs="?")
-    new.add_argument("--force", action="store_true", help="overwrite FILE")
-    new.set_defaults(handler=cmd_scenario_new)
-
-    load = scenario_sub.add_parser("load", help="replace the world with a scenario (a running server follows)")
-    _common(load)
-    load.add_argument("file", type=Path)
-    load.set_defaults(handler=cmd_scenario_load)
-
 
 # --- plumbing -------------------------------------------------------------------------------------
-
-
-def _open(args: argparse.Namespace) -> tuple[Settings, Database]:
-    overrides = {"data_dir": getattr(args, "data_dir", None), "database_url": getattr(args, "database_url", None)}
-    settings = load_settings(overrides)
-    if settings.database_url is None and not (settings.resolved_data_dir() / "mock-custodian.db").exists():
-        raise ValueError(f"no mock-custodian data in {settings.resolved_data_dir()} (start `mock-custodian serve` "
-                         "or pass --data-dir)")
-    database = Database(settings.resolved_database_url())
-    database.create_schema()  # adds tables a newer version knows; keeps everything else
-    return settings, database
 
 
 def table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> str:
@@ -219,16 +142,11 @@ def table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> str:
     return "\n".join(lines)
 
 
-def _fail(exc: ControlError) -> int:
-    print(f"mock-custodian: {exc.description}", file=sys.stderr)
-    return 2
-
-
 # --- commands -------------------------------------------------------------------------------------
 
 
 def cmd_clock(args: argparse.Namespace) -> int:
-    _settings, database = _open(args)
+    database = open_data_dir(args, create=False).database
     clock = database.clock()
     command = args.clock_command or "show"
     try:
@@ -243,7 +161,7 @@ def cmd_clock(args: argparse.Namespace) -> int:
             elif command == "thaw":
                 control.thaw_clock(db, clock.real_epoch())
     except ControlError as exc:
-        return _fail(exc)
+        return fail(exc.description)
     view = control.clock_view(database.read_clock_state(), clock.real_epoch())
     state = "frozen" if view["frozen"] else f"running, {_offset(view['offset_s'])} from real time"
     print(f"{view['now']}  ({view['local']} Pacific; {state})")
@@ -261,29 +179,11 @@ def _offset(seconds: float) -> str:
 
 
 def cmd_reset(args: argparse.Namespace) -> int:
-    settings, database = _open(args)
-    pki = DevPKI(settings.resolved_data_dir() / "certs")
+    settings, database, pki = open_data_dir(args, create=False)
     control.reload_world(database, pki, control.current_scenario(database, settings.scenario))
     loaded = loaded_scenario(database) or {}
     print(f"reset to scenario {loaded.get('name')!r} ({loaded.get('path')})")
     return 0
-
-
-def cmd_scenario_load(args: argparse.Namespace) -> int:
-    settings, database = _open(args)
-    from mock_custodian.scenario.parse import load_scenario_file
-
-    # Absolute, so a later reset finds it from anywhere; a built-in name (catalog) when no such file exists.
-    scenario = load_scenario_file(args.file.resolve() if args.file.exists() else args.file)
-    load_world(database, scenario, DevPKI(settings.resolved_data_dir() / "certs"))
-    print(f"loaded scenario {scenario.name!r} from {args.file}")
-    return 0
-
-
-def cmd_scenario_new(args: argparse.Namespace) -> int:
-    from mock_custodian.cli.population import write_scenario
-
-    return write_scenario(STARTER_SCENARIO, args.file, args.force)
 
 
 REQUEST_COLUMNS = [("id", "ID"), ("at", "AT (simulated)"), ("method", "METHOD"), ("target", "PATH"),
@@ -313,11 +213,9 @@ def _request_row(r: dict[str, Any]) -> dict[str, Any]:
 
 
 def cmd_requests(args: argparse.Namespace) -> int:
-    _settings, database = _open(args)
+    database = open_data_dir(args, create=False).database
     if args.json and args.tail:
-        print("mock-custodian: --json prints one array and cannot --tail; use --jsonl (one object per line)",
-              file=sys.stderr)
-        return 2
+        return fail("--json prints one array and cannot --tail; use --jsonl (one object per line)")
     filters = {"client_id": args.client_id, "method": args.method, "path": args.path, "status": args.status}
     with database.session() as db:
         everything = control.request_log(db, limit=control.MAX_LIST, **filters)
@@ -360,7 +258,7 @@ def _print_requests(rows: list[dict[str, Any]], args: argparse.Namespace, header
 
 
 def cmd_notifications(args: argparse.Namespace) -> int:
-    _settings, database = _open(args)
+    database = open_data_dir(args, create=False).database
     with database.session() as db:
         notes = control.list_notifications(db, args.client_id)
         posts = control.sink_posts(db)
@@ -394,7 +292,7 @@ def _param_value(text: str) -> Any:
 
 
 def cmd_faults(args: argparse.Namespace) -> int:
-    _settings, database = _open(args)
+    database = open_data_dir(args, create=False).database
     command = args.faults_command or "list"
     try:
         with database.session() as db:
@@ -416,7 +314,7 @@ def cmd_faults(args: argparse.Namespace) -> int:
                 return 0
             rows = [faults.describe(f) for f in faults.list_faults(db)]
     except ControlError as exc:
-        return _fail(exc)
+        return fail(exc.description)
     print(table([
         {**r, "scope": " ".join(x for x in (r["method"], r["path"] or "*",
                                             r["client_id"] and f"client={r['client_id']}", r["surface"]) if x),
@@ -432,12 +330,8 @@ def cmd_faults(args: argparse.Namespace) -> int:
 
 def cmd_export_credentials(args: argparse.Namespace) -> int:
     """Copy what a client in any language needs into one folder: credentials.json with paths in it."""
-    settings, database = _open(args)
-    pki = DevPKI(settings.resolved_data_dir() / "certs")
-    runtime_file = settings.resolved_data_dir() / "server.json"
-    server = json.loads(runtime_file.read_text()) if runtime_file.exists() else {
-        "api_base_url": settings.resolved_api_base_url(), "portal_base_url": settings.resolved_portal_base_url()}
-    creds = third_party_credentials(database, pki, server)
+    settings, database, pki = open_data_dir(args, create=False)
+    creds = third_party_credentials(database, pki, server_info(settings))
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(pki.ca_bundle, out / "ca.pem")
@@ -464,9 +358,7 @@ def cmd_export_credentials(args: argparse.Namespace) -> int:
 
 def cmd_customers(args: argparse.Namespace) -> int:
     """List the world's customers, or add a fragment's customers to it."""
-    from mock_custodian.domain import customer_add
-
-    _settings, database = _open(args)
+    database = open_data_dir(args, create=False).database
     added: set[str] | None = None
     if args.customers_command == "add":
         text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text(encoding="utf-8")
@@ -475,7 +367,7 @@ def cmd_customers(args: argparse.Namespace) -> int:
             with database.session() as db:
                 added = {c.key for c in customer_add.add_customers(db, specs, database.clock().epoch())}
         except ControlError as exc:
-            return _fail(exc)
+            return fail(exc.description)
     with database.session() as db:
         rows = [r for r in control.customers(db) if added is None or r["key"] in added]
     if args.json:
@@ -504,20 +396,19 @@ def cmd_customers(args: argparse.Namespace) -> int:
 
 def cmd_consent(args: argparse.Namespace) -> int:
     """POST /__sim/authorizations from the command line: consent, code exchange, PG&E's token response."""
-    from dataclasses import replace
-
+    # The web app (Flask, every blueprint) costs a tenth of a second: only this command loads it.
     from flask import Flask
 
     from mock_custodian.api.control import authorization_created_view
     from mock_custodian.web.context import Runtime
 
-    settings, database = _open(args)
-    runtime_file = settings.resolved_data_dir() / "server.json"
+    settings, database, pki = open_data_dir(args, create=False)
+    runtime_file = settings.resolved_data_dir() / RUNTIME_FILE
     if runtime_file.exists():  # the running server's public URLs, as the control API would use them
         settings = replace(settings, api_base_url=json.loads(runtime_file.read_text()).get("api_base_url"))
     # The token response is rendered by the token endpoint's own code, which reads the app's runtime.
     app = Flask(__name__)
-    app.extensions["mock_custodian"] = Runtime.build(settings, database, DevPKI(settings.resolved_data_dir() / "certs"))
+    app.extensions["mock_custodian"] = Runtime.build(settings, database, pki)
     try:
         with app.app_context(), database.session() as db:
             created, issued = control.create_authorization(
@@ -528,6 +419,6 @@ def cmd_consent(args: argparse.Namespace) -> int:
                 lifetimes=app.extensions["mock_custodian"].token_lifetimes)
             out = authorization_created_view(created, issued, args.customer, args.client_id, settings)
     except ControlError as exc:
-        return _fail(exc)
+        return fail(exc.description)
     print(json.dumps(out if args.full or out["token"] is None else out["token"], indent=2))
     return 0

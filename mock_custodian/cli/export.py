@@ -16,6 +16,7 @@ from typing import IO
 
 from sqlalchemy import or_, select
 
+from mock_custodian.cli.common import add_common_options, open_data_dir
 from mock_custodian.clock import PACIFIC
 from mock_custodian.domain.recordings import service_agreement_model
 from mock_custodian.espi import UsagePointRequest, usage_feed
@@ -69,10 +70,10 @@ def export_feed(model: ServiceAgreementModel, start: float, end: float, *, resou
         progress.update(end - start, final=True)
 
 
-def register(subparsers: argparse._SubParsersAction, _scenario_subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``export`` to the ``mock-custodian`` command."""
     parser = subparsers.add_parser("export", help="write a Green Button Download My Data file for one SA")
-    parser.add_argument("--data-dir", type=Path, help="state folder (default ./.mock-custodian)")
-    parser.add_argument("--database-url", help="SQLAlchemy URL (default SQLite in the data dir)")
+    add_common_options(parser)
     parser.add_argument("service_agreement", help="SA key (e.g. rivera-electric), SA number or usage point id")
     parser.add_argument("--start", required=True, help="first local day, YYYY-MM-DD")
     parser.add_argument("--end", required=True, help="day after the last, YYYY-MM-DD")
@@ -82,13 +83,10 @@ def register(subparsers: argparse._SubParsersAction, _scenario_subparsers: argpa
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from mock_custodian.cli.main import _settings, prepare
-
     start, end = _day(args.start), _day(args.end)
     if start >= end:
         raise ValueError("--start must be before --end")
-    settings = _settings(args)
-    database, _pki = prepare(settings)
+    settings, database, _pki = open_data_dir(args, create=True)
     with database.session() as db:
         ref = args.service_agreement
         sa = db.execute(select(ServiceAgreement).where(or_(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from mock_custodian.cli.control import _fail, _open
+from mock_custodian.cli.common import add_common_options, fail, open_data_dir
 from mock_custodian.domain.report import exceeds, format_text, parse_since, report_for
 from mock_custodian.errors import ControlError
 
@@ -13,11 +13,10 @@ from mock_custodian.errors import ControlError
 EXIT_FINDINGS = 1
 
 
-def register(sub: argparse._SubParsersAction, scenario_sub: argparse._SubParsersAction) -> None:
-    from mock_custodian.cli.main import _common
-
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``report`` to the ``mock-custodian`` command."""
     report = sub.add_parser("report", help="integration report: would this traffic pass at PG&E?")
-    _common(report)
+    add_common_options(report)
     report.add_argument("--client-id", help="only this third party's traffic")
     report.add_argument("--since", help="period start: ISO 8601 instant, epoch seconds, or a duration back from "
                         "now such as 2h (simulated clock; default: since the last reset)")
@@ -29,12 +28,12 @@ def register(sub: argparse._SubParsersAction, scenario_sub: argparse._SubParsers
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    settings, database = _open(args)
+    settings, database, _pki = open_data_dir(args, create=False)
     now = database.clock().epoch()
     try:
         out = report_for(database, settings, now, client_id=args.client_id, since=parse_since(args.since, now),
                          since_id=args.since_id)
     except ControlError as exc:
-        return _fail(exc)
+        return fail(exc.description)
     print(json.dumps(out, indent=2) if args.json else format_text(out))
     return EXIT_FINDINGS if exceeds(out, args.fail_on) else 0

@@ -11,20 +11,19 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from mock_custodian.cli.main import _common, _settings, prepare, server_info
+from mock_custodian.cli.common import add_common_options, fail, open_data_dir, server_info
 from mock_custodian.domain import registration as reg
 from mock_custodian.domain.certificate_checks import TrustAnchors
 from mock_custodian.domain.outbox import delivered_emails, email_as_dict
 from mock_custodian.domain.rehearsal import rehearsal
 from mock_custodian.errors import PGEError
+from mock_custodian.pki import DevPKI
 from mock_custodian.settings import Settings
-from mock_custodian.store.db import Database
 
 ADMIN_ACTIONS = {
     "accept": "accept a submitted or in-review registration (testing may begin)",
@@ -41,13 +40,13 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def register(subparsers: argparse._SubParsersAction, scenario_subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``third-party`` and ``outbox`` to the ``mock-custodian`` command."""
     tp = subparsers.add_parser("third-party", help="Third Party Portal: register, update, show, accept, approve, ...")
     tp_sub = tp.add_subparsers(dest="third_party_command", required=True)
 
     reg_p = tp_sub.add_parser("register", help="submit a registration (fields as flags or a JSON/YAML file)")
-    _common(reg_p)
+    add_common_options(reg_p)
     reg_p.add_argument("--from-file", type=Path, help="JSON or YAML mapping of registration fields")
     for name in reg.FIELD_LABELS:
         if name in FILE_FIELDS:
@@ -64,12 +63,12 @@ def register(subparsers: argparse._SubParsersAction, scenario_subparsers: argpar
     reg_p.set_defaults(handler=cmd_register)
 
     confirm_p = tp_sub.add_parser("confirm", help="use an e-mail confirmation link (or its token)")
-    _common(confirm_p)
+    add_common_options(confirm_p)
     confirm_p.add_argument("link", help="the link from the outbox, or just its token")
     confirm_p.set_defaults(handler=cmd_confirm)
 
     update_p = tp_sub.add_parser("update", help="edit a registration (Manage Registration > Edit)")
-    _common(update_p)
+    add_common_options(update_p)
     update_p.add_argument("registration", help="client_id or portal user name")
     for name in reg.EDITABLE:
         if name in ("notify_daily", "visibility"):
@@ -82,35 +81,35 @@ def register(subparsers: argparse._SubParsersAction, scenario_subparsers: argpar
     update_p.set_defaults(handler=cmd_update)
 
     show_p = tp_sub.add_parser("show", help="Manage Registration: status, milestones, credentials")
-    _common(show_p)
+    add_common_options(show_p)
     show_p.add_argument("registration", help="client_id or portal user name")
     show_p.add_argument("--json", action="store_true")
     show_p.set_defaults(handler=cmd_show)
 
     list_p = tp_sub.add_parser("list", help="every registration with its status")
-    _common(list_p)
+    add_common_options(list_p)
     list_p.add_argument("--json", action="store_true")
     list_p.set_defaults(handler=cmd_list)
 
     tests_p = tp_sub.add_parser("tests", help="the registration-test rehearsal: each step and why it failed")
-    _common(tests_p)
+    add_common_options(tests_p)
     tests_p.add_argument("registration", help="client_id or portal user name")
     tests_p.add_argument("--json", action="store_true")
     tests_p.set_defaults(handler=cmd_tests)
 
     csr_p = tp_sub.add_parser("sign-csr", help="issue a dev-CA client certificate for a CSR (prints the chain)")
-    _common(csr_p)
+    add_common_options(csr_p)
     csr_p.add_argument("csr", type=Path)
     csr_p.set_defaults(handler=cmd_sign_csr)
 
     for action, text in ADMIN_ACTIONS.items():
         admin = tp_sub.add_parser(action, help=f"PG&E side: {text}")
-        _common(admin)
+        add_common_options(admin)
         admin.add_argument("registration", help="client_id or portal user name")
         admin.set_defaults(handler=cmd_admin, action=action)
 
     outbox = subparsers.add_parser("outbox", help="the e-mails PG&E would have sent, newest first")
-    _common(outbox)
+    add_common_options(outbox)
     outbox.add_argument("--to", help="only e-mails to this address")
     outbox.add_argument("--limit", type=int, default=20)
     outbox.add_argument("--json", action="store_true")
@@ -118,13 +117,7 @@ def register(subparsers: argparse._SubParsersAction, scenario_subparsers: argpar
 
 
 # --------------------------------------------------------------------------------------------- plumbing
-def _open(args: argparse.Namespace) -> tuple[Settings, Database, Any]:
-    settings = _settings(args)
-    database, pki = prepare(settings)
-    return settings, database, pki
-
-
-def _policy(settings: Settings, pki: Any) -> reg.PortalPolicy:
+def _policy(settings: Settings, pki: DevPKI) -> reg.PortalPolicy:
     return reg.PortalPolicy(
         anchors=TrustAnchors.for_settings(Path(settings.trusted_ca_bundle) if settings.trusted_ca_bundle else None,
                                           pki),
@@ -137,15 +130,13 @@ def _policy(settings: Settings, pki: Any) -> reg.PortalPolicy:
     )
 
 
-def _fail(exc: PGEError) -> int:
+def _refusal(exc: PGEError) -> str:
+    """Why the portal refused: one line per offending field (as the form shows them), else PG&E's message."""
     fields = getattr(exc, "fields", None)
     if fields:
-        print("mock-custodian: refused:", file=sys.stderr)
-        for name, message in fields.items():
-            print(f"  {reg.FIELD_LABELS.get(name, name)}: {message}", file=sys.stderr)
-    else:
-        print(f"mock-custodian: {exc.description or exc.error}", file=sys.stderr)
-    return 2
+        return "refused:" + "".join(f"\n  {reg.FIELD_LABELS.get(name, name)}: {message}"
+                                    for name, message in fields.items())
+    return exc.description or exc.error
 
 
 def _fields_from_args(args: argparse.Namespace, names: tuple[str, ...] | list[str]) -> dict[str, Any]:
@@ -182,13 +173,12 @@ def _print_view(view: dict[str, Any]) -> None:
 
 # --------------------------------------------------------------------------------------------- commands
 def cmd_register(args: argparse.Namespace) -> int:
-    settings, database, pki = _open(args)
+    settings, database, pki = open_data_dir(args, create=True)
     raw: dict[str, Any] = {}
     if args.from_file:
         loaded = yaml.safe_load(args.from_file.read_text())
         if not isinstance(loaded, dict):
-            print(f"mock-custodian: {args.from_file}: expected a mapping of registration fields", file=sys.stderr)
-            return 2
+            return fail(f"{args.from_file}: expected a mapping of registration fields")
         raw.update(loaded)
     raw.update(_fields_from_args(args, [n for n in reg.FIELD_LABELS if n not in FILE_FIELDS]))
     if args.accept_terms:
@@ -205,7 +195,7 @@ def cmd_register(args: argparse.Namespace) -> int:
             if submission.issued_certificate_chain:
                 view["issued_certificate_chain"] = submission.issued_certificate_chain
     except PGEError as exc:
-        return _fail(exc)
+        return fail(_refusal(exc))
     if args.json:
         print(json.dumps(view, indent=2))
     else:
@@ -216,7 +206,7 @@ def cmd_register(args: argparse.Namespace) -> int:
 
 
 def cmd_confirm(args: argparse.Namespace) -> int:
-    settings, database, pki = _open(args)
+    settings, database, pki = open_data_dir(args, create=True)
     match = re.search(r"token=([A-Za-z0-9_\-]+)", args.link)
     token = match.group(1) if match else args.link.strip()
     try:
@@ -224,12 +214,12 @@ def cmd_confirm(args: argparse.Namespace) -> int:
             tp = reg.confirm(db, token, database.clock().epoch(), _policy(settings, pki))
             print(f"{tp.display_name}: {reg.STATUS_LABELS[tp.status]}")
     except PGEError as exc:
-        return _fail(exc)
+        return fail(_refusal(exc))
     return 0
 
 
 def cmd_update(args: argparse.Namespace) -> int:
-    settings, database, pki = _open(args)
+    settings, database, pki = open_data_dir(args, create=True)
     fields = _fields_from_args(args, reg.EDITABLE)
     certificate = fields.pop("certificate", None)
     csr = fields.pop("csr", None)
@@ -247,7 +237,7 @@ def cmd_update(args: argparse.Namespace) -> int:
                 reg.replace_certificate(db, tp, certificate, now, _policy(settings, pki))
             view = reg.registration_view(db, tp, now)
     except PGEError as exc:
-        return _fail(exc)
+        return fail(_refusal(exc))
     return _emit(args, view)
 
 
@@ -261,7 +251,7 @@ def _emit(args: argparse.Namespace, view: dict) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    _, database, _ = _open(args)
+    database = open_data_dir(args, create=True).database
     now = database.clock().epoch()
     try:
         with database.session() as db:
@@ -269,12 +259,12 @@ def cmd_show(args: argparse.Namespace) -> int:
             reg.advance_lifecycle(db, tp, now)
             view = reg.registration_view(db, tp, now)
     except PGEError as exc:
-        return _fail(exc)
+        return fail(_refusal(exc))
     return _emit(args, view)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    _, database, _ = _open(args)
+    database = open_data_dir(args, create=True).database
     now = database.clock().epoch()
     from sqlalchemy import select
 
@@ -297,7 +287,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_tests(args: argparse.Namespace) -> int:
-    _, database, _ = _open(args)
+    database = open_data_dir(args, create=True).database
     now = database.clock().epoch()
     try:
         with database.session() as db:
@@ -305,7 +295,7 @@ def cmd_tests(args: argparse.Namespace) -> int:
             reg.advance_lifecycle(db, tp, now)
             report = rehearsal(db, tp, now)
     except PGEError as exc:
-        return _fail(exc)
+        return fail(_refusal(exc))
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -326,16 +316,16 @@ def cmd_tests(args: argparse.Namespace) -> int:
 
 
 def cmd_sign_csr(args: argparse.Namespace) -> int:
-    _, _, pki = _open(args)
+    pki = open_data_dir(args, create=True).pki
     try:
         print(reg.issue_certificate_for_csr(pki, args.csr.read_text()), end="")
     except PGEError as exc:
-        return _fail(exc)
+        return fail(_refusal(exc))
     return 0
 
 
 def cmd_admin(args: argparse.Namespace) -> int:
-    _, database, _ = _open(args)
+    database = open_data_dir(args, create=True).database
     now = database.clock().epoch()
     actions = {"accept": reg.accept, "approve": reg.approve, "hold": reg.hold, "resume": reg.resume,
                "expire": reg.expire, "terminate": reg.terminate}
@@ -346,12 +336,12 @@ def cmd_admin(args: argparse.Namespace) -> int:
             actions[args.action](db, tp, now)
             print(f"{tp.display_name} ({tp.client_id}): {reg.STATUS_LABELS[tp.status]}")
     except PGEError as exc:
-        return _fail(exc)
+        return fail(_refusal(exc))
     return 0
 
 
 def cmd_outbox(args: argparse.Namespace) -> int:
-    _, database, _ = _open(args)
+    database = open_data_dir(args, create=True).database
     with database.session() as db:
         emails = [email_as_dict(e) for e in delivered_emails(db, database.clock().epoch(), to=args.to,
                                                               limit=args.limit)]

@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from mock_custodian.clock import PACIFIC
+from mock_custodian.domain.events import schedule_consent_events
 from mock_custodian.errors import Forbidden, NotFound
 from mock_custodian.espi.admin import batch_list_xml
 from mock_custodian.store.db import next_id
@@ -332,8 +333,6 @@ def create_customer_authorization(
         db.add(AuthorizationCode(code=token_key(code), prefix=display_prefix(code), third_party_id=tp.id,
                                  authorization_id=authorization.id,
                                  redirect_uri=redirect_uri, endpoint="production", issued_at=now))
-    from mock_custodian.domain.lifecycle import schedule_consent_events  # lifecycle builds on this module
-
     schedule_consent_events(db, authorization, now)  # the scenario's ``after_consent`` timeline entries
     customer = db.get(Customer, customer_id)
     _email(db, confirmation_email or (customer.email if customer else None),

@@ -9,7 +9,6 @@ reaches their time, by whichever process looks first (a conditional update claim
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterable
 
 from sqlalchemy import select, text, update
@@ -27,8 +26,9 @@ from mock_custodian.domain.authorizations import (
     local_date,
     remove_service_agreement,
 )
+from mock_custodian.domain.events import ACCOUNT_EVENT_KINDS, CUSTOMER_EVENT_KINDS
 from mock_custodian.errors import BadRequest
-from mock_custodian.store.db import meta_get, meta_set, next_id
+from mock_custodian.store.db import next_id
 from mock_custodian.store.models import (
     Account,
     AccountEvent,
@@ -45,14 +45,6 @@ from mock_custodian.synth.lifecycle import CORRECTION_QUALITIES, ESTIMATE_QUALIT
 
 THREE_YEARS = 3 * 365 * 86400
 DATA_CHANGE_KINDS = ("gap", "correction", "bill_revision")
-ACCOUNT_EVENT_KINDS = (
-    "meter_exchange", "rate_change", "temporary_turn_off", "turn_on", "move_out", "change_of_company",
-    "unlink_account", "paper_authorization",
-)
-# The customer's own actions on "My authorizations" (the X, the pencil), scheduled like account events.
-CUSTOMER_EVENT_KINDS = ("cancel_authorization", "edit_authorization")
-# Meta key of the events a scenario anchors to each consent (``after_consent``), scheduled as consents happen.
-CONSENT_EVENTS_KEY = "consent_events"
 # Events after which the SA keeps its authorizations and history (spec 4.15) and those that end access.
 ENDING_EVENTS = ("move_out", "change_of_company")
 
@@ -159,53 +151,6 @@ def schedule_event(db: Session, kind: str, at: float, *, sa: ServiceAgreement | 
                          account_id=account.id if account else (sa.account_id if sa else None), params=params)
     db.add(event)
     return event
-
-
-def schedule_customer_event(db: Session, kind: str, at: float, *, customer_id: int,
-                            params: dict | None = None) -> AccountEvent:
-    """A customer's cancel or edit at ``at``: on ``params["authorization_id"]``, else on every live
-    authorization of the customer (with ``params["client_id"]``'s third party only, when given)."""
-    if kind not in CUSTOMER_EVENT_KINDS:
-        raise BadRequest(f"event must be one of {', '.join(CUSTOMER_EVENT_KINDS)}")
-    event = AccountEvent(kind=kind, at=at, params={**(params or {}), "customer_id": customer_id})
-    db.add(event)
-    return event
-
-
-def declare_consent_event(db: Session, kind: str, delay: float, *, customer_id: int, client_id: str | None = None,
-                          sa: ServiceAgreement | None = None, account: Account | None = None,
-                          params: dict | None = None) -> None:
-    """An event ``delay`` seconds after each consent the customer gives (to ``client_id`` only, when given).
-
-    Kept as a declaration; :func:`schedule_consent_events` turns it into a scheduled event per consent.
-    """
-    if kind not in ACCOUNT_EVENT_KINDS + CUSTOMER_EVENT_KINDS:
-        raise BadRequest(f"event must be one of {', '.join(ACCOUNT_EVENT_KINDS + CUSTOMER_EVENT_KINDS)}")
-    declared = json.loads(meta_get(db, CONSENT_EVENTS_KEY) or "[]")
-    declared.append({"kind": kind, "delay": float(delay), "customer_id": customer_id, "client_id": client_id,
-                     "sa_id": sa.id if sa else None, "account_id": account.id if account else None,
-                     "params": dict(params or {})})
-    meta_set(db, CONSENT_EVENTS_KEY, json.dumps(declared))
-
-
-def schedule_consent_events(db: Session, authorization: Authorization, now: float) -> list[AccountEvent]:
-    """A consent just happened: schedule the events declared relative to it (customer actions target it)."""
-    declared = json.loads(meta_get(db, CONSENT_EVENTS_KEY) or "[]")
-    client_id = authorization.third_party.client_id if authorization.third_party else None
-    out = []
-    for entry in declared:
-        if entry["customer_id"] != authorization.customer_id or entry["client_id"] not in (None, client_id):
-            continue
-        at = now + entry["delay"]
-        if entry["kind"] in CUSTOMER_EVENT_KINDS:
-            event = schedule_customer_event(db, entry["kind"], at, customer_id=authorization.customer_id,
-                                            params={**entry["params"], "authorization_id": authorization.id})
-        else:
-            event = AccountEvent(kind=entry["kind"], at=at, service_agreement_id=entry["sa_id"],
-                                 account_id=entry["account_id"], params=dict(entry["params"]))
-            db.add(event)
-        out.append(event)
-    return out
 
 
 _ANY_DUE = text("SELECT 1 FROM account_events WHERE at <= :now AND applied_at IS NULL LIMIT 1")
@@ -345,6 +290,6 @@ def _paper_authorization(db: Session, event: AccountEvent, sa: ServiceAgreement,
 
 __all__ = [
     "ACCOUNT_EVENT_KINDS", "CUSTOMER_EVENT_KINDS", "CUSTOMER_KINDS", "DATA_CHANGE_KINDS", "apply_due_events",
-    "changes_by_service_agreement", "declare_bill_revision", "declare_consent_event", "declare_correction",
-    "declare_gap", "schedule_consent_events", "schedule_customer_event", "schedule_event", "to_change",
+    "changes_by_service_agreement", "declare_bill_revision", "declare_correction", "declare_gap", "schedule_event",
+    "to_change",
 ]

@@ -296,14 +296,12 @@ def _day_instant(value: float | str | None, now: float) -> float | None:
 
 def _load_timeline(db: Any, scenario: Scenario, sa_by_key: dict, tp_by_key: dict, now: float) -> None:
     """Declare the scenario's data changes and schedule its account events (past ones apply at once)."""
+    from mock_custodian.domain.events import CUSTOMER_EVENT_KINDS, declare_consent_event, schedule_customer_event
     from mock_custodian.domain.lifecycle import (
-        CUSTOMER_EVENT_KINDS,
         DATA_CHANGE_KINDS,
         declare_bill_revision,
-        declare_consent_event,
         declare_correction,
         declare_gap,
-        schedule_customer_event,
         schedule_event,
     )
 

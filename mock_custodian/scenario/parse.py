@@ -18,34 +18,24 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from mock_custodian.clock import PACIFIC
+from mock_custodian.scenario import fields
+from mock_custodian.scenario.fields import (
+    CUSTOMER_CLASSES,
+    HISTORY_MONTHS,
+    PGE_CITIES,
+    REGISTRATION_STATUSES,
+    USER_TYPES,
+    Context,
+    LineLoader,
+    ScenarioError,
+    YamlMap,
+    YamlSeq,
+)
 from mock_custodian.synth.config import ALL_PROFILES, ServiceAgreementModel
-from mock_custodian.vocabulary import DATA_GROUPS, RegistrationStatus
+from mock_custodian.vocabulary import RegistrationStatus
 
 if TYPE_CHECKING:
     from mock_custodian.scenario.population import PopulationSpec
-
-USER_TYPES = ("standard", "self_access", "eef", "cca")
-# What a scenario may declare (discarded is only reached by the clock).
-REGISTRATION_STATUSES = tuple(status for status in RegistrationStatus if status != RegistrationStatus.DISCARDED)
-CUSTOMER_CLASSES = ("RES", "AGR", "COM/IND", "OTHER")
-HISTORY_MONTHS = (24, 36, 48)
-
-# Cities in PG&E's service territory: (city, ZIP prefix, area code, California climate zone).
-PGE_CITIES = (
-    ("San Francisco", "941", "415", 3),
-    ("Oakland", "946", "510", 3),
-    ("Berkeley", "947", "510", 3),
-    ("San Jose", "951", "408", 4),
-    ("Sacramento", "958", "916", 12),
-    ("Fresno", "937", "559", 13),
-    ("Bakersfield", "933", "661", 13),
-    ("Santa Rosa", "954", "707", 2),
-    ("Chico", "959", "530", 11),
-    ("Stockton", "952", "209", 12),
-    ("Salinas", "939", "831", 3),
-    ("San Luis Obispo", "934", "805", 5),
-    ("Eureka", "955", "707", 1),
-)
 
 DEFAULT_DEMO = Path(__file__).resolve().parent / "fixtures" / "demo.yaml"
 # Built-in scenarios, by the name ``--scenario NAME`` and ``extends: NAME`` accept.
@@ -53,64 +43,8 @@ BUILTIN_SCENARIOS = {
     "demo": DEFAULT_DEMO,
     "catalog": Path(__file__).resolve().parent / "fixtures" / "catalog.yaml",
 }
-
-
-class ScenarioError(ValueError):
-    """A scenario problem, naming the file, the line and the field."""
-
-    def __init__(self, path: str, line: int | None, field_path: str, message: str) -> None:
-        self.path, self.line, self.field_path, self.message = path, line, field_path, message
-        where = f"{path}:{line}" if line else path
-        super().__init__(f"{where}: {field_path}: {message}" if field_path else f"{where}: {message}")
-
-
-class _Map(dict):
-    """A YAML mapping that remembers the line of each key."""
-
-    lines: dict[str, int]
-    line: int
-
-
-class _Seq(list):
-    line: int
-
-
-class _LineLoader(yaml.SafeLoader):
-    pass
-
-
-def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> _Map:
-    result = _Map()
-    result.lines = {}
-    result.line = node.start_mark.line + 1
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        result[key] = loader.construct_object(value_node, deep=True)
-        result.lines[key] = key_node.start_mark.line + 1
-    return result
-
-
-def _construct_seq(loader: _LineLoader, node: yaml.SequenceNode) -> _Seq:
-    result = _Seq(loader.construct_object(child, deep=True) for child in node.value)
-    result.line = node.start_mark.line + 1
-    return result
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_map)
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_seq)
-
-
-@dataclass
-class _Ctx:
-    path: str
-
-    def fail(self, node: Any, key: str | None, field_path: str, message: str) -> ScenarioError:
-        line = None
-        if isinstance(node, _Map):
-            line = node.lines.get(key, node.line) if key is not None else node.line
-        elif isinstance(node, _Seq):
-            line = node.line
-        return ScenarioError(self.path, line, field_path, message)
+# The commented starter ``mock-custodian scenario new`` writes (a file, so it reads as the YAML it is).
+STARTER_FILE = Path(__file__).resolve().parent / "fixtures" / "starter.yaml"
 
 
 # --------------------------------------------------------------------------------------------
@@ -226,80 +160,6 @@ class Scenario:
     population: PopulationSpec | None = None  # generated customers (mock_custodian.scenario.population)
 
 
-# --------------------------------------------------------------------------------------------
-# Field readers
-
-
-def _req(ctx: _Ctx, node: _Map, key: str, where: str, kind: type | tuple = str) -> Any:
-    if key not in node or node[key] is None or node[key] == "":
-        raise ctx.fail(node, None, f"{where}.{key}", "is required")
-    return _typed(ctx, node, key, where, kind)
-
-
-def _opt(ctx: _Ctx, node: _Map, key: str, where: str, kind: type | tuple = str, default: Any = None) -> Any:
-    if key not in node or node[key] is None:
-        return default
-    return _typed(ctx, node, key, where, kind)
-
-
-def _typed(ctx: _Ctx, node: _Map, key: str, where: str, kind: type | tuple) -> Any:
-    value = node[key]
-    if kind is str and isinstance(value, int | float) and not isinstance(value, bool):
-        value = str(value)
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        names = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
-        raise ctx.fail(node, key, f"{where}.{key}", f"expected {names}, got {type(value).__name__}")
-    return value
-
-
-def _choice(ctx: _Ctx, node: _Map, key: str, where: str, choices: tuple, default: Any = None) -> Any:
-    value = _opt(ctx, node, key, where, str if isinstance(choices[0], str) else int, default)
-    if value is None:
-        raise ctx.fail(node, None, f"{where}.{key}", "is required")
-    if value not in choices:
-        raise ctx.fail(node, key, f"{where}.{key}", f"{value!r} is not one of {', '.join(map(str, choices))}")
-    return value
-
-
-def _https(ctx: _Ctx, node: _Map, key: str, where: str) -> str | None:
-    value = _opt(ctx, node, key, where, str)
-    if value is None:
-        return None
-    if not re.match(r"^(https://[^\s/?#]+|\{api_base_url\})[^\s]*$", value):
-        raise ctx.fail(node, key, f"{where}.{key}", f"{value!r} is not a well-formed https URL")
-    return value
-
-
-def _instant(ctx: _Ctx, node: _Map, key: str, where: str, default: Any = None) -> float | str | None:
-    """An absolute instant/date (stored as epoch) or a relative offset like ``-90d`` (kept as text)."""
-    if key not in node or node[key] is None:
-        return default
-    value = node[key]
-    if isinstance(value, dt.datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).timestamp()
-    if isinstance(value, dt.date):
-        return dt.datetime(value.year, value.month, value.day, tzinfo=PACIFIC).timestamp()
-    if isinstance(value, str):
-        if re.fullmatch(r"[+-]\d+[dhm]", value.strip()):
-            return value.strip()
-        if value.strip().lower() == "indefinite":
-            return None
-        try:
-            text = value.strip().replace("Z", "+00:00")
-            parsed = dt.datetime.fromisoformat(text)
-        except ValueError:
-            parsed = None
-        if parsed is not None and parsed.tzinfo is not None:
-            return parsed.timestamp()
-    raise ctx.fail(
-        node, key, f"{where}.{key}",
-        f"{value!r} is not a date (YYYY-MM-DD, local), an instant with zone (2026-03-01T00:00Z) "
-        "or an offset like -90d",
-    )
-
-
 def resolve_instant(value: float | str | None, now: float) -> float | None:
     """Turn a stored scenario instant (absolute, or ``-90d`` relative to load time) into epoch."""
     if value is None or isinstance(value, float | int):
@@ -310,51 +170,6 @@ def resolve_instant(value: float | str | None, now: float) -> float | None:
     unit = {"d": 86400, "h": 3600, "m": 60}[match.group(3)]
     return now + sign * int(match.group(2)) * unit
 
-
-def _groups(ctx: _Ctx, node: _Map, key: str, where: str, default: list[str] | None = None) -> list[str]:
-    value = node.get(key, default)
-    if value is None:
-        raise ctx.fail(node, None, f"{where}.{key}", "is required")
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ctx.fail(node, key, f"{where}.{key}", "expected a list of data groups")
-    for group in value:
-        if group not in DATA_GROUPS:
-            raise ctx.fail(node, key, f"{where}.{key}", f"{group!r} is not one of {', '.join(DATA_GROUPS)}")
-    return list(value)
-
-
-def _contact(ctx: _Ctx, node: _Map, key: str, where: str) -> dict:
-    value = node.get(key)
-    if value is None:
-        return {}
-    if not isinstance(value, _Map):
-        raise ctx.fail(node, key, f"{where}.{key}", "expected a mapping with name, email, phone")
-    return {k: str(value.get(k, "")) for k in ("name", "email", "phone")}
-
-
-def _seq(ctx: _Ctx, node: _Map, key: str, where: str, required: bool = False) -> list:
-    value = node.get(key)
-    if value is None:
-        if required:
-            raise ctx.fail(node, None, f"{where}.{key}", "is required")
-        return []
-    if not isinstance(value, list):
-        raise ctx.fail(node, key, f"{where}.{key}", "expected a list")
-    return value
-
-
-def _mapping(ctx: _Ctx, value: Any, where: str, parent: Any) -> _Map:
-    if not isinstance(value, _Map):
-        raise ctx.fail(parent, None, where, "expected a mapping")
-    return value
-
-
-def _check_keys(ctx: _Ctx, node: _Map, where: str, allowed: set[str]) -> None:
-    for key in node:
-        if key not in allowed:
-            raise ctx.fail(
-                node, key, f"{where}.{key}", f"unknown field (expected one of {', '.join(sorted(allowed))})"
-            )
 
 
 # --------------------------------------------------------------------------------------------
@@ -380,13 +195,13 @@ OFFSET_VALIDATION_EPOCH = 1767225600.0  # 2026-01-01T00:00Z
 _AUTH_KEYS = {"third_party", "customer", "service_agreements", "data_groups", "created_at", "ends_at", "ends_on"}
 
 
-def _extend(ctx: _Ctx, doc: _Map, path: str) -> Scenario:
+def _extend(ctx: Context, doc: YamlMap, path: str) -> Scenario:
     """``extends: demo`` (a built-in name) or a file relative to this one: its lists come first.
 
     The base is validated on its own (its errors name its file); this file's entries are then checked
     against it (duplicate keys, references), so they may use its customers and third parties.
     """
-    ref = _req(ctx, doc, "extends", "scenario")
+    ref = fields.required(ctx, doc, "extends", "scenario")
     target = BUILTIN_SCENARIOS.get(ref) or (Path(path).parent / ref)
     try:
         base_text = target.read_text(encoding="utf-8")
@@ -395,12 +210,12 @@ def _extend(ctx: _Ctx, doc: _Map, path: str) -> Scenario:
     if "extends" in (yaml.safe_load(base_text) or {}):
         raise ctx.fail(doc, "extends", "scenario.extends", "a scenario that extends another cannot be extended")
     base = parse_scenario(base_text, str(target))
-    base_doc = yaml.load(base_text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+    base_doc = yaml.load(base_text, Loader=LineLoader)  # noqa: S506 - SafeLoader subclass
     for key in ("third_parties", "customers", "authorizations", "timeline"):
         own = doc.get(key)
         if own is not None and not isinstance(own, list):
             raise ctx.fail(doc, key, f"scenario.{key}", "expected a list")
-        merged = _Seq([*(base_doc.get(key) or []), *(own or [])])
+        merged = YamlSeq([*(base_doc.get(key) or []), *(own or [])])
         merged.line = getattr(own, "line", doc.line)
         doc[key] = merged
     return base
@@ -408,15 +223,15 @@ def _extend(ctx: _Ctx, doc: _Map, path: str) -> Scenario:
 
 def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
     """Validate a scenario document; every error names file, line and field."""
-    ctx = _Ctx(path)
+    ctx = Context(path)
     try:
-        doc = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+        doc = yaml.load(text, Loader=LineLoader)  # noqa: S506 - SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise ScenarioError(path, mark.line + 1 if mark else None, "", f"not valid YAML: {exc}") from exc
-    if not isinstance(doc, _Map):
+    if not isinstance(doc, YamlMap):
         raise ScenarioError(path, 1, "", "a scenario is a mapping with third_parties, customers, authorizations")
-    _check_keys(ctx, doc, "scenario",
+    fields.check_keys(ctx, doc, "scenario",
                 {"name", "seed", "extends", "third_parties", "customers", "authorizations", "timeline",
                  "population"})
     digest = hashlib.sha256(text.encode()).hexdigest()
@@ -426,22 +241,22 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
         base_seed, digest = base.seed, hashlib.sha256(f"{base.digest}|{digest}".encode()).hexdigest()
     scenario = Scenario(
         path=path,
-        name=_opt(ctx, doc, "name", "scenario", str, Path(path).stem),
-        seed=_opt(ctx, doc, "seed", "scenario", int, base_seed),
+        name=fields.optional(ctx, doc, "name", "scenario", str, Path(path).stem),
+        seed=fields.optional(ctx, doc, "seed", "scenario", int, base_seed),
         digest=digest,
     )
     seen_tp: dict[str, Any] = {}
     display_names: set[str] = set()
     client_ids: set[str] = set()
-    for i, raw in enumerate(_seq(ctx, doc, "third_parties", "scenario")):
+    for i, raw in enumerate(fields.sequence(ctx, doc, "third_parties", "scenario")):
         where = f"third_parties[{i}]"
-        node = _mapping(ctx, raw, where, doc)
-        _check_keys(ctx, node, where, _TP_KEYS)
-        key = _req(ctx, node, "key", where)
+        node = fields.mapping(ctx, raw, where, doc)
+        fields.check_keys(ctx, node, where, _TP_KEYS)
+        key = fields.required(ctx, node, "key", where)
         if key in seen_tp:
             raise ctx.fail(node, "key", f"{where}.key", f"duplicate third party key {key!r}")
-        user_type = _choice(ctx, node, "user_type", where, USER_TYPES, "standard")
-        client_id = _opt(ctx, node, "client_id", where, str)
+        user_type = fields.choice(ctx, node, "user_type", where, USER_TYPES, "standard")
+        client_id = fields.optional(ctx, node, "client_id", where, str)
         if client_id is not None:
             if not re.fullmatch(r"\d{1,5}", client_id):
                 raise ctx.fail(node, "client_id", f"{where}.client_id", "must be up to 5 digits")
@@ -449,22 +264,22 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
             if client_id in client_ids:
                 raise ctx.fail(node, "client_id", f"{where}.client_id", f"duplicate client_id {client_id}")
             client_ids.add(client_id)
-        display_name = _req(ctx, node, "display_name", where)
+        display_name = fields.required(ctx, node, "display_name", where)
         if display_name in display_names:
             raise ctx.fail(node, "display_name", f"{where}.display_name",
                            f"display name {display_name!r} is already used (must be unique)")
         display_names.add(display_name)
-        tax_id = _req(ctx, node, "tax_id", where)
+        tax_id = fields.required(ctx, node, "tax_id", where)
         if not re.fullmatch(r"\d{9}", tax_id):
             raise ctx.fail(node, "tax_id", f"{where}.tax_id", "must be exactly 9 digits (an EIN)")
-        redirect_uri = _https(ctx, node, "redirect_uri", where)
-        portal_uri = _https(ctx, node, "portal_uri", where)
+        redirect_uri = fields.https_url(ctx, node, "redirect_uri", where)
+        portal_uri = fields.https_url(ctx, node, "portal_uri", where)
         if user_type in ("standard", "eef"):
             if redirect_uri is None:
                 raise ctx.fail(node, None, f"{where}.redirect_uri", f"is required for user type {user_type}")
             if portal_uri is None:
                 raise ctx.fail(node, None, f"{where}.portal_uri", f"is required for user type {user_type}")
-        history = _opt(ctx, node, "history_months", where, int, 36)
+        history = fields.optional(ctx, node, "history_months", where, int, 36)
         if history not in HISTORY_MONTHS:
             raise ctx.fail(node, "history_months", f"{where}.history_months", "must be 24, 36 or 48")
         default_groups = ["Basic", "Account", "Billing", "Usage"] if user_type in ("standard", "eef") else []
@@ -472,28 +287,28 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
             key=key,
             client_id=client_id,
             user_type=user_type,
-            status=_choice(ctx, node, "status", where, REGISTRATION_STATUSES, RegistrationStatus.APPROVED),
-            legal_name=_opt(ctx, node, "legal_name", where, str, display_name),
+            status=fields.choice(ctx, node, "status", where, REGISTRATION_STATUSES, RegistrationStatus.APPROVED),
+            legal_name=fields.optional(ctx, node, "legal_name", where, str, display_name),
             display_name=display_name,
             tax_id=tax_id,
-            business_contact=_contact(ctx, node, "business_contact", where),
-            technical_contact=_contact(ctx, node, "technical_contact", where),
-            description=_opt(ctx, node, "description", where, str, ""),
-            phone=_opt(ctx, node, "phone", where, str, ""),
+            business_contact=fields.contact(ctx, node, "business_contact", where),
+            technical_contact=fields.contact(ctx, node, "technical_contact", where),
+            description=fields.optional(ctx, node, "description", where, str, ""),
+            phone=fields.optional(ctx, node, "phone", where, str, ""),
             redirect_uri=redirect_uri,
             portal_uri=portal_uri,
-            scope_selection_uri=_https(ctx, node, "scope_selection_uri", where),
-            notification_uri=_https(ctx, node, "notification_uri", where),
-            notify_daily=_opt(ctx, node, "notify_daily", where, bool, False),
-            data_groups=_groups(ctx, node, "data_groups", where, default_groups),
+            scope_selection_uri=fields.https_url(ctx, node, "scope_selection_uri", where),
+            notification_uri=fields.https_url(ctx, node, "notification_uri", where),
+            notify_daily=fields.optional(ctx, node, "notify_daily", where, bool, False),
+            data_groups=fields.data_groups(ctx, node, "data_groups", where, default_groups),
             history_months=history,
-            visible=_opt(ctx, node, "visible", where, bool, True),
-            client_secret=_opt(ctx, node, "client_secret", where, str),
-            portal_username=_opt(ctx, node, "portal_username", where, str),
-            portal_password=_opt(ctx, node, "portal_password", where, str),
-            cca_territory=[str(v) for v in _seq(ctx, node, "cca_territory", where)],
-            customer=_opt(ctx, node, "customer", where, str),
-            situation=_opt(ctx, node, "situation", where, str),
+            visible=fields.optional(ctx, node, "visible", where, bool, True),
+            client_secret=fields.optional(ctx, node, "client_secret", where, str),
+            portal_username=fields.optional(ctx, node, "portal_username", where, str),
+            portal_password=fields.optional(ctx, node, "portal_password", where, str),
+            cca_territory=[str(v) for v in fields.sequence(ctx, node, "cca_territory", where)],
+            customer=fields.optional(ctx, node, "customer", where, str),
+            situation=fields.optional(ctx, node, "situation", where, str),
         )
         if tp.customer is not None and user_type != "self_access":
             raise ctx.fail(node, "customer", f"{where}.customer", "only a self_access third party has a customer")
@@ -505,43 +320,43 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
     seen_customers: dict[str, CustomerSpec] = {}
     seen_sa: dict[str, ServiceAgreementSpec] = {}
     usernames: set[str] = set()
-    for i, raw in enumerate(_seq(ctx, doc, "customers", "scenario")):
+    for i, raw in enumerate(fields.sequence(ctx, doc, "customers", "scenario")):
         where = f"customers[{i}]"
-        node = _mapping(ctx, raw, where, doc)
-        _check_keys(ctx, node, where, _CUSTOMER_KEYS)
-        key = _req(ctx, node, "key", where)
+        node = fields.mapping(ctx, raw, where, doc)
+        fields.check_keys(ctx, node, where, _CUSTOMER_KEYS)
+        key = fields.required(ctx, node, "key", where)
         if key in seen_customers:
             raise ctx.fail(node, "key", f"{where}.key", f"duplicate customer key {key!r}")
-        username = _opt(ctx, node, "username", where, str, key)
+        username = fields.optional(ctx, node, "username", where, str, key)
         if username in usernames:
             raise ctx.fail(node, "username", f"{where}.username", f"duplicate username {username!r}")
         usernames.add(username)
-        city = _opt(ctx, node, "city", where, str)
+        city = fields.optional(ctx, node, "city", where, str)
         if city is not None and city not in {c[0] for c in PGE_CITIES}:
             raise ctx.fail(node, "city", f"{where}.city",
                            f"{city!r} is not a known PG&E city ({', '.join(c[0] for c in PGE_CITIES)})")
         customer = CustomerSpec(
             key=key,
             username=username,
-            password=_opt(ctx, node, "password", where, str, "demo"),
-            name=_opt(ctx, node, "name", where, str),
-            email=_opt(ctx, node, "email", where, str),
-            phone=_opt(ctx, node, "phone", where, str),
-            customer_class=_choice(ctx, node, "class", where, CUSTOMER_CLASSES, "RES"),
+            password=fields.optional(ctx, node, "password", where, str, "demo"),
+            name=fields.optional(ctx, node, "name", where, str),
+            email=fields.optional(ctx, node, "email", where, str),
+            phone=fields.optional(ctx, node, "phone", where, str),
+            customer_class=fields.choice(ctx, node, "class", where, CUSTOMER_CLASSES, "RES"),
             city=city,
             accounts=[],
-            situation=_opt(ctx, node, "situation", where, str),
-            online_account=_opt(ctx, node, "online_account", where, bool, True),
+            situation=fields.optional(ctx, node, "situation", where, str),
+            online_account=fields.optional(ctx, node, "online_account", where, bool, True),
         )
-        for j, raw_acct in enumerate(_seq(ctx, node, "accounts", where, required=True)):
+        for j, raw_acct in enumerate(fields.sequence(ctx, node, "accounts", where, required=True)):
             awhere = f"{where}.accounts[{j}]"
-            acct_node = _mapping(ctx, raw_acct, awhere, node)
-            _check_keys(ctx, acct_node, awhere, _ACCOUNT_KEYS)
-            account = AccountSpec(key=_opt(ctx, acct_node, "key", awhere, str, f"{key}-{j + 1}"),
+            acct_node = fields.mapping(ctx, raw_acct, awhere, node)
+            fields.check_keys(ctx, acct_node, awhere, _ACCOUNT_KEYS)
+            account = AccountSpec(key=fields.optional(ctx, acct_node, "key", awhere, str, f"{key}-{j + 1}"),
                                   service_agreements=[])
-            for k, raw_sa in enumerate(_seq(ctx, acct_node, "service_agreements", awhere, required=True)):
+            for k, raw_sa in enumerate(fields.sequence(ctx, acct_node, "service_agreements", awhere, required=True)):
                 swhere = f"{awhere}.service_agreements[{k}]"
-                sa_node = _mapping(ctx, raw_sa, swhere, acct_node)
+                sa_node = fields.mapping(ctx, raw_sa, swhere, acct_node)
                 sa = _parse_sa(ctx, sa_node, swhere, customer.customer_class)
                 if sa.key in seen_sa:
                     raise ctx.fail(sa_node, "key", f"{swhere}.key", f"duplicate service agreement key {sa.key!r}")
@@ -564,24 +379,24 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
             raise ctx.fail(doc["third_parties"][tp_index], "customer", f"third_parties[{tp_index}].customer",
                            f"unknown customer {tp.customer!r}")
 
-    for i, raw in enumerate(_seq(ctx, doc, "authorizations", "scenario")):
+    for i, raw in enumerate(fields.sequence(ctx, doc, "authorizations", "scenario")):
         where = f"authorizations[{i}]"
-        node = _mapping(ctx, raw, where, doc)
-        _check_keys(ctx, node, where, _AUTH_KEYS)
-        tp_key = _req(ctx, node, "third_party", where)
+        node = fields.mapping(ctx, raw, where, doc)
+        fields.check_keys(ctx, node, where, _AUTH_KEYS)
+        tp_key = fields.required(ctx, node, "third_party", where)
         if tp_key not in seen_tp:
             raise ctx.fail(node, "third_party", f"{where}.third_party", f"unknown third party {tp_key!r}")
-        customer_key = _req(ctx, node, "customer", where)
+        customer_key = fields.required(ctx, node, "customer", where)
         if customer_key not in seen_customers:
             raise ctx.fail(node, "customer", f"{where}.customer", f"unknown customer {customer_key!r}")
         own_sas = {sa.key for acct in seen_customers[customer_key].accounts for sa in acct.service_agreements}
-        sa_keys = [str(v) for v in _seq(ctx, node, "service_agreements", where)] or sorted(own_sas)
+        sa_keys = [str(v) for v in fields.sequence(ctx, node, "service_agreements", where)] or sorted(own_sas)
         for sa_key in sa_keys:
             if sa_key not in own_sas:
                 raise ctx.fail(node, "service_agreements", f"{where}.service_agreements",
                                f"{sa_key!r} is not a service agreement of customer {customer_key!r}")
         tp = seen_tp[tp_key]
-        groups = _groups(ctx, node, "data_groups", where, tp.data_groups or ["Usage"])
+        groups = fields.data_groups(ctx, node, "data_groups", where, tp.data_groups or ["Usage"])
         if "ends_at" in node and "ends_on" in node:
             raise ctx.fail(node, "ends_on", f"{where}.ends_on", "give either ends_at or ends_on, not both")
         scenario.authorizations.append(
@@ -590,15 +405,15 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
                 customer=customer_key,
                 service_agreements=sa_keys,
                 data_groups=groups,
-                created_at=_instant(ctx, node, "created_at", where, "-30d"),
-                ends_at=_instant(ctx, node, "ends_at", where, None),
-                ends_on=_instant(ctx, node, "ends_on", where, None),
+                created_at=fields.instant(ctx, node, "created_at", where, "-30d"),
+                ends_at=fields.instant(ctx, node, "ends_at", where, None),
+                ends_on=fields.instant(ctx, node, "ends_on", where, None),
             )
         )
     accounts = {acct.key: c.key for c in scenario.customers for acct in c.accounts}
-    for i, raw in enumerate(_seq(ctx, doc, "timeline", "scenario")):
+    for i, raw in enumerate(fields.sequence(ctx, doc, "timeline", "scenario")):
         where = f"timeline[{i}]"
-        node = _mapping(ctx, raw, where, doc)
+        node = fields.mapping(ctx, raw, where, doc)
         scenario.timeline.append(_parse_timeline(ctx, node, where, seen_sa, accounts, seen_tp, seen_customers))
     recordings = [sa.recording.digest for sa in seen_sa.values() if sa.recording is not None]
     if recordings:  # the data files are part of the world: a changed file is a changed scenario
@@ -606,7 +421,7 @@ def parse_scenario(text: str, path: str = "<scenario>") -> Scenario:
     return scenario
 
 
-def _population(ctx: _Ctx, doc: _Map, seed: int, tps: dict, customers: dict, sas: dict) -> PopulationSpec:
+def _population(ctx: Context, doc: YamlMap, seed: int, tps: dict, customers: dict, sas: dict) -> PopulationSpec:
     """The generated population; its keys (``gen-000001``) must not collide with listed ones."""
     from mock_custodian.scenario.population import parse_population
 
@@ -631,7 +446,7 @@ _TIMELINE_KEYS = {"at", "event", "sa", "account", "start", "end", "factor", "qua
                   "remove_service_agreements", "end_date"}
 
 
-def _duration(ctx: _Ctx, node: _Map, key: str, where: str, default: int) -> int:
+def _duration(ctx: Context, node: YamlMap, key: str, where: str, default: int) -> int:
     """Seconds, or a duration like ``2d`` / ``36h`` / ``90m``."""
     value = node.get(key)
     if value is None:
@@ -660,13 +475,13 @@ def duration_seconds(value: object) -> int | None:
     return seconds if 0 <= seconds <= MAX_DURATION_S else None
 
 
-def _parse_timeline(ctx: _Ctx, node: _Map, where: str, sas: dict, accounts: dict, tps: dict,
+def _parse_timeline(ctx: Context, node: YamlMap, where: str, sas: dict, accounts: dict, tps: dict,
                     customers: dict | None = None) -> TimelineSpec:
-    _check_keys(ctx, node, where, _TIMELINE_KEYS)
-    event = _choice(ctx, node, "event", where, DATA_CHANGE_EVENTS + ACCOUNT_EVENTS + CUSTOMER_EVENTS)
-    sa = _opt(ctx, node, "sa", where, str)
-    account = _opt(ctx, node, "account", where, str)
-    customer = _opt(ctx, node, "customer", where, str)
+    fields.check_keys(ctx, node, where, _TIMELINE_KEYS)
+    event = fields.choice(ctx, node, "event", where, DATA_CHANGE_EVENTS + ACCOUNT_EVENTS + CUSTOMER_EVENTS)
+    sa = fields.optional(ctx, node, "sa", where, str)
+    account = fields.optional(ctx, node, "account", where, str)
+    customer = fields.optional(ctx, node, "customer", where, str)
     after_consent = _duration(ctx, node, "after_consent", where, -1) if "after_consent" in node else None
     if after_consent is not None and "at" in node:
         raise ctx.fail(node, "after_consent", f"{where}.after_consent", "give either at or after_consent, not both")
@@ -688,33 +503,34 @@ def _parse_timeline(ctx: _Ctx, node: _Map, where: str, sas: dict, accounts: dict
     params: dict[str, Any] = {}
     start = end = None
     if event in DATA_CHANGE_EVENTS:
-        start = _instant(ctx, node, "start", where, None)
+        start = fields.instant(ctx, node, "start", where, None)
         if start is None:
             raise ctx.fail(node, None, f"{where}.start", f"{event} needs a start date")
-        end = _instant(ctx, node, "end", where, None) if event != "bill_revision" else None
+        end = fields.instant(ctx, node, "end", where, None) if event != "bill_revision" else None
         if event != "bill_revision" and end is None:
             raise ctx.fail(node, None, f"{where}.end", f"{event} needs an end date (the day after the last)")
         if "factor" in node:
-            params["factor"] = float(_req(ctx, node, "factor", where, (int, float)))
+            params["factor"] = float(fields.required(ctx, node, "factor", where, (int, float)))
         for key in ("quality", "estimate_quality", "meter", "flow_direction"):
             if key in node:
-                params[key] = _req(ctx, node, key, where, int)
+                params[key] = fields.required(ctx, node, key, where, int)
         if event == "gap":
             params["estimate_after"] = _duration(ctx, node, "estimate_after", where, 2 * 86400)
             params["final_after"] = _duration(ctx, node, "final_after", where, 7 * 86400)
     elif event == "rate_change":
-        params["rate_schedule"] = _req(ctx, node, "rate_schedule", where)
+        params["rate_schedule"] = fields.required(ctx, node, "rate_schedule", where)
     elif event == "meter_exchange":
-        params["meter"] = _opt(ctx, node, "meter", where, int, 1)
+        params["meter"] = fields.optional(ctx, node, "meter", where, int, 1)
         if "serial" in node:
-            params["serial"] = _req(ctx, node, "serial", where)
+            params["serial"] = fields.required(ctx, node, "serial", where)
     elif event == "paper_authorization":
-        tp_key = _req(ctx, node, "third_party", where)
+        tp_key = fields.required(ctx, node, "third_party", where)
         if tp_key not in tps:
             raise ctx.fail(node, "third_party", f"{where}.third_party", f"unknown third party {tp_key!r}")
         params["client_id_of"] = tp_key
-        params["data_groups"] = _groups(ctx, node, "data_groups", where, ["Usage", "Billing"])
-    at = None if after_consent is not None else _instant(ctx, node, "at", where, None if event in ("gap",) else "+0d")
+        params["data_groups"] = fields.data_groups(ctx, node, "data_groups", where, ["Usage", "Billing"])
+    at = None if after_consent is not None else fields.instant(ctx, node, "at", where,
+                                                               None if event in ("gap",) else "+0d")
     if after_consent is not None:
         owner = accounts[account] if event == "unlink_account" else next(
             (key for key, spec in (customers or {}).items()
@@ -724,7 +540,7 @@ def _parse_timeline(ctx: _Ctx, node: _Map, where: str, sas: dict, accounts: dict
     return TimelineSpec(event=event, at=at, sa=sa, account=account, start=start, end=end, params=params)
 
 
-def _parse_customer_event(ctx: _Ctx, node: _Map, where: str, event: str, customer: str | None,
+def _parse_customer_event(ctx: Context, node: YamlMap, where: str, event: str, customer: str | None,
                           after_consent: int | None, sas: dict, tps: dict, customers: dict) -> TimelineSpec:
     """``cancel_authorization`` / ``edit_authorization``: the customer's own action on its authorizations
     (those with ``third_party`` if given; with ``after_consent``, the authorization just consented)."""
@@ -736,13 +552,13 @@ def _parse_customer_event(ctx: _Ctx, node: _Map, where: str, event: str, custome
             raise ctx.fail(node, key, f"{where}.{key}", f"{event} names a customer (and third_party), not {key}")
     params: dict[str, Any] = {}
     if "third_party" in node:
-        tp_key = _req(ctx, node, "third_party", where)
+        tp_key = fields.required(ctx, node, "third_party", where)
         if tp_key not in tps:
             raise ctx.fail(node, "third_party", f"{where}.third_party", f"unknown third party {tp_key!r}")
         params["third_party_of"] = tp_key
     if event == "edit_authorization":
         own = {sa.key for acct in customers[customer].accounts for sa in acct.service_agreements}
-        removed = [str(v) for v in _seq(ctx, node, "remove_service_agreements", where)]
+        removed = [str(v) for v in fields.sequence(ctx, node, "remove_service_agreements", where)]
         for key in removed:
             if key not in own:
                 raise ctx.fail(node, "remove_service_agreements", f"{where}.remove_service_agreements",
@@ -757,12 +573,12 @@ def _parse_customer_event(ctx: _Ctx, node: _Map, where: str, event: str, custome
         for key in ("remove_service_agreements", "end_date"):
             if key in node:
                 raise ctx.fail(node, key, f"{where}.{key}", f"only edit_authorization takes {key}")
-    at = None if after_consent is not None else _instant(ctx, node, "at", where, "+0d")
+    at = None if after_consent is not None else fields.instant(ctx, node, "at", where, "+0d")
     return TimelineSpec(event=event, at=at, sa=None, account=None, start=None, end=None, params=params,
                         customer=customer, after_consent=after_consent)
 
 
-def _end_date(ctx: _Ctx, node: _Map, where: str) -> str:
+def _end_date(ctx: Context, node: YamlMap, where: str) -> str:
     """An edited end date: ``indefinite``, a date, or whole days after the day of the edit (``+1d``)."""
     value = node["end_date"]
     if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
@@ -774,16 +590,16 @@ def _end_date(ctx: _Ctx, node: _Map, where: str) -> str:
                    f"{value!r} is not an end date (indefinite, YYYY-MM-DD, or days after the edit like +1d)")
 
 
-def _parse_sa(ctx: _Ctx, node: _Map, where: str, customer_class: str) -> ServiceAgreementSpec:
-    _check_keys(ctx, node, where, _SA_KEYS)
-    key = _req(ctx, node, "key", where)
+def _parse_sa(ctx: Context, node: YamlMap, where: str, customer_class: str) -> ServiceAgreementSpec:
+    fields.check_keys(ctx, node, where, _SA_KEYS)
+    key = fields.required(ctx, node, "key", where)
     own: dict[str, Any] = {}
     recording = None
     if node.get("data") is not None:
         own, recording = _own_data(ctx, node, where)
     else:
-        _choice(ctx, node, "profile", where, ALL_PROFILES)
-    start = _instant(ctx, node, "service_start", where, None)
+        fields.choice(ctx, node, "profile", where, ALL_PROFILES)
+    start = fields.instant(ctx, node, "service_start", where, None)
     if start is None and recording is not None:
         first = recording.first_day
         start = dt.datetime(first.year, first.month, first.day, tzinfo=PACIFIC).timestamp()
@@ -793,7 +609,7 @@ def _parse_sa(ctx: _Ctx, node: _Map, where: str, customer_class: str) -> Service
     # A day offset starts service at local midnight of that day after load (store.world); the model is
     # validated here with a fixed stand-in instant, so parsing never reads the clock.
     start_epoch = int(resolve_instant(start, OFFSET_VALIDATION_EPOCH)) if isinstance(start, str) else int(start)
-    sa_class = _choice(ctx, node, "class", where, CUSTOMER_CLASSES, customer_class)
+    sa_class = fields.choice(ctx, node, "class", where, CUSTOMER_CLASSES, customer_class)
     # The data engine validates the metering configuration; its messages start with the key.
     mapping: dict[str, Any] = {k: node[k] for k in _MODEL_KEYS if k in node and node[k] is not None}
     mapping.update(own)
@@ -810,7 +626,7 @@ def _parse_sa(ctx: _Ctx, node: _Map, where: str, customer_class: str) -> Service
         line_key = "data" if recording is not None and key_name in own else key_name.split(".")[0]
         raise ctx.fail(node, line_key if line_key in node else None, f"{where}.{key_name}", message) from exc
     address = node.get("address")
-    if address is not None and not isinstance(address, _Map):
+    if address is not None and not isinstance(address, YamlMap):
         raise ctx.fail(node, "address", f"{where}.address", "expected a mapping (street, city, zip)")
     profile = model.to_dict()
     for derived in ("usage_point_id",):
@@ -824,7 +640,7 @@ def _parse_sa(ctx: _Ctx, node: _Map, where: str, customer_class: str) -> Service
         rate_schedule=model.rate_schedule,
         read_cycle=model.read_cycle,
         service_start=start if isinstance(start, str) else float(start),
-        status=_opt(ctx, node, "status", where, str, "Active"),
+        status=fields.optional(ctx, node, "status", where, str, "Active"),
         customer_class=model.customer_class,
         meters=model.meters,
         dr_programs=list(node.get("dr_programs") or []),
@@ -833,13 +649,13 @@ def _parse_sa(ctx: _Ctx, node: _Map, where: str, customer_class: str) -> Service
     )
 
 
-def _own_data(ctx: _Ctx, node: _Map, where: str) -> tuple[dict[str, Any], Any]:
+def _own_data(ctx: Context, node: YamlMap, where: str) -> tuple[dict[str, Any], Any]:
     """The ``data`` mapping of an SA: its file read and checked now, so a bad file fails the whole load."""
     from mock_custodian.scenario.data import sa_data
     from mock_custodian.scenario.meter_data import MeterDataError
 
     data = node["data"]
-    if not isinstance(data, _Map):
+    if not isinstance(data, YamlMap):
         raise ctx.fail(node, "data", f"{where}.data", "expected a mapping like {file: my-home.xml}")
     if node.get("profile") not in (None, "recorded"):
         raise ctx.fail(node, "profile", f"{where}.profile", "an SA with data replays its file: leave profile out")

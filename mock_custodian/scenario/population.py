@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mock_custodian.clock import PACIFIC
+from mock_custodian.scenario import fields
+from mock_custodian.scenario.fields import CUSTOMER_CLASSES, PGE_CITIES
 
 # One entry of the mix -> (data-engine profile, customer class, meters per SA).
 MIX_PROFILES: dict[str, tuple[str, str, int]] = {
@@ -224,8 +226,6 @@ _RETRY_STRIDE = 2 * MAX_COUNT
 def generate_customer(spec: PopulationSpec, index: int, taken: dict[str, set[str]] | None = None,
                       keys: dict[str, tuple[int, ...]] | None = None) -> GeneratedCustomer:
     """Customer ``index`` of ``spec``; ``taken`` (kind -> numbers of listed customers) is avoided."""
-    from mock_custodian.scenario.parse import PGE_CITIES
-
     seed = spec.seed
     h = _digest(seed, index, "customer")
     draw = int.from_bytes(h[:7], "big") / float(1 << 56)
@@ -350,20 +350,18 @@ population:
 """
 
 
-def parse_population(ctx: Any, doc: Any, node: Any, scenario_seed: int,
+def parse_population(ctx: fields.Context, doc: fields.YamlMap, node: Any, scenario_seed: int,
                      third_parties: dict[str, Any]) -> PopulationSpec:
-    """Validate the ``population:`` block (``ctx``/helpers are the scenario parser's)."""
-    from mock_custodian.scenario import parse as sc
-
+    """Validate the ``population:`` block; errors name the scenario file's line and field like the rest."""
     where = "population"
-    node = sc._mapping(ctx, node, where, doc)
-    sc._check_keys(ctx, node, where, {"count", "seed", "key_prefix", "password", "profiles", "cities",
+    node = fields.mapping(ctx, node, where, doc)
+    fields.check_keys(ctx, node, where, {"count", "seed", "key_prefix", "password", "profiles", "cities",
                                       "service_start", "territories", "authorizations"})
-    count = sc._req(ctx, node, "count", where, int)
+    count = fields.required(ctx, node, "count", where, int)
     if not 0 <= count <= MAX_COUNT:
         raise ctx.fail(node, "count", f"{where}.count", f"must be from 0 to {MAX_COUNT}")
-    seed = sc._opt(ctx, node, "seed", where, int, scenario_seed)
-    prefix = sc._opt(ctx, node, "key_prefix", where, str, "gen-")
+    seed = fields.optional(ctx, node, "seed", where, int, scenario_seed)
+    prefix = fields.optional(ctx, node, "key_prefix", where, str, "gen-")
     raw_mix = node.get("profiles") or DEFAULT_MIX
     if not isinstance(raw_mix, dict) or not raw_mix:
         raise ctx.fail(node, "profiles", f"{where}.profiles", "expected a mapping of profile to share")
@@ -385,92 +383,87 @@ def parse_population(ctx: Any, doc: Any, node: Any, scenario_seed: int,
     if window is not None:
         if not isinstance(window, dict):
             raise ctx.fail(node, "service_start", f"{where}.service_start", "expected {from: date, to: date}")
-        sc._check_keys(ctx, window, f"{where}.service_start", {"from", "to"})
+        fields.check_keys(ctx, window, f"{where}.service_start", {"from", "to"})
         lo, hi = window.get("from", lo), window.get("to", hi)
     start = (_date_epoch(ctx, node, "service_start", f"{where}.service_start.from", lo),
              _date_epoch(ctx, node, "service_start", f"{where}.service_start.to", hi))
     if start[1] < start[0]:
         raise ctx.fail(node, "service_start", f"{where}.service_start", "'to' is before 'from'")
     territories = []
-    for i, raw in enumerate(sc._seq(ctx, node, "territories", where)):
+    for i, raw in enumerate(fields.sequence(ctx, node, "territories", where)):
         twhere = f"{where}.territories[{i}]"
-        tnode = sc._mapping(ctx, raw, twhere, node)
-        sc._check_keys(ctx, tnode, twhere, {"third_party", "select"})
+        tnode = fields.mapping(ctx, raw, twhere, node)
+        fields.check_keys(ctx, tnode, twhere, {"third_party", "select"})
         tp_key = _third_party(ctx, tnode, twhere, third_parties)
         if third_parties[tp_key].user_type != "cca":
             raise ctx.fail(tnode, "third_party", f"{twhere}.third_party", f"{tp_key!r} is not a cca third party")
         territories.append(TerritoryRule(tp_key, _selection(ctx, tnode, twhere, f"territory|{i}")))
     authorizations = []
-    for i, raw in enumerate(sc._seq(ctx, node, "authorizations", where)):
+    for i, raw in enumerate(fields.sequence(ctx, node, "authorizations", where)):
         awhere = f"{where}.authorizations[{i}]"
-        anode = sc._mapping(ctx, raw, awhere, node)
-        sc._check_keys(ctx, anode, awhere, {"third_party", "select", "data_groups", "created_at", "ends_at"})
+        anode = fields.mapping(ctx, raw, awhere, node)
+        fields.check_keys(ctx, anode, awhere, {"third_party", "select", "data_groups", "created_at", "ends_at"})
         tp_key = _third_party(ctx, anode, awhere, third_parties)
-        groups = sc._groups(ctx, anode, "data_groups", awhere, third_parties[tp_key].data_groups or ["Usage"])
+        groups = fields.data_groups(ctx, anode, "data_groups", awhere, third_parties[tp_key].data_groups or ["Usage"])
         authorizations.append(AuthorizationRule(
             tp_key, _selection(ctx, anode, awhere, f"authorization|{i}"), tuple(groups),
-            sc._instant(ctx, anode, "created_at", awhere, "-30d"), sc._instant(ctx, anode, "ends_at", awhere, None)))
+            fields.instant(ctx, anode, "created_at", awhere, "-30d"),
+            fields.instant(ctx, anode, "ends_at", awhere, None)))
     return PopulationSpec(count=count, seed=seed, key_prefix=prefix,
-                          password=sc._opt(ctx, node, "password", where, str, "demo"), mix=tuple(mix),
+                          password=fields.optional(ctx, node, "password", where, str, "demo"), mix=tuple(mix),
                           cities=cities, service_start=start, territories=tuple(territories),
                           authorizations=tuple(authorizations))
 
 
-def _third_party(ctx: Any, node: Any, where: str, third_parties: dict[str, Any]) -> str:
-    from mock_custodian.scenario import parse as sc
-
-    key = sc._req(ctx, node, "third_party", where)
+def _third_party(ctx: fields.Context, node: Any, where: str, third_parties: dict[str, Any]) -> str:
+    key = fields.required(ctx, node, "third_party", where)
     if key not in third_parties:
         raise ctx.fail(node, "third_party", f"{where}.third_party", f"unknown third party {key!r}")
     return key
 
 
-def _cities(ctx: Any, node: Any, key: str, where: str) -> tuple[str, ...]:
-    from mock_custodian.scenario import parse as sc
-
+def _cities(ctx: fields.Context, node: Any, key: str, where: str) -> tuple[str, ...]:
     raw = node.get(key)
     if raw is None:
         return ()
-    known = {c[0] for c in sc.PGE_CITIES}
+    known = {c[0] for c in PGE_CITIES}
     if not isinstance(raw, list) or not all(isinstance(c, str) for c in raw):
         raise ctx.fail(node, key, f"{where}.{key}", "expected a list of city names")
     for city in raw:
         if city not in known:
             raise ctx.fail(node, key, f"{where}.{key}",
-                           f"{city!r} is not a known PG&E city ({', '.join(c[0] for c in sc.PGE_CITIES)})")
+                           f"{city!r} is not a known PG&E city ({', '.join(c[0] for c in PGE_CITIES)})")
     return tuple(raw)
 
 
-def _selection(ctx: Any, node: Any, where: str, salt: str) -> Selection:
-    from mock_custodian.scenario import parse as sc
-
+def _selection(ctx: fields.Context, node: Any, where: str, salt: str) -> Selection:
     raw = node.get("select")
     swhere = f"{where}.select"
     if raw is None:
         return Selection(salt=salt)
     if not isinstance(raw, dict):
         raise ctx.fail(node, "select", swhere, "expected a mapping (cities, classes, profiles, share, first)")
-    sc._check_keys(ctx, raw, swhere, {"cities", "classes", "profiles", "share", "first"})
+    fields.check_keys(ctx, raw, swhere, {"cities", "classes", "profiles", "share", "first"})
     classes = raw.get("classes") or []
     for value in classes:
-        if value not in sc.CUSTOMER_CLASSES:
+        if value not in CUSTOMER_CLASSES:
             raise ctx.fail(raw, "classes", f"{swhere}.classes",
-                           f"{value!r} is not one of {', '.join(sc.CUSTOMER_CLASSES)}")
+                           f"{value!r} is not one of {', '.join(CUSTOMER_CLASSES)}")
     profiles = raw.get("profiles") or []
     for value in profiles:
         if value not in MIX_PROFILES:
             raise ctx.fail(raw, "profiles", f"{swhere}.profiles", f"{value!r} is not one of {', '.join(MIX_PROFILES)}")
-    share = sc._opt(ctx, raw, "share", swhere, float, 1.0)
+    share = fields.optional(ctx, raw, "share", swhere, float, 1.0)
     if not 0.0 <= share <= 1.0:
         raise ctx.fail(raw, "share", f"{swhere}.share", "must be from 0 to 1")
-    first = sc._opt(ctx, raw, "first", swhere, int)
+    first = fields.optional(ctx, raw, "first", swhere, int)
     if first is not None and first < 0:
         raise ctx.fail(raw, "first", f"{swhere}.first", "must be >= 0")
     return Selection(cities=_cities(ctx, raw, "cities", swhere), classes=tuple(classes), profiles=tuple(profiles),
                      share=share, first=first, salt=salt)
 
 
-def _date_epoch(ctx: Any, node: Any, key: str, where: str, value: Any) -> float:
+def _date_epoch(ctx: fields.Context, node: Any, key: str, where: str, value: Any) -> float:
     if isinstance(value, dt.datetime):
         value = value.date()
     if isinstance(value, str):

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+from mock_custodian.synth.localtime import day_start
 from mock_custodian.synth.rates import RATE_SCHEDULES
+from mock_custodian.synth.shaped import ShapeSpec, parse_shape
 from mock_custodian.synth.tou import TOU_CALENDARS
 from mock_custodian.synth.weather import CLIMATE_ZONES
 
@@ -57,8 +59,6 @@ _READ_CYCLES = "ABCDEFGHJKLMNPQRSTVWXYZ"
 
 def _epoch(value: Any) -> Any:
     """Accept an epoch, a date (local midnight), an aware datetime or an ISO string for ``sa_start``."""
-    from mock_custodian.synth.localtime import day_start
-
     if isinstance(value, datetime):
         if value.tzinfo is None:
             raise ValueError("sa_start: a datetime needs a time zone")
@@ -187,14 +187,18 @@ class ServiceAgreementModel:
             up = str(values["usage_point_id"])
             values["read_cycle"] = _READ_CYCLES[int(up) % len(_READ_CYCLES)] if up.isdigit() else "A"
         if isinstance(values.get("shape"), Mapping):
-            from mock_custodian.synth.shaped import parse_shape
-
             values["shape"] = parse_shape(values["shape"])
         if "customer_class" not in data and values.get("commodity") == "gas" and profile == "gas_daily":
             values["customer_class"] = "RES"
         sa = cls(**values)
         sa.validate()
         return sa
+
+    def attached_recording(self) -> Recording:
+        """A recorded SA's readings, which the store attaches when it serves the SA (never serialised)."""
+        if self.recorded is None:
+            raise ValueError(f"{self.usage_point_id}: recording {self.recording} is not attached to the SA model")
+        return self.recorded
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready mapping that :meth:`from_dict` accepts back unchanged."""
@@ -284,8 +288,6 @@ class ServiceAgreementModel:
 
     def _validate_own_data(self, bad: Any) -> None:
         """Shaped and recorded profiles (issue 19)."""
-        from mock_custodian.synth.shaped import ShapeSpec
-
         if self.profile == "shaped" and self.shape is None:
             raise ValueError("shape: the shaped profile needs a shape (24-hour shapes per day type)")
         if self.shape is not None:

@@ -52,6 +52,22 @@ def iter_local_days(start: float, end: float) -> Iterator[date]:
 
 
 @lru_cache(maxsize=64)
+def business_holidays(year: int) -> frozenset[date]:
+    """Business holidays on which commercial load looks like a weekend (and a shape uses its holiday hours)."""
+
+    def nth_weekday(month: int, weekday: int, n: int) -> date:
+        d = date(year, month, 1)
+        d += timedelta(days=(weekday - d.weekday()) % 7)
+        return d + timedelta(weeks=n - 1)
+
+    last_may_monday = date(year, 5, 31) - timedelta(days=(date(year, 5, 31).weekday()) % 7)
+    return frozenset({
+        date(year, 1, 1), last_may_monday, date(year, 7, 4), nth_weekday(9, 0, 1),
+        nth_weekday(11, 3, 4), date(year, 12, 25),
+    })
+
+
+@lru_cache(maxsize=64)
 def seconds_of_day(day_length: int, interval_length: int) -> tuple[int, ...]:
     """Local wall-clock second-of-day at each interval start of a day of ``day_length``.
 

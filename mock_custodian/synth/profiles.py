@@ -31,7 +31,8 @@ from datetime import date, timedelta
 from functools import lru_cache
 
 from mock_custodian.synth.config import ServiceAgreementModel
-from mock_custodian.synth.localtime import day_bounds, seconds_of_day
+from mock_custodian.synth.localtime import business_holidays, day_bounds, seconds_of_day
+from mock_custodian.synth.recorded import served_day
 from mock_custodian.synth.shaped import expected_values as shaped_expected
 from mock_custodian.synth.shaped import reshape
 from mock_custodian.synth.weather import LONGITUDE, clearness, degree_days, latitude
@@ -62,24 +63,8 @@ def _apply_noise(expected: list[float] | tuple[float, ...], words: array, amplit
 
 
 # --------------------------------------------------------------------------- calendar helpers
-@lru_cache(maxsize=64)
-def _holidays(year: int) -> frozenset[date]:
-    """Business holidays on which commercial load looks like a weekend."""
-
-    def nth_weekday(month: int, weekday: int, n: int) -> date:
-        d = date(year, month, 1)
-        d += timedelta(days=(weekday - d.weekday()) % 7)
-        return d + timedelta(weeks=n - 1)
-
-    last_may_monday = date(year, 5, 31) - timedelta(days=(date(year, 5, 31).weekday()) % 7)
-    return frozenset({
-        date(year, 1, 1), last_may_monday, date(year, 7, 4), nth_weekday(9, 0, 1),
-        nth_weekday(11, 3, 4), date(year, 12, 25),
-    })
-
-
 def _is_off_day(day: date, commercial: bool) -> bool:
-    return day.weekday() >= 5 or (commercial and day in _holidays(day.year))
+    return day.weekday() >= 5 or (commercial and day in business_holidays(day.year))
 
 
 def _year_days(year: int) -> list[date]:
@@ -409,10 +394,9 @@ def interval_values(sa: ServiceAgreementModel, meter: int, flow_direction: int, 
     SA gives the values of the day's recorded (or continued) readings, which may not fill the day.
     """
     if sa.profile == "recorded":
-        from mock_custodian.synth.readings import day_readings
-
-        block = day_readings(sa, meter, flow_direction, day)
-        return list(block.values) if block is not None else []
+        found = served_day(sa.attached_recording(), meter, flow_direction, day, outside=sa.recording_outside,
+                           commodity=sa.commodity, not_before=sa.sa_start) if sa.is_interval else None
+        return found[1] if found is not None else []
     if not sa.is_interval:
         raise ValueError(f"{sa.usage_point_id}: non-interval SA has no interval values")
     if not 1 <= meter <= sa.meters:

@@ -15,7 +15,7 @@ from datetime import date
 from mock_custodian.synth.config import ServiceAgreementModel
 from mock_custodian.synth.localtime import day_bounds, iter_local_days, local_date
 from mock_custodian.synth.profiles import interval_values
-from mock_custodian.synth.recorded import recorded_day
+from mock_custodian.synth.recorded import served_day
 from mock_custodian.synth.tou import day_tou_codes
 
 DST_BLOCK_DURATIONS = ("actual", "86400")
@@ -81,17 +81,11 @@ def day_readings(
 def _recorded_block(sa: ServiceAgreementModel, meter: int, flow: int, day: date, start: int,
                     end: int) -> DayReadings | None:
     """A recorded SA's block: the file's readings of the day (or the continued pattern), TOU coded by hour."""
-    if sa.recorded is None:
-        raise ValueError(f"{sa.usage_point_id}: recording {sa.recording} is not attached to the SA model")
-    found = recorded_day(sa.recorded, meter, flow, day, sa.recording_outside, sa.commodity)
-    if found is None or not found[0]:
+    found = served_day(sa.attached_recording(), meter, flow, day, outside=sa.recording_outside,
+                       commodity=sa.commodity, not_before=sa.sa_start)
+    if found is None:
         return None
     starts, values, qualities = found
-    keep = [i for i, t in enumerate(starts) if t >= sa.sa_start]
-    if len(keep) != len(starts):
-        starts, values, qualities = ([x[i] for i in keep] for x in (starts, values, qualities))
-        if not starts:
-            return None
     length = end - start
     L = sa.interval_length
     duration = length if L >= 86400 else L

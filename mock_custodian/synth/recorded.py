@@ -233,6 +233,24 @@ def _scale(value: int, factor: float) -> int:
     return int(x + 0.5) if x >= 0 else -int(-x + 0.5)
 
 
+def served_day(recording: Recording, meter: int, flow: int, day: date, *, outside: str, commodity: str,
+               not_before: int) -> tuple[list[int], list[int], list[int]] | None:
+    """(starts, values, qualities) a recorded SA serves for one channel-day: the recorded (or continued)
+    readings at or after ``not_before`` (the SA's start); None when there are none."""
+    if day_bounds(day)[1] <= not_before:
+        return None
+    found = recorded_day(recording, meter, flow, day, outside, commodity)
+    if found is None or not found[0]:
+        return None
+    starts, values, qualities = found
+    keep = [i for i, t in enumerate(starts) if t >= not_before]
+    if len(keep) != len(starts):
+        starts, values, qualities = ([x[i] for i in keep] for x in (starts, values, qualities))
+        if not starts:
+            return None
+    return starts, values, qualities
+
+
 def recorded_day(recording: Recording, meter: int, flow: int, day: date, outside: str,
                  commodity: str) -> tuple[list[int], list[int], list[int]] | None:
     """(starts, values, qualities) served for one channel-day, or None for no data.

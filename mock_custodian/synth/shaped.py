@@ -20,7 +20,7 @@ from datetime import date
 from functools import lru_cache
 from typing import Any
 
-from mock_custodian.synth.localtime import day_bounds, seconds_of_day
+from mock_custodian.synth.localtime import business_holidays, day_bounds, seconds_of_day
 
 DAY_TYPES = ("weekday", "weekend", "holiday")
 SEASONS: dict[str, tuple[int, ...]] = {
@@ -141,9 +141,7 @@ def parse_shape(node: Any, where: str = "shape") -> ShapeSpec:
 
 def day_type(day: date) -> str:
     """weekday, weekend or holiday (the business holidays of the built-in commercial profile)."""
-    from mock_custodian.synth.profiles import _holidays
-
-    if day in _holidays(day.year):
+    if day in business_holidays(day.year):
         return "holiday"
     return "weekend" if day.weekday() >= 5 else "weekday"
 

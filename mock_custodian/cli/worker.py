@@ -1,7 +1,7 @@
 """``mock-custodian worker``: the job worker on its own, for deployments that run several (or none in serve).
 
-Registered through ``cli.COMMAND_MODULES``. Point it at the same database and data directory as the
-server (packages are files under ``<data_dir>/packages``, which the server streams).
+Point it at the same database and data directory as the server (packages are files under
+``<data_dir>/packages``, which the server streams).
 """
 
 from __future__ import annotations
@@ -12,15 +12,13 @@ import logging
 import os
 from pathlib import Path
 
-from mock_custodian.settings import load_settings
-from mock_custodian.store.db import Database
+from mock_custodian.cli.common import RUNTIME_FILE, add_common_options, open_data_dir
 
 
-def register(sub: argparse._SubParsersAction, scenario_sub: argparse._SubParsersAction) -> None:
-    from mock_custodian.cli.main import _common
-
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``worker`` to the ``mock-custodian`` command."""
     worker = sub.add_parser("worker", help="build async packages and send notifications (also runs inside serve)")
-    _common(worker)
+    add_common_options(worker)
     worker.add_argument("--api-base-url", help="public base URL of the API host, for daily packages (default: "
                         "the running server's, from server.json in the data dir)")
     worker.add_argument("--once", action="store_true", help="do what is due now, print what is left, and exit")
@@ -33,7 +31,7 @@ def _api_base_url(args: argparse.Namespace, data_dir: Path) -> str | None:
         return args.api_base_url
     if os.environ.get("MOCK_CUSTODIAN_API_BASE_URL"):
         return None  # the settings have it
-    runtime_file = data_dir / "server.json"
+    runtime_file = data_dir / RUNTIME_FILE
     if runtime_file.exists():
         try:
             return json.loads(runtime_file.read_text()).get("api_base_url")
@@ -43,15 +41,13 @@ def _api_base_url(args: argparse.Namespace, data_dir: Path) -> str | None:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    # The worker's HTTP stack costs a tenth of a second: only this command loads it.
     from mock_custodian.jobs.worker import JobWorker, owed
-    from mock_custodian.pki import DevPKI
 
-    settings = load_settings({"data_dir": args.data_dir, "database_url": args.database_url})
+    # The folder, the dev PKI (the data custodian's client certificate for notifications) and the schema;
+    # never the world: the server loads it, and two processes loading it at once would race.
+    settings, database, _pki = open_data_dir(args, create=True, load_scenario=False)
     data_dir = settings.resolved_data_dir()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    DevPKI(data_dir / "certs").ensure(settings.san)  # the data custodian's client certificate
-    database = Database(settings.resolved_database_url())
-    database.create_schema()
     logging.basicConfig(level=os.environ.get("MOCK_CUSTODIAN_LOG_LEVEL", "INFO").upper(),
                         format="%(asctime)s [jobs %(process)d] %(levelname)s %(message)s")
     worker = JobWorker(settings, database=database, api_base_url=_api_base_url(args, data_dir),
