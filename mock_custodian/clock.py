@@ -164,3 +164,10 @@ def start_instant(spec: str, real: float) -> float | None:
 def real_epoch() -> float:
     """Real (wall-clock) time, for the few callers outside a server that must anchor to it (test start)."""
     return time.time()
+
+
+def local_time(epoch: float | None) -> str:
+    """A Pacific wall-clock rendering for pages and e-mails."""
+    if epoch is None:
+        return ""
+    return dt.datetime.fromtimestamp(epoch, PACIFIC).strftime("%Y-%m-%d %H:%M %Z")

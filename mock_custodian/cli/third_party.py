@@ -16,14 +16,17 @@ from typing import Any
 
 import yaml
 
+from mock_custodian import clock
 from mock_custodian.cli.common import add_common_options, fail, open_data_dir, server_info
+from mock_custodian.domain import portal_accounts, registration_certificates, registration_form
 from mock_custodian.domain import registration as reg
-from mock_custodian.domain.certificate_checks import TrustAnchors
 from mock_custodian.domain.outbox import delivered_emails, email_as_dict
 from mock_custodian.domain.rehearsal import rehearsal
 from mock_custodian.errors import PGEError
 from mock_custodian.pki import DevPKI
+from mock_custodian.portal import registration_view
 from mock_custodian.settings import Settings
+from mock_custodian.web import policies
 
 ADMIN_ACTIONS = {
     "accept": "accept a submitted or in-review registration (testing may begin)",
@@ -48,13 +51,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     reg_p = tp_sub.add_parser("register", help="submit a registration (fields as flags or a JSON/YAML file)")
     add_common_options(reg_p)
     reg_p.add_argument("--from-file", type=Path, help="JSON or YAML mapping of registration fields")
-    for name in reg.FIELD_LABELS:
+    for name in registration_form.FIELD_LABELS:
         if name in FILE_FIELDS:
             continue
         if name in ("notify_daily", "visibility", "terms_accepted"):
-            reg_p.add_argument(_flag(name), choices=("true", "false"), help=reg.FIELD_LABELS[name])
+            reg_p.add_argument(_flag(name), choices=("true", "false"), help=registration_form.FIELD_LABELS[name])
         else:
-            reg_p.add_argument(_flag(name), help=reg.FIELD_LABELS[name])
+            reg_p.add_argument(_flag(name), help=registration_form.FIELD_LABELS[name])
     reg_p.add_argument("--certificate", type=Path, help="client certificate PEM file (leaf first)")
     reg_p.add_argument("--csr", type=Path, help="CSR PEM file: the dev CA issues and registers the certificate")
     reg_p.add_argument("--accept-terms", action="store_true", help="accept the Terms and Conditions")
@@ -70,11 +73,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     update_p = tp_sub.add_parser("update", help="edit a registration (Manage Registration > Edit)")
     add_common_options(update_p)
     update_p.add_argument("registration", help="client_id or portal user name")
-    for name in reg.EDITABLE:
+    for name in registration_form.EDITABLE:
         if name in ("notify_daily", "visibility"):
-            update_p.add_argument(_flag(name), choices=("true", "false"), help=reg.FIELD_LABELS[name])
+            update_p.add_argument(_flag(name), choices=("true", "false"), help=registration_form.FIELD_LABELS[name])
         else:
-            update_p.add_argument(_flag(name), help=reg.FIELD_LABELS[name])
+            update_p.add_argument(_flag(name), help=registration_form.FIELD_LABELS[name])
     update_p.add_argument("--certificate", type=Path, help="replace the SSL certificate (PEM file)")
     update_p.add_argument("--csr", type=Path, help="replace it with a dev-CA certificate for this CSR")
     update_p.add_argument("--json", action="store_true")
@@ -117,24 +120,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 # --------------------------------------------------------------------------------------------- plumbing
-def _policy(settings: Settings, pki: DevPKI) -> reg.PortalPolicy:
-    return reg.PortalPolicy(
-        anchors=TrustAnchors.for_settings(Path(settings.trusted_ca_bundle) if settings.trusted_ca_bundle else None,
-                                          pki),
-        allow_self_signed=settings.allow_self_signed,
-        client_auth_eku_policy=settings.client_auth_eku_policy,
-        auto_accept=settings.auto_accept,
-        review_delay=settings.review_delay,
-        cert_activation_delay=settings.cert_activation_delay,
-        portal_base_url=server_info(settings).get("portal_base_url") or settings.resolved_portal_base_url(),
-    )
+def _policy(settings: Settings, pki: DevPKI) -> registration_form.PortalPolicy:
+    portal_base_url = server_info(settings).get("portal_base_url") or settings.resolved_portal_base_url()
+    return policies.portal_policy(settings, pki, portal_base_url)
 
 
 def _refusal(exc: PGEError) -> str:
     """Why the portal refused: one line per offending field (as the form shows them), else PG&E's message."""
     fields = getattr(exc, "fields", None)
     if fields:
-        return "refused:" + "".join(f"\n  {reg.FIELD_LABELS.get(name, name)}: {message}"
+        return "refused:" + "".join(f"\n  {registration_form.FIELD_LABELS.get(name, name)}: {message}"
                                     for name, message in fields.items())
     return exc.description or exc.error
 
@@ -161,7 +156,7 @@ def _print_view(view: dict[str, Any]) -> None:
         if view.get(key):
             print(f"  {key:28} {view[key]}")
     for name, when in view.get("deadlines", {}).items():
-        print(f"  {name:28} {reg.local_time(when)}")
+        print(f"  {name:28} {clock.local_time(when)}")
     print("  Registration Milestone")
     for row in view["milestones"]:
         print(f"    {row['milestone']:38} {row['completed_local'] or '-'}")
@@ -180,7 +175,7 @@ def cmd_register(args: argparse.Namespace) -> int:
         if not isinstance(loaded, dict):
             return fail(f"{args.from_file}: expected a mapping of registration fields")
         raw.update(loaded)
-    raw.update(_fields_from_args(args, [n for n in reg.FIELD_LABELS if n not in FILE_FIELDS]))
+    raw.update(_fields_from_args(args, [n for n in registration_form.FIELD_LABELS if n not in FILE_FIELDS]))
     if args.accept_terms:
         raw["terms_accepted"] = True
     now = database.clock().epoch()
@@ -191,7 +186,7 @@ def cmd_register(args: argparse.Namespace) -> int:
             tp = submission.third_party
             if args.confirm:
                 reg.confirm(db, tp.confirmation_token or "", now, policy)
-            view = reg.registration_view(db, tp, now)
+            view = registration_view.registration_view(db, tp, now)
             if submission.issued_certificate_chain:
                 view["issued_certificate_chain"] = submission.issued_certificate_chain
     except PGEError as exc:
@@ -212,7 +207,7 @@ def cmd_confirm(args: argparse.Namespace) -> int:
     try:
         with database.session() as db:
             tp = reg.confirm(db, token, database.clock().epoch(), _policy(settings, pki))
-            print(f"{tp.display_name}: {reg.STATUS_LABELS[tp.status]}")
+            print(f"{tp.display_name}: {registration_view.STATUS_LABELS[tp.status]}")
     except PGEError as exc:
         return fail(_refusal(exc))
     return 0
@@ -220,22 +215,22 @@ def cmd_confirm(args: argparse.Namespace) -> int:
 
 def cmd_update(args: argparse.Namespace) -> int:
     settings, database, pki = open_data_dir(args, create=True)
-    fields = _fields_from_args(args, reg.EDITABLE)
+    fields = _fields_from_args(args, registration_form.EDITABLE)
     certificate = fields.pop("certificate", None)
     csr = fields.pop("csr", None)
     now = database.clock().epoch()
     try:
         with database.session() as db:
-            tp = reg.find_registration(db, args.registration)
+            tp = portal_accounts.find_registration(db, args.registration)
             reg.advance_lifecycle(db, tp, now)
             if fields:
                 reg.update_registration(db, tp, fields, now)
             if csr and not certificate:
-                certificate = reg.issue_certificate_for_csr(pki, csr)
+                certificate = registration_certificates.issue_certificate_for_csr(pki, csr)
                 print(certificate, end="")
             if certificate:
-                reg.replace_certificate(db, tp, certificate, now, _policy(settings, pki))
-            view = reg.registration_view(db, tp, now)
+                registration_certificates.replace_certificate(db, tp, certificate, now, _policy(settings, pki))
+            view = registration_view.registration_view(db, tp, now)
     except PGEError as exc:
         return fail(_refusal(exc))
     return _emit(args, view)
@@ -255,9 +250,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     now = database.clock().epoch()
     try:
         with database.session() as db:
-            tp = reg.find_registration(db, args.registration)
+            tp = portal_accounts.find_registration(db, args.registration)
             reg.advance_lifecycle(db, tp, now)
-            view = reg.registration_view(db, tp, now)
+            view = registration_view.registration_view(db, tp, now)
     except PGEError as exc:
         return fail(_refusal(exc))
     return _emit(args, view)
@@ -275,7 +270,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         for tp in db.execute(select(ThirdParty).order_by(ThirdParty.id)).scalars():
             reg.advance_lifecycle(db, tp, now)
             rows.append({"client_id": tp.client_id if tp.accepted_at else None, "display_name": tp.display_name,
-                         "user_type": reg.USER_TYPE_LABELS[tp.user_type], "status": tp.status,
+                         "user_type": registration_form.USER_TYPE_LABELS[tp.user_type], "status": tp.status,
                          "portal_username": tp.portal_username})
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -291,7 +286,7 @@ def cmd_tests(args: argparse.Namespace) -> int:
     now = database.clock().epoch()
     try:
         with database.session() as db:
-            tp = reg.find_registration(db, args.registration)
+            tp = portal_accounts.find_registration(db, args.registration)
             reg.advance_lifecycle(db, tp, now)
             report = rehearsal(db, tp, now)
     except PGEError as exc:
@@ -318,7 +313,7 @@ def cmd_tests(args: argparse.Namespace) -> int:
 def cmd_sign_csr(args: argparse.Namespace) -> int:
     pki = open_data_dir(args, create=True).pki
     try:
-        print(reg.issue_certificate_for_csr(pki, args.csr.read_text()), end="")
+        print(registration_certificates.issue_certificate_for_csr(pki, args.csr.read_text()), end="")
     except PGEError as exc:
         return fail(_refusal(exc))
     return 0
@@ -331,10 +326,10 @@ def cmd_admin(args: argparse.Namespace) -> int:
                "expire": reg.expire, "terminate": reg.terminate}
     try:
         with database.session() as db:
-            tp = reg.find_registration(db, args.registration)
+            tp = portal_accounts.find_registration(db, args.registration)
             reg.advance_lifecycle(db, tp, now)
             actions[args.action](db, tp, now)
-            print(f"{tp.display_name} ({tp.client_id}): {reg.STATUS_LABELS[tp.status]}")
+            print(f"{tp.display_name} ({tp.client_id}): {registration_view.STATUS_LABELS[tp.status]}")
     except PGEError as exc:
         return fail(_refusal(exc))
     return 0
@@ -351,6 +346,6 @@ def cmd_outbox(args: argparse.Namespace) -> int:
     if not emails:
         print("(no e-mail)")
     for email in emails:
-        print(f"--- {reg.local_time(email['sent_at'])}  to {email['to']}")
+        print(f"--- {clock.local_time(email['sent_at'])}  to {email['to']}")
         print(f"Subject: {email['subject']}\n\n{email['body']}")
     return 0

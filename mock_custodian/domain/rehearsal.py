@@ -15,8 +15,9 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
+from mock_custodian.clock import local_time
 from mock_custodian.domain.milestones import API_CONNECTIVITY, APPLICATION_INFORMATION, OAUTH_TEST, REQUIRED_TESTS
-from mock_custodian.domain.registration import certificate_state, local_time
+from mock_custodian.domain.registration_certificates import certificate_state
 from mock_custodian.store.models import RequestLog, ThirdParty, ThirdPartyCertificate
 from mock_custodian.vocabulary import RESOURCE_PREFIX
 

@@ -14,11 +14,14 @@ from typing import Any
 from flask import Blueprint, Response, g, redirect, render_template, request
 from sqlalchemy.orm import Session
 
+from mock_custodian import clock
+from mock_custodian.domain import portal_accounts, registration_certificates, registration_form
 from mock_custodian.domain import registration as reg
 from mock_custodian.domain.harness import start_location
 from mock_custodian.domain.outbox import delivered_emails, email_as_dict
 from mock_custodian.domain.rehearsal import rehearsal
 from mock_custodian.errors import PGEError
+from mock_custodian.portal.registration_view import STATUS_LABELS, registration_view
 from mock_custodian.store.models import ThirdParty
 from mock_custodian.web.context import runtime
 from mock_custodian.web.form_token import EXPIRED, form_token_ok, session_token_ok
@@ -39,7 +42,7 @@ class CsrfMismatch(PGEError):
 
 
 # --------------------------------------------------------------------------------------------- helpers
-def policy() -> reg.PortalPolicy:
+def policy() -> registration_form.PortalPolicy:
     """The registration rules as configured (derived from settings in ``web/policies.py``)."""
     return runtime().portal_policy()
 
@@ -53,14 +56,14 @@ def _json(payload: Any, status: int = 200) -> Response:
 def _signed_in(db: Session) -> tuple[ThirdParty, str | None] | None:
     """The registration of this request: a portal session cookie, or HTTP Basic portal credentials."""
     now = runtime().clock.epoch()
-    found = reg.session_registration(db, request.cookies.get(SESSION_COOKIE), now)
+    found = portal_accounts.session_registration(db, request.cookies.get(SESSION_COOKIE), now)
     if found is not None:
         session, tp = found
         g.client_id = tp.client_id
         return tp, session.csrf_token
     auth = request.authorization
     if auth is not None and auth.type == "basic" and auth.username:
-        tp = reg.authenticate_portal(db, auth.username, auth.password or "", now)
+        tp = portal_accounts.authenticate_portal(db, auth.username, auth.password or "", now)
         g.client_id = tp.client_id
         return tp, None
     return None
@@ -69,7 +72,7 @@ def _signed_in(db: Session) -> tuple[ThirdParty, str | None] | None:
 def _require_api(db: Session) -> ThirdParty:
     found = _signed_in(db)
     if found is None:
-        raise reg.PortalUnauthorized()
+        raise portal_accounts.PortalUnauthorized()
     tp, csrf = found
     if csrf is not None and request.method not in ("GET", "HEAD"):
         _check_csrf(csrf, request.headers.get("X-CSRF-Token"))
@@ -96,7 +99,7 @@ def _form_data() -> dict[str, Any]:
 def _json_body() -> dict[str, Any]:
     payload = request.get_json(silent=True)
     if not isinstance(payload, dict):
-        raise reg.RegistrationInvalid({"body": "send a JSON object (Content-Type: application/json)"})
+        raise registration_form.RegistrationInvalid({"body": "send a JSON object (Content-Type: application/json)"})
     return payload
 
 
@@ -107,14 +110,14 @@ def _pem_body(name: str) -> str:
         return str(value or "")
     data = request.get_data(cache=True)
     if len(data) > MAX_PEM_BYTES:
-        raise reg.RegistrationInvalid({name: f"is larger than {MAX_PEM_BYTES} bytes"})
+        raise registration_form.RegistrationInvalid({name: f"is larger than {MAX_PEM_BYTES} bytes"})
     return data.decode("utf-8", "replace")
 
 
 def _page(template: str, tp: ThirdParty | None = None, csrf: str | None = None, status: int = 200,
           **context: Any) -> Response:
-    html = render_template(f"third_party/{template}", tp=tp, csrf_token=csrf, local_time=reg.local_time,
-                           labels=reg.FIELD_LABELS, status_labels=reg.STATUS_LABELS, **context)
+    html = render_template(f"third_party/{template}", tp=tp, csrf_token=csrf, local_time=clock.local_time,
+                           labels=registration_form.FIELD_LABELS, status_labels=STATUS_LABELS, **context)
     response = Response(html, status, content_type="text/html;charset=UTF-8")
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -181,14 +184,15 @@ def sign_in() -> Response:
         return _page("signin.html", status=400, error=EXPIRED, username=request.form.get("username", ""))
     try:
         with rt.database.session() as db:
-            tp = reg.authenticate_portal(db, request.form.get("username", ""), request.form.get("password", ""), now)
-            session_id = reg.start_session(db, tp, now)
+            tp = portal_accounts.authenticate_portal(db, request.form.get("username", ""),
+                                                     request.form.get("password", ""), now)
+            session_id = portal_accounts.start_session(db, tp, now)
             g.client_id = tp.client_id
-    except reg.PortalUnauthorized as exc:
+    except portal_accounts.PortalUnauthorized as exc:
         return _page("signin.html", status=401, error=exc.description, username=request.form.get("username", ""))
     response = redirect("/portal/registration", 303)
     response.set_cookie(SESSION_COOKIE, session_id, path="/portal", secure=True, httponly=True, samesite="Lax",
-                        max_age=reg.PORTAL_SESSION_TTL_S)
+                        max_age=portal_accounts.PORTAL_SESSION_TTL_S)
     return response
 
 
@@ -196,10 +200,10 @@ def sign_in() -> Response:
 def sign_out() -> Response:
     rt = runtime()
     with rt.database.session() as db:
-        found = reg.session_registration(db, request.cookies.get(SESSION_COOKIE), rt.clock.epoch())
+        found = portal_accounts.session_registration(db, request.cookies.get(SESSION_COOKIE), rt.clock.epoch())
         if found is not None:
             _check_csrf(found[0].csrf_token, request.form.get("csrf_token"))
-        reg.end_session(db, request.cookies.get(SESSION_COOKIE))
+        portal_accounts.end_session(db, request.cookies.get(SESSION_COOKIE))
     response = _to_signin()
     response.delete_cookie(SESSION_COOKIE, path="/portal")
     return response
@@ -215,9 +219,10 @@ def reset_password() -> Response:
     rt = runtime()
     try:
         with rt.database.session() as db:
-            reg.reset_password(db, request.form.get("username", ""), request.form.get("security_answer", ""),
-                               request.form.get("new_password", ""))
-    except (reg.PortalUnauthorized, reg.RegistrationInvalid) as exc:
+            portal_accounts.reset_password(db, request.form.get("username", ""),
+                                           request.form.get("security_answer", ""),
+                                           request.form.get("new_password", ""))
+    except (portal_accounts.PortalUnauthorized, registration_form.RegistrationInvalid) as exc:
         return _page("reset.html", status=exc.status, error=exc.description)
     return _to_signin("password-reset")
 
@@ -239,14 +244,14 @@ def register_page() -> Response:
             sent_to = (tp.business_contact or {}).get("email")
             chain = submission.issued_certificate_chain
             warnings = _certificate_warnings(db, tp)
-    except reg.RegistrationInvalid as exc:
+    except registration_form.RegistrationInvalid as exc:
         form = {k: v for k, v in data.items() if k not in ("portal_password",)}
         return _page("register.html", status=400, form=form, errors=exc.fields)
     return _page("submitted.html", sent_to=sent_to, issued_chain=chain, warnings=warnings)
 
 
 def _certificate_warnings(db: Session, tp: ThirdParty) -> list[str]:
-    return [w for c in reg.registration_view(db, tp, runtime().clock.epoch())["certificates"] for w in c["warnings"]]
+    return [w for c in registration_view(db, tp, runtime().clock.epoch())["certificates"] for w in c["warnings"]]
 
 
 @blueprint.route("/confirm", methods=["GET"])
@@ -267,7 +272,7 @@ def manage_page() -> Response:
     rt = runtime()
     with rt.database.session() as db:
         tp, csrf = _page_session(db)
-        view = reg.registration_view(db, tp, rt.clock.epoch())
+        view = registration_view(db, tp, rt.clock.epoch())
     return _page("manage.html", tp=tp, csrf=csrf, view=view, message=request.args.get("m"))
 
 
@@ -276,7 +281,7 @@ def edit_page() -> Response:
     rt = runtime()
     with rt.database.session() as db:
         tp, csrf = _page_session(db)
-        view = reg.registration_view(db, tp, rt.clock.epoch())
+        view = registration_view(db, tp, rt.clock.epoch())
         if request.method == "GET":
             return _page("edit.html", tp=tp, csrf=csrf, view=view, errors={}, form=None)
         _check_csrf(csrf or "", request.form.get("csrf_token"))
@@ -290,7 +295,7 @@ def edit_page() -> Response:
             data.pop("portal_password", None)  # blank: keep the current password
         try:
             reg.update_registration(db, tp, data, rt.clock.epoch())
-        except reg.RegistrationInvalid as exc:
+        except registration_form.RegistrationInvalid as exc:
             return _page("edit.html", tp=tp, csrf=csrf, view=view, errors=exc.fields, form=data, status=400)
     return redirect("/portal/registration?m=updated", 303)
 
@@ -307,14 +312,14 @@ def certificate_page() -> Response:
         try:
             pem = str(data.get("certificate") or "")
             if not pem.strip() and str(data.get("csr") or "").strip():
-                issued = reg.issue_certificate_for_csr(rt.pki, str(data["csr"]))
+                issued = registration_certificates.issue_certificate_for_csr(rt.pki, str(data["csr"]))
                 pem = issued
-            reg.replace_certificate(db, tp, pem, rt.clock.epoch(), policy())
-        except reg.RegistrationInvalid as exc:
-            view = reg.registration_view(db, tp, rt.clock.epoch())
+            registration_certificates.replace_certificate(db, tp, pem, rt.clock.epoch(), policy())
+        except registration_form.RegistrationInvalid as exc:
+            view = registration_view(db, tp, rt.clock.epoch())
             return _page("manage.html", tp=tp, csrf=csrf, view=view, status=400,
                          certificate_error="; ".join(exc.fields.values()))
-        view = reg.registration_view(db, tp, rt.clock.epoch())
+        view = registration_view(db, tp, rt.clock.epoch())
     return _page("manage.html", tp=tp, csrf=csrf, view=view, message="certificate", issued_chain=issued)
 
 
@@ -339,7 +344,7 @@ def _rehearsal_context() -> dict:
     with rt.database.session() as db:
         tp, csrf = _page_session(db)
         now = rt.clock.epoch()
-        return {"tp": tp, "csrf": csrf, "report": rehearsal(db, tp, now), "view": reg.registration_view(db, tp, now)}
+        return {"tp": tp, "csrf": csrf, "report": rehearsal(db, tp, now), "view": registration_view(db, tp, now)}
 
 
 @blueprint.route("/registration/tests", methods=["GET"])
@@ -391,7 +396,7 @@ def api_register() -> Response:
         tp = submission.third_party
         payload = {
             "status": tp.status,
-            "status_label": reg.STATUS_LABELS[tp.status],
+            "status_label": STATUS_LABELS[tp.status],
             "display_name": tp.display_name,
             "portal_username": tp.portal_username,
             "confirmation_email_sent_to": (tp.business_contact or {}).get("email"),
@@ -411,7 +416,7 @@ def api_confirm() -> Response:
     with rt.database.session() as db:
         tp = reg.confirm(db, str(token), rt.clock.epoch(), policy())
         g.client_id = tp.client_id
-        payload = {"status": tp.status, "status_label": reg.STATUS_LABELS[tp.status]}
+        payload = {"status": tp.status, "status_label": STATUS_LABELS[tp.status]}
     return _json(payload)
 
 
@@ -423,7 +428,7 @@ def api_registration() -> Response:
         tp = _require_api(db)
         if request.method == "PATCH":
             reg.update_registration(db, tp, _json_body(), rt.clock.epoch())
-        view = reg.registration_view(db, tp, rt.clock.epoch())
+        view = registration_view(db, tp, rt.clock.epoch())
     return _json(view)
 
 
@@ -433,15 +438,15 @@ def api_certificate() -> Response:
     rt = runtime()
     with rt.database.session() as db:
         tp = _require_api(db)
-        reg.replace_certificate(db, tp, _pem_body("certificate"), rt.clock.epoch(), policy())
-        view = reg.registration_view(db, tp, rt.clock.epoch())
+        registration_certificates.replace_certificate(db, tp, _pem_body("certificate"), rt.clock.epoch(), policy())
+        view = registration_view(db, tp, rt.clock.epoch())
     return _json(view)
 
 
 @blueprint.route("/api/csr", methods=["POST"])
 def api_csr() -> Response:
     """The dev CA's client certificate for your CSR (your key stays yours): ``{"certificate_chain": PEM}``."""
-    chain = reg.issue_certificate_for_csr(runtime().pki, _pem_body("csr"))
+    chain = registration_certificates.issue_certificate_for_csr(runtime().pki, _pem_body("csr"))
     return _json({"certificate_chain": chain, "ca_bundle": runtime().pki.ca_bundle.read_text()}, 201)
 
 

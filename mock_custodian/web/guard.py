@@ -13,7 +13,7 @@ from __future__ import annotations
 from flask import Response, g, request
 
 from mock_custodian.domain.admission import admit, due_events
-from mock_custodian.domain.registration import describe_unregistered_certificate
+from mock_custodian.domain.registration_certificates import describe_unregistered_certificate
 from mock_custodian.errors import InvalidCertificate, NoListener, RateLimited
 from mock_custodian.vocabulary import TOKEN_PATHS
 from mock_custodian.web.context import is_sim_request, peer_certificate, runtime, surface

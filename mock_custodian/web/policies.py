@@ -12,7 +12,7 @@ from mock_custodian.domain.certificate_checks import TrustAnchors
 from mock_custodian.domain.grants import TokenLifetimes
 from mock_custodian.domain.packages import BuildOptions
 from mock_custodian.domain.ratelimit import RateLimits
-from mock_custodian.domain.registration import PortalPolicy
+from mock_custodian.domain.registration_form import PortalPolicy
 from mock_custodian.domain.scope import ScopeSpelling
 from mock_custodian.pki import DevPKI
 from mock_custodian.settings import Settings
