@@ -171,3 +171,10 @@ def local_time(epoch: float | None) -> str:
     if epoch is None:
         return ""
     return dt.datetime.fromtimestamp(epoch, PACIFIC).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def iso(epoch: float | None) -> str | None:
+    """An epoch instant as ISO 8601 UTC with ``Z``, to the millisecond."""
+    if epoch is None:
+        return None
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

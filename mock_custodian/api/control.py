@@ -20,7 +20,7 @@ from flask.typing import ResponseReturnValue
 from mock_custodian import tls
 from mock_custodian.api import lifecycle_control, report_control
 from mock_custodian.api.openapi import openapi_document
-from mock_custodian.domain import control, customer_add, faults
+from mock_custodian.domain import client_credentials, control, customer_add, faults, observations
 from mock_custodian.domain.scope import authorization_scope
 from mock_custodian.domain.world import loaded_scenario, third_party_credentials
 from mock_custodian.errors import ControlError, ControlNotFound, ControlUnauthorized, NoListener
@@ -107,7 +107,7 @@ def sink_receive(name: str) -> ResponseReturnValue:
     headers = {k: ("[redacted]" if k.lower() in REDACTED_HEADERS else v) for k, v in request.headers.items()}
     peer = request.environ.get(tls.ENVIRON_KEY)
     with rt.database.session() as db:
-        control.record_sink_post(
+        observations.record_sink_post(
             db, name, now=rt.clock.epoch(), surface=surface(), query=request.query_string.decode("latin-1"),
             headers=headers, content_type=request.content_type, body=request.get_data(),
             certificate_sha256=peer.fingerprint_sha256 if peer is not None else None,
@@ -146,11 +146,12 @@ def credential_file(client_id: str, filename: str) -> ResponseReturnValue:
     """One client's certificate files: ``cert.pem``, ``chain.pem``, ``key.pem`` or ``bundle.p12``."""
     rt = runtime()
     with rt.database.session() as db:
-        folder = control.client_folder(rt.pki, db, client_id)
+        folder = client_credentials.client_folder(rt.pki, db, client_id)
     if filename in CERT_FILES:
         return Response((folder / CERT_FILES[filename]).read_bytes(), 200, content_type="application/x-pem-file")
     if filename == "bundle.p12":
-        blob = control.pkcs12_bundle(folder, rt.pki.intermediate_cert_path, client_id, request.args.get("password"))
+        blob = client_credentials.pkcs12_bundle(folder, rt.pki.intermediate_cert_path, client_id,
+                                                request.args.get("password"))
         response = Response(blob, 200, content_type="application/x-pkcs12")
         response.headers["Content-Disposition"] = f'attachment; filename="{client_id}.p12"'
         return response
@@ -273,7 +274,7 @@ def requests_list() -> ResponseReturnValue:
     if surface_arg not in (None, "", "api", "portal"):
         raise ControlError("surface must be api or portal")
     with rt.database.session() as db:
-        rows = control.request_log(
+        rows = observations.request_log(
             db, since_id=int_arg("since_id"), client_id=request.args.get("client_id"),
             method=request.args.get("method"), path=request.args.get("path"), status=int_arg("status"),
             surface=surface_arg or None, limit=int_arg("limit") or 1000,
@@ -285,7 +286,7 @@ def requests_list() -> ResponseReturnValue:
 def requests_clear() -> ResponseReturnValue:
     rt = runtime()
     with rt.database.session() as db:
-        count = control.clear_request_log(db)
+        count = observations.clear_request_log(db)
     return ordered_json(deleted=count)
 
 
@@ -293,7 +294,7 @@ def requests_clear() -> ResponseReturnValue:
 def jobs_list() -> ResponseReturnValue:
     rt = runtime()
     with rt.database.session() as db:
-        jobs = control.list_jobs(db, request.args.get("status"), request.args.get("client_id"))
+        jobs = observations.list_jobs(db, request.args.get("status"), request.args.get("client_id"))
     return ordered_json(jobs=jobs)
 
 
@@ -302,7 +303,7 @@ def jobs_release() -> ResponseReturnValue:
     """Make every waiting job and notification retry due now (see ``store.control.release``)."""
     rt = runtime()
     with rt.database.session() as db:
-        released = control.release(db, rt.clock.epoch())
+        released = observations.release(db, rt.clock.epoch())
     return ordered_json(released=released)
 
 
@@ -311,7 +312,7 @@ def notifications_list() -> ResponseReturnValue:
     """Every notification the data custodian owes or sent, with each delivery attempt's outcome."""
     rt = runtime()
     with rt.database.session() as db:
-        rows = control.list_notifications(db, request.args.get("client_id"))
+        rows = observations.list_notifications(db, request.args.get("client_id"))
     return ordered_json(notifications=rows)
 
 
@@ -319,7 +320,7 @@ def notifications_list() -> ResponseReturnValue:
 def sink_all() -> ResponseReturnValue:
     rt = runtime()
     with rt.database.session() as db:
-        posts = control.sink_posts(db)
+        posts = observations.sink_posts(db)
     return ordered_json(posts=posts)
 
 
@@ -327,7 +328,7 @@ def sink_all() -> ResponseReturnValue:
 def sink_list(name: str) -> ResponseReturnValue:
     rt = runtime()
     with rt.database.session() as db:
-        posts = control.sink_posts(db, name)
+        posts = observations.sink_posts(db, name)
     return ordered_json(url=f"{rt.portal_base_url()}/__sim/sink/{name}", posts=posts)
 
 
@@ -335,7 +336,7 @@ def sink_list(name: str) -> ResponseReturnValue:
 def sink_clear(name: str) -> ResponseReturnValue:
     rt = runtime()
     with rt.database.session() as db:
-        count = control.clear_sink(db, name)
+        count = observations.clear_sink(db, name)
     return ordered_json(deleted=count)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mock_custodian.cli.common import RUNTIME_FILE, add_common_options, fail, open_data_dir, server_info
-from mock_custodian.domain import control, customer_add, faults
+from mock_custodian.domain import client_credentials, control, customer_add, faults, observations
 from mock_custodian.domain.world import loaded_scenario, third_party_credentials
 from mock_custodian.errors import ControlError
 
@@ -218,7 +218,7 @@ def cmd_requests(args: argparse.Namespace) -> int:
         return fail("--json prints one array and cannot --tail; use --jsonl (one object per line)")
     filters = {"client_id": args.client_id, "method": args.method, "path": args.path, "status": args.status}
     with database.session() as db:
-        everything = control.request_log(db, limit=control.MAX_LIST, **filters)
+        everything = observations.request_log(db, limit=observations.MAX_LIST, **filters)
     rows = everything[-args.limit:] if args.limit else everything
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -233,7 +233,7 @@ def cmd_requests(args: argparse.Namespace) -> int:
         while True:
             time.sleep(TAIL_POLL_S)
             with database.session() as db:
-                rows = control.request_log(db, since_id=last, **filters)
+                rows = observations.request_log(db, since_id=last, **filters)
             if rows:
                 _print_requests(rows, args, header=False)
                 last = rows[-1]["id"]
@@ -260,8 +260,8 @@ def _print_requests(rows: list[dict[str, Any]], args: argparse.Namespace, header
 def cmd_notifications(args: argparse.Namespace) -> int:
     database = open_data_dir(args, create=False).database
     with database.session() as db:
-        notes = control.list_notifications(db, args.client_id)
-        posts = control.sink_posts(db)
+        notes = observations.list_notifications(db, args.client_id)
+        posts = observations.sink_posts(db)
     if args.json:
         print(json.dumps({"notifications": notes, "sink": posts}, indent=2))
         return 0
@@ -345,7 +345,8 @@ def cmd_export_credentials(args: argparse.Namespace) -> int:
             tp[key] = str(folder / name)
         (folder / "key.pem").chmod(0o600)
         if args.p12:
-            blob = control.pkcs12_bundle(source, pki.intermediate_cert_path, tp["client_id"], args.p12_password)
+            blob = client_credentials.pkcs12_bundle(source, pki.intermediate_cert_path, tp["client_id"],
+                                                    args.p12_password)
             (folder / "bundle.p12").write_bytes(blob)
             (folder / "bundle.p12").chmod(0o600)
             tp["pkcs12"] = str(folder / "bundle.p12")

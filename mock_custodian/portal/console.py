@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, abort, g, redirect, render_template, request
 from flask.typing import ResponseReturnValue
 
-from mock_custodian.domain import control, faults
+from mock_custodian.domain import client_credentials, control, faults
 from mock_custodian.domain.content import Publication
 from mock_custodian.domain.report import RULES_BY_ID, parse_since, report_for
 from mock_custodian.errors import ControlError, NoListener
@@ -244,7 +244,7 @@ def credential_file(client_id: str, filename: str) -> ResponseReturnValue:
     rt = runtime()
     try:
         with rt.database.session() as db:
-            folder = control.client_folder(rt.pki, db, client_id)
+            folder = client_credentials.client_folder(rt.pki, db, client_id)
     except ControlError:
         raise NoListener(request.path) from None
     response = Response((folder / filename).read_bytes(), 200, content_type="application/x-pem-file")
