@@ -127,6 +127,12 @@ def test_latency_delays_the_real_answer(pge: testing.RunningServer) -> None:
         pge.fault("latency", path=STATUS_PATH, times=1, delay_ms=2000)
         requests.get(f"{pge.api_base_url}{STATUS_PATH}", headers={"Authorization": f"Bearer {client.token}"},
                      cert=pge.cert("00101"), verify=pge.ca_bundle, timeout=0.5)
+    # The server still answers the abandoned request 2 s later; wait for its log row, so it cannot land in
+    # the next test's freshly reset log (bounded: 20 s).
+    deadline = time.monotonic() + 20
+    while len(pge.requests(path=STATUS_PATH)) < 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(pge.requests(path=STATUS_PATH)) == 3
     assert pge.requests(path=STATUS_PATH)[0]["error"] is None, "latency alone is not an error"
 
 
