@@ -4,7 +4,9 @@ Serves a 15-minute solar SA (two flow directions) through `R/Batch/Subscription/
 for 12 months (and 48 with ``--long``). The client is curl (``-o /dev/null``), which is not the
 bottleneck. nginx (``/usr/sbin/nginx`` or ``--nginx``) is started on a loopback port with a temporary
 config, the mock's own server certificate and client certificates requested, serving the bytes of
-one mock response from a file; each mock fetch is generated afresh (the mock keeps no response bytes).
+one mock response from a file; each mock fetch is generated afresh (the mock keeps no response bytes;
+each worker keeps the synthesized days of the SA, so the rounds follow a warm-up fetch per worker,
+whose rates are printed apart).
 Fetches alternate between the two, so both see the same machine load; prints MB/s, the ratio
 mock/nginx per round and the worker's peak RSS. Talks only to 127.0.0.1.
 Usage: python bench/http_feed.py [--rounds 3] [--long] [--nginx PATH]
@@ -28,8 +30,10 @@ import requests
 from mock_custodian import testing
 from mock_custodian.clock import PACIFIC
 from mock_custodian.pki import DevPKI
+from mock_custodian.store.db import Database
 
 RES = "/GreenButtonConnect/espi/1_1/resource"
+WORKERS = 2
 NGINX_CONF = """
 daemon off;
 master_process on;
@@ -118,7 +122,7 @@ def main() -> None:
     opts = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-feed-") as tmp_name:
         tmp = Path(tmp_name)
-        server = testing.start(tmp / "d", workers=2)
+        server = testing.start(tmp / "d", workers=WORKERS)
         nginx = None
         try:
             now = dt.datetime(2026, 11, 10, 10, tzinfo=PACIFIC).timestamp()
@@ -140,6 +144,26 @@ def main() -> None:
             body = requests.get(feed_url(12), headers=headers, **kw).content
             readings = body.count(b"<ns0:IntervalReading>") or body.count(b"IntervalReading>") // 2
             print(f"12-month 15-minute feed: {len(body) / 1e6:.1f} MB, {readings:,} IntervalReadings; client: curl")
+            # Each worker synthesizes the year's days at its first fetch and keeps them (never response
+            # bytes: corrections and clock moves still show at once). Warm up until every worker served
+            # the feed once (the request log names the worker), printing those first fetches apart.
+            served = Database(f"sqlite:///{server.data_dir}/mock-custodian.db")
+            feed_path = feed_url(12).split(server.api_base_url, 1)[1].split("?", 1)[0]
+
+            def workers_served() -> set[int]:
+                rows = served.read_row(f"SELECT group_concat(DISTINCT worker_pid) FROM request_log "  # noqa: S608
+                                       f"WHERE path = '{feed_path}'")
+                return {int(pid) for pid in (rows[0] or "").split(",") if pid}
+
+            seen = workers_served()
+            for _ in range(12):
+                if len(seen) >= WORKERS:
+                    break
+                size, seconds = curl(feed_url(12), server, headers)
+                now_seen = workers_served()
+                if now_seen - seen:
+                    print(f"first fetch of a worker (days synthesized): {size / 1e6 / seconds:.1f} MB/s")
+                seen = now_seen
             if os.path.exists(opts.nginx):
                 nginx, port = start_nginx(opts.nginx, tmp, body, server)
                 print(f"nginx: {opts.nginx} on 127.0.0.1:{port}, the same bytes from a file, mutual TLS")

@@ -15,10 +15,12 @@ import errno
 import json
 import logging
 import os
+import queue
 import secrets
 import select
 import socket
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,43 @@ log = logging.getLogger("mock_custodian.server")
 
 HANDSHAKE_TIMEOUT_S = 10.0
 _CHUNK = 16384
+# A write at least this large (a streamed feed's chunks are 64 KiB) hands the rest of the response to
+# a writer thread: encryption and the socket write (pyOpenSSL releases the GIL in them) then overlap the
+# generation of the next chunk. Smaller answers are written in place, as before.
+BACKGROUND_WRITE_MIN = 48 * 1024
+_PENDING_WRITES = 4  # chunks queued ahead of the writer (bounded memory)
+
+
+class _Writer:
+    """A response's writes on their own thread, in order; the first failure is kept and raised to the caller."""
+
+    def __init__(self, send_all: Any) -> None:
+        self._send_all = send_all
+        self._queue: queue.Queue[bytes | None] = queue.Queue(_PENDING_WRITES)
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="tls-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            data = self._queue.get()
+            if data is None:
+                return
+            if self.error is None:
+                try:
+                    self._send_all(data)
+                except BaseException as exc:  # noqa: BLE001  (kept, raised in the request thread)
+                    self.error = exc
+
+    def put(self, data: bytes) -> None:
+        if self.error is not None:
+            raise self.error
+        self._queue.put(data)
+
+    def finish(self) -> None:
+        """Wait until every queued write is done (or failed) and the thread has ended."""
+        self._queue.put(None)
+        self._thread.join()
 
 
 class TLSSocket:
@@ -50,6 +89,7 @@ class TLSSocket:
         self._raw = raw
         self._conn = conn
         self._timeout: float | None = None
+        self._writer: _Writer | None = None
         self.surface = surface
         self.peer_certificate = peer
 
@@ -85,6 +125,7 @@ class TLSSocket:
         return None if not self._timeout else time.monotonic() + self._timeout
 
     def recv(self, size: int) -> bytes:
+        self.flush()  # one SSL object is never used by two threads at once
         deadline = self._deadline()
         while True:
             try:
@@ -115,13 +156,44 @@ class TLSSocket:
             except SSL.Error as exc:
                 raise BrokenPipeError(errno.EPIPE, str(exc)) from exc
 
-    def sendall(self, data: bytes) -> None:
+    def _send_all(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
             sent = self.send(view)
             view = view[sent:]
 
+    def sendall(self, data: bytes) -> None:
+        """Write everything; a large write (and every later one until :meth:`flush`) goes through the writer thread."""
+        if self._writer is None:
+            if len(data) < BACKGROUND_WRITE_MIN:
+                self._send_all(data)
+                return
+            self._writer = _Writer(self._send_all)
+        self._writer.put(data if isinstance(data, bytes) else bytes(data))
+
+    def flush(self) -> None:
+        """Wait for the writer thread's writes; raise the first that failed (the worker then drops the connection)."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.finish()
+            if writer.error is not None:
+                raise writer.error
+
+    def _stop_writer(self) -> None:
+        """End the writer thread without waiting on the peer: a blocked write fails once the socket is shut."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            try:
+                self._raw.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            writer.finish()  # before the descriptor is closed and possibly reused by another connection
+
     def shutdown(self, how: int) -> None:
+        try:
+            self.flush()
+        except OSError:
+            pass
         try:
             self._conn.shutdown()
         except SSL.Error:
@@ -129,6 +201,7 @@ class TLSSocket:
         self._raw.shutdown(how)
 
     def close(self) -> None:
+        self._stop_writer()
         self._raw.close()
 
 
@@ -224,6 +297,24 @@ class TLSThreadWorker(ThreadWorker):
 
     terminator: TLSTerminator | None = None
 
+    def handle_request(self, req: Any, conn: Any) -> Any:
+        """gunicorn's, then the response's last bytes written (see :data:`BACKGROUND_WRITE_MIN`) before the
+        request thread lets go of the connection; a failed write fails the request as an inline one did."""
+        sock = conn.sock
+        try:
+            keep = super().handle_request(req, conn)
+        except BaseException:
+            if isinstance(sock, TLSSocket):
+                sock._stop_writer()
+            raise
+        if isinstance(sock, TLSSocket):
+            try:
+                sock.flush()
+            except BaseException:
+                sock._stop_writer()
+                raise
+        return keep
+
     def accept(self, listener: socket.socket) -> None:
         try:
             client_sock, client_addr = listener.accept()
@@ -257,6 +348,11 @@ class MockCustodianServer(BaseApplication):
         self.cfg.set("workers", s.workers)
         self.cfg.set("threads", s.threads)
         self.cfg.set("worker_class", "mock_custodian.server.TLSThreadWorker")
+        # The app is imported and built once, here, before the workers fork: each worker is ready as soon
+        # as it exists instead of importing Flask, SQLAlchemy and every blueprint itself, two or three
+        # processes at once on a small machine (issue 17: restart <= 1 s). Each worker's database engine
+        # is replaced after the fork (store.db.Database); nothing else in the app holds a connection.
+        self.cfg.set("preload_app", True)
         self.cfg.set("sendfile", False)  # bytes must go through TLS, never os.sendfile on the raw fd
         self.cfg.set("timeout", s.worker_timeout)
         self.cfg.set("graceful_timeout", 5)
@@ -296,6 +392,9 @@ class MockCustodianServer(BaseApplication):
 
     def _post_worker_init(self, worker: Any) -> None:
         TLSThreadWorker.terminator = TLSTerminator(self.settings, self.pki, self.settings.portal_port)
+        from mock_custodian.store.db import start_checkpoints
+
+        start_checkpoints(self.settings.resolved_database_url())  # SQLite: off the request path (store.db)
 
     def load(self) -> Any:
         from mock_custodian.app import create_app

@@ -11,17 +11,16 @@ is still in force (403). Refresh tokens are never bearer credentials.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from flask import g, request
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mock_custodian.domain.authorizations import CUSTOMER_KINDS, is_live
-from mock_custodian.domain.tokens import ACCESS, CLIENT_ACCESS, CLIENT_REFRESH, REFRESH
+from mock_custodian.domain.tokens import ACCESS, CLIENT_ACCESS, CLIENT_REFRESH, REFRESH, Presented, presented
 from mock_custodian.errors import Forbidden, MissingToken, NotFound
-from mock_custodian.store.db import row_id
-from mock_custodian.store.hashed import token_key
-from mock_custodian.store.models import Authorization, ThirdParty, Token
+from mock_custodian.store.db import Raw, row_id
+from mock_custodian.store.models import Authorization, ThirdParty
 from mock_custodian.vocabulary import CREDENTIALED
 from mock_custodian.web.context import certificate_belongs_to, runtime
 
@@ -33,72 +32,84 @@ TOKEN_CLASS_NAMES = {CAT: "client access token", AT: "customer access token", RA
 
 @dataclass(frozen=True)
 class Bearer:
-    """A bearer credential that passed every check; ``token`` is None for a RAT, ``authorization`` only for an AT."""
+    """A bearer credential that passed every check: its class, its registration, and for an AT the
+    authorization (loaded with its service agreements and customer). ``token_kind`` None: a RAT."""
 
     token_class: str
-    third_party: ThirdParty
-    token: Token | None
+    third_party_id: int
+    client_id: str
+    status: str
+    token_kind: str | None
     authorization: Authorization | None
 
     @property
     def authorization_id(self) -> int | None:
         return self.authorization.id if self.authorization is not None else None
 
-
-def _classify(db: Session, value: str, now: float) -> tuple[str, Token | None, ThirdParty | None]:
-    """Which class a presented value is; unknown, expired, revoked and refresh tokens are 403."""
-    token = db.get(Token, token_key(value))
-    if token is None:
-        tp = db.execute(select(ThirdParty).where(ThirdParty.registration_access_token == value)).scalar_one_or_none()
+    @cached_property
+    def third_party(self) -> ThirdParty:
+        """The whole registration, for the few handlers that need more than its id, client_id and status."""
+        with runtime().database.session() as db:
+            tp = db.get(ThirdParty, self.third_party_id)
         if tp is None:
             raise Forbidden("Invalid access token")
-        return RAT, None, tp
-    if token.kind in (CLIENT_REFRESH, REFRESH):
+        return tp
+
+
+def _classify(db: Session | Raw, value: str, now: float) -> tuple[str, Presented]:
+    """Which class a presented value is; unknown, expired, revoked and refresh tokens are 403."""
+    found = presented(db, value)
+    if found is None:
+        raise Forbidden("Invalid access token")
+    if found.kind is None:
+        return RAT, found
+    if found.kind in (CLIENT_REFRESH, REFRESH):
         raise Forbidden("A refresh token is not an access token; exchange it at the token endpoint")
-    if token.revoked_at is not None:
+    if found.revoked_at is not None:
         raise Forbidden("Access token has been revoked")
-    if token.expires_at <= now:
+    if found.expires_at <= now:
         raise Forbidden("Access token expired")
-    return token.kind, token, db.get(ThirdParty, token.third_party_id)
+    return found.kind, found
 
 
 def require_bearer(*classes: str) -> Bearer:
     """Authenticate this request's ``Authorization: Bearer`` for a resource taking ``classes``.
 
     Sets ``g.client_id`` (request log) and ``g.bearer``. A customer access token from the OAuth Test
-    harness is refused on every resource (spec 5.5); so is an AT whose authorization ended.
+    harness is refused on every resource (spec 5.5); so is an AT whose authorization ended. The token
+    and its registration are one prebuilt read on the driver connection (issue 17); only an AT's
+    authorization is loaded through the ORM, for the resources that read it.
     """
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
         raise MissingToken()
     rt = runtime()
-    with rt.database.session() as db:
-        now = rt.clock.epoch()
-        token_class, token, tp = _classify(db, value.strip(), now)
-        if tp is None:
-            raise Forbidden("Invalid access token")
-        g.client_id = tp.client_id
-        if token_class not in classes:
-            wanted = " or ".join(TOKEN_CLASS_NAMES.get(c, c) for c in classes)
-            raise Forbidden(f"A {TOKEN_CLASS_NAMES[token_class]} cannot be used here; this resource takes a {wanted}",
-                            "insufficient_scope")
-        if not certificate_belongs_to(tp.id):
-            raise Forbidden("The client certificate is not registered to the client this token was issued to")
-        if tp.status not in CREDENTIALED:
-            raise Forbidden("The registration is no longer active")
-        authorization = None
-        if token_class == AT:
-            if token is None or token.authorization_id is None:
-                raise Forbidden("An OAuth Test harness token cannot be used on data resources")
-            authorization = db.get(Authorization, token.authorization_id)
+    now = rt.clock.epoch()
+    with rt.database.statements() as raw:
+        token_class, found = _classify(raw, value.strip(), now)
+    g.client_id = found.client_id
+    if token_class not in classes:
+        wanted = " or ".join(TOKEN_CLASS_NAMES.get(c, c) for c in classes)
+        raise Forbidden(f"A {TOKEN_CLASS_NAMES[token_class]} cannot be used here; this resource takes a {wanted}",
+                        "insufficient_scope")
+    if not certificate_belongs_to(found.third_party_id):
+        raise Forbidden("The client certificate is not registered to the client this token was issued to")
+    if found.status not in CREDENTIALED:
+        raise Forbidden("The registration is no longer active")
+    authorization = None
+    if token_class == AT:
+        if found.authorization_id is None:
+            raise Forbidden("An OAuth Test harness token cannot be used on data resources")
+        with rt.database.session() as db:
+            authorization = db.get(Authorization, found.authorization_id)
             if authorization is None or not is_live(authorization, now):
                 raise Forbidden("The authorization of this token has been revoked or has expired")
             # Loaded now, so resources can read them after this session closes.
             _ = (authorization.third_party, list(authorization.service_agreements), authorization.customer)
-        bearer = Bearer(token_class, tp, token, authorization)
-        g.bearer = bearer
-        return bearer
+    bearer = Bearer(token_class, found.third_party_id, found.client_id, found.status, found.kind, authorization)
+    g.bearer = bearer
+    return bearer
 
 
 def require_own_authorization(bearer: Bearer, authorization_id: int | str) -> Authorization:
@@ -116,6 +127,6 @@ def require_own_authorization(bearer: Bearer, authorization_id: int | str) -> Au
         target = db.get(Authorization, key)
         if target is None or target.kind not in CUSTOMER_KINDS:
             raise NotFound()
-    if target.third_party_id != bearer.third_party.id:
+    if target.third_party_id != bearer.third_party_id:
         raise Forbidden("The resource belongs to another client")
     raise Forbidden("The token was issued for another subscription")

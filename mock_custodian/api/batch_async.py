@@ -80,9 +80,9 @@ def _bulk_caller(bulk_id: str) -> Bearer:
     classes = (CAT, AT) if retrieval and runtime().settings.bulk_retrieval_token == "either" else (CAT,)
     bearer = require_bearer(*classes)
     _service_up()
-    if bulk_id != bearer.third_party.client_id:
+    if bulk_id != bearer.client_id:
         raise Forbidden("The BulkID in the path is not the calling client's")
-    if bearer.third_party.status != RegistrationStatus.APPROVED:
+    if bearer.status != RegistrationStatus.APPROVED:
         raise Forbidden("Bulk data is served only to an Approved registration")
     return bearer
 
@@ -137,18 +137,18 @@ def batch_subscription(subscription_id: str) -> Response:
     _service_up()
     own = require_own_authorization(bearer, subscription_id)
     if "correlationID" in request.args:
-        return _retrieve(bearer.third_party.id, "Subscription", str(own.id))
+        return _retrieve(bearer.third_party_id, "Subscription", str(own.id))
     check_groups(bearer.third_party, "subscription", own)
-    return _accept(bearer.third_party.id, "subscription", _window(snapshot=False), own.id)
+    return _accept(bearer.third_party_id, "subscription", _window(snapshot=False), own.id)
 
 
 def _bulk(kind: str, bulk_id: str) -> Response:
     bearer = _bulk_caller(bulk_id)
     resource, feed, _ = KINDS[kind]
     if "correlationID" in request.args:
-        return _retrieve(bearer.third_party.id, resource, bulk_id)
+        return _retrieve(bearer.third_party_id, resource, bulk_id)
     check_groups(bearer.third_party, kind)
-    return _accept(bearer.third_party.id, kind, _window(snapshot=feed != "usage"))
+    return _accept(bearer.third_party_id, kind, _window(snapshot=feed != "usage"))
 
 
 @_route(f"{RESOURCE_PREFIX}/Batch/Bulk/<bulk_id>")

@@ -15,7 +15,7 @@ from flask import Blueprint, Response, g, request
 from mock_custodian.api.auth import CAT, RAT, require_bearer
 from mock_custodian.domain.milestones import API_CONNECTIVITY, record_milestone
 from mock_custodian.domain.registration import read_application_information
-from mock_custodian.domain.registry import authenticate_client
+from mock_custodian.domain.registry import authenticated_client
 from mock_custodian.domain.scope import ScopeSpelling, registration_scope
 from mock_custodian.errors import Forbidden, MissingToken
 from mock_custodian.espi import UsagePointRequest, application_information_entry, usage_feed
@@ -63,7 +63,7 @@ def download_sample_data() -> Response:
     bearer = require_bearer(CAT)
     rt = runtime()
     with rt.database.session() as db:
-        tp = db.get(ThirdParty, bearer.third_party.id)
+        tp = db.get(ThirdParty, bearer.third_party_id)
         assert tp is not None
         record_milestone(db, tp, API_CONNECTIVITY, rt.clock.epoch())
     body = sample_feed(rt.resource_base_url(), getattr(rt.settings, "xml_style", "pge"))
@@ -106,7 +106,7 @@ def _caller(appinfo_auth: str) -> int:
                           "Bearer registration access token)")
         raise refusal
     try:
-        return require_bearer(RAT).third_party.id
+        return require_bearer(RAT).third_party_id
     except Forbidden as exc:
         if exc.error == "insufficient_scope":
             exc.reason = (f"{exc.description}: ApplicationInformation takes the registration_access_token shown in "
@@ -118,12 +118,12 @@ def _basic_client() -> int:
     """``appinfo_auth=bearer_rat_or_basic``: the client's Basic credentials over its own certificate."""
     client_id, client_secret = basic_credentials()
     rt = runtime()
-    with rt.database.session() as db:
-        tp = authenticate_client(db, client_id, client_secret)
-        g.client_id = tp.client_id
-        if not certificate_belongs_to(tp.id):
-            raise Forbidden("The client certificate is not registered to this client")
-        return tp.id
+    with rt.database.statements() as raw:
+        client = authenticated_client(raw, client_id, client_secret)
+    g.client_id = client.client_id
+    if not certificate_belongs_to(client.id):
+        raise Forbidden("The client certificate is not registered to this client")
+    return client.id
 
 
 def application_information_values(tp: ThirdParty, *, api_base_url: str, portal_base_url: str, issued_at_unit: str,

@@ -228,7 +228,7 @@ def authorization_list() -> Response:
     def entries() -> Iterator[bytes]:
         with rt.database.session() as db:
             system = db.execute(
-                select(Authorization).where(Authorization.third_party_id == bearer.third_party.id,
+                select(Authorization).where(Authorization.third_party_id == bearer.third_party_id,
                                             Authorization.kind.in_(("bulk", "registration")))
             ).scalars().all()
             values = [authorization_values(a, now, spelling, base, style)
@@ -240,7 +240,7 @@ def authorization_list() -> Response:
         while True:  # pages of 500, each in its own short transaction
             with rt.database.session() as db:
                 page = db.execute(
-                    select(Authorization).where(Authorization.third_party_id == bearer.third_party.id,
+                    select(Authorization).where(Authorization.third_party_id == bearer.third_party_id,
                                                 Authorization.kind.not_in(("bulk", "registration")),
                                                 Authorization.id > last)
                     .order_by(Authorization.id).limit(500)
@@ -263,7 +263,7 @@ def _own_authorization_row(db, bearer: Bearer, authorization_id: str) -> Authori
     authorization = db.get(Authorization, key)
     if authorization is None:
         raise NotFound()
-    if authorization.third_party_id != bearer.third_party.id:
+    if authorization.third_party_id != bearer.third_party_id:
         raise Forbidden("The authorization belongs to another client")
     return authorization
 
@@ -289,7 +289,7 @@ def authorization_delete(authorization_id: str) -> Response:
     _service_up()
     rt = runtime()
     with rt.database.session() as db:
-        tp = db.get(ThirdParty, bearer.third_party.id)
+        tp = db.get(ThirdParty, bearer.third_party_id)
         revoke_by_third_party(db, tp, authorization_id, rt.clock.epoch(), rt.resource_base_url(),
                               notify=bool(getattr(rt.settings, "notify_on_tp_revoke", False)))
     return Response(b"", 200)

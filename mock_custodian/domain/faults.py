@@ -29,10 +29,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete, or_, select, text, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from mock_custodian.errors import ControlError, ControlNotFound
+from mock_custodian.store.db import Raw, Sql, raw_of
 from mock_custodian.store.models import Fault
 
 # kind -> what happens (the control API's OpenAPI document and docs/faults.md list these).
@@ -271,12 +272,12 @@ def _claim(db: Session, candidates: list[Fault], now: float) -> FiredFault | Non
     return None
 
 
-_ANY_FAULT = text("SELECT 1 FROM sim_faults LIMIT 1")
+_ANY_FAULT = Sql("SELECT 1 FROM sim_faults LIMIT 1")
 
 
-def any_fault(db: Session) -> bool:
+def any_fault(db: Session | Raw) -> bool:
     """Whether any fault is configured at all: one read, so every request can afford to ask."""
-    return db.execute(_ANY_FAULT).first() is not None
+    return raw_of(db).one(_ANY_FAULT) is not None
 
 
 def claim_request_fault(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from mock_custodian.clock import PACIFIC
@@ -28,7 +28,7 @@ from mock_custodian.domain.authorizations import (
 )
 from mock_custodian.domain.events import ACCOUNT_EVENT_KINDS, CUSTOMER_EVENT_KINDS
 from mock_custodian.errors import BadRequest
-from mock_custodian.store.db import next_id
+from mock_custodian.store.db import Raw, Sql, next_id, raw_of
 from mock_custodian.store.models import (
     Account,
     AccountEvent,
@@ -153,12 +153,12 @@ def schedule_event(db: Session, kind: str, at: float, *, sa: ServiceAgreement | 
     return event
 
 
-_ANY_DUE = text("SELECT 1 FROM account_events WHERE at <= :now AND applied_at IS NULL LIMIT 1")
+_ANY_DUE = Sql("SELECT 1 FROM account_events WHERE at <= :now AND applied_at IS NULL LIMIT 1")
 
 
-def pending_events(db: Session, now: float) -> bool:
+def pending_events(db: Session | Raw, now: float) -> bool:
     """Whether any scheduled event is due: one indexed read (plain SQL built once), so every request can ask."""
-    return db.execute(_ANY_DUE, {"now": now}).first() is not None
+    return raw_of(db).one(_ANY_DUE, {"now": now}) is not None
 
 
 def apply_due_events(db: Session, now: float, resource_base: str) -> list[AccountEvent]:

@@ -48,16 +48,14 @@ from mock_custodian.domain.registration_form import (
     parse_user_type,
     validate_fields,
 )
+from mock_custodian.domain.registry import CONFIRMATION_WINDOW_S, TESTING_WINDOW_S
 from mock_custodian.domain.world import APPLICATION_INFORMATION_ID_START, CLIENT_ID_START, system_authorization
 from mock_custodian.errors import Forbidden, NotFound, PGEError
 from mock_custodian.pki import DevPKI
 from mock_custodian.store.db import next_id
-from mock_custodian.store.hashed import check_password, hash_password, token_key
+from mock_custodian.store.hashed import check_password, hash_password
 from mock_custodian.store.models import Authorization, ThirdParty, Token
 from mock_custodian.vocabulary import ADVANCING, CREDENTIALED, LIVE, RegistrationStatus
-
-CONFIRMATION_WINDOW_S = 5 * 86400  # spec 5.2: the e-mail link must be used within 5 days
-TESTING_WINDOW_S = 90 * 86400  # spec 5.2: required tests within 90 days of acceptance
 
 LIVE_STATUSES = LIVE
 
@@ -394,13 +392,3 @@ def read_application_information(db: Session, application_information_id: str, c
         raise Forbidden(f"The registration is {tp.status}")
     record_milestone(db, tp, APPLICATION_INFORMATION, now)
     return tp
-
-
-def bearer_owner(db: Session, value: str) -> str | None:
-    """The client_id a bearer value belongs to (any token class, or a registration access token), for the log."""
-    token = db.get(Token, token_key(value))
-    if token is not None:
-        owner = db.get(ThirdParty, token.third_party_id)
-        return owner.client_id if owner is not None else None
-    return db.execute(select(ThirdParty.client_id).where(ThirdParty.registration_access_token == value)
-                      ).scalar_one_or_none()

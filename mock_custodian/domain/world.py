@@ -5,9 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from faker import Faker
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -30,6 +29,9 @@ from mock_custodian.store.models import (
 )
 from mock_custodian.synth.config import ServiceAgreementModel
 from mock_custodian.vocabulary import RegistrationStatus
+
+if TYPE_CHECKING:
+    from faker import Faker
 
 AUTHORIZATION_ID_START = 4095250
 APPLICATION_INFORMATION_ID_START = 7000100
@@ -220,6 +222,8 @@ class UniqueNumbers:
 def create_customer(db: Session, spec: CustomerSpec, seed: int, numbers: UniqueNumbers, now: float,
                     scenario_password: ScenarioPasswords) -> tuple[Customer, dict[str, ServiceAgreement]]:
     """One scenario customer with its accounts, SAs and meters: at load, and when added at run time."""
+    from faker import Faker  # only when a world is loaded: a restart need not import it (issue 17)
+
     fake = Faker("en_US")
     fake.seed_instance(int(derive_digits(seed, "customer", spec.key, length=12)))
     city = _city(seed, spec.key, spec.city)

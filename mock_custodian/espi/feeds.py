@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 from mock_custodian.espi.atom import FEED_TAIL, USAGE_FEED_TITLE, coalesce, feed, feed_head
 from mock_custodian.espi.usage import (
+    IntervalBlockEntries,
     ReadingTypeSpec,
     Time,
     UsagePointPaths,
-    interval_block_entry,
     local_time_parameters_entry,
     meter_reading_entry,
     meter_reading_id,
@@ -97,16 +97,17 @@ def iter_interval_block_entries(
 ) -> Iterator[bytes]:
     """IntervalBlock entries of one MeterReading within the request window (ascending local days)."""
     paths = UsagePointPaths(resource_base, req.subscription_id, req.sa.usage_point_id)
+    writer = IntervalBlockEntries(paths, mr_id, dst_block_duration=dst_block_duration, style=style)
+    collection = writer.collection
     for block in request_blocks(req, meter, flow):
         pub, upd = published, updated
         if entry_times is not None:
-            found = entry_times(f"{paths.interval_blocks(mr_id)}/{block.day_start}")
+            found = entry_times(f"{collection}/{block.day_start}")
             if found is not None:
                 pub, upd = found
         if on_block is not None:
             on_block(block)
-        yield interval_block_entry(paths, mr_id, block, published=pub, updated=upd,
-                                   dst_block_duration=dst_block_duration, style=style)
+        yield writer.entry(block, published=pub, updated=upd)
 
 
 def has_usage_data(req: UsagePointRequest, now: float, bill_delay: int = DEFAULT_BILL_DELAY) -> bool:

@@ -7,9 +7,14 @@ one file; any other SQLAlchemy URL (PostgreSQL) works unchanged.
 from __future__ import annotations
 
 import os
+import re
+import sqlite3
+import threading
+import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import BigInteger, Engine, Text, cast, create_engine, event, make_url, update
 from sqlalchemy import text as sql_text
@@ -21,6 +26,132 @@ from mock_custodian.store import at_rest
 from mock_custodian.store.models import Base, SimClock, SimMeta
 
 SCHEMA_ATTEMPTS = 3
+_NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+class Sql:
+    """A fixed statement with ``:name`` parameters, rendered once for each driver's parameter style.
+
+    The hot path of every API request (issue 17) runs a dozen small statements; through SQLAlchemy each
+    cost ten times what the database spends on it, so these run on the driver connection directly.
+    SQLite's driver takes ``:name`` as written; PostgreSQL's (psycopg) takes ``%(name)s``, from
+    ``postgresql`` where that dialect needs other SQL.
+    """
+
+    __slots__ = ("named", "pyformat", "writes")
+
+    def __init__(self, sql: str, postgresql: str | None = None) -> None:
+        self.named = sql
+        self.pyformat = _NAMED.sub(r"%(\1)s", (postgresql or sql).replace("%", "%%"))
+        self.writes = sql.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE")
+
+    def __repr__(self) -> str:
+        return f"Sql({self.named!r})"
+
+
+BUSY_TIMEOUT_S = 30.0  # how long a statement waits for another connection's write lock
+
+
+def _execute(conn: Any, sql: str, params: Any, patient: bool) -> Any:
+    """The cursor after running ``sql``; on an impatient SQLite connection, SQLite's wait done here instead.
+
+    SQLite's own busy handler sleeps 1, 2, 5, 10 ms ... between tries for a lock another connection holds:
+    on the hot path, where a write transaction lasts well under a millisecond, that first sleep alone
+    cost more than the request (issue 17). An impatient connection (busy timeout 0) fails at once and
+    this loop tries again after 50 us, doubling up to 2 ms, for at most :data:`BUSY_TIMEOUT_S`. Only a
+    statement outside a transaction is retried: a read, or the first write, whose implicit BEGIN is
+    rolled back first; inside a write transaction the lock is already held.
+    """
+    if patient:
+        cursor = conn.cursor()
+        cursor.execute(sql, params)
+        return cursor
+    delay, deadline = 50e-6, None
+    while True:
+        outside = not conn.in_transaction
+        cursor = conn.cursor()
+        try:
+            cursor.execute(sql, params)
+            return cursor
+        except sqlite3.OperationalError as exc:
+            cursor.close()
+            if not outside or getattr(exc, "sqlite_errorcode", 0) & 0xFF != sqlite3.SQLITE_BUSY:
+                raise
+            if conn.in_transaction:
+                conn.rollback()
+            now = time.monotonic()
+            deadline = deadline or now + BUSY_TIMEOUT_S
+            if now > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.002)
+
+
+class Raw:
+    """A driver (DBAPI) connection running prebuilt :class:`Sql` statements, inside whatever transaction
+    it is in: a :meth:`Database.transaction` or :meth:`Database.statements` block, or an ORM session's
+    (:func:`raw_of`).
+
+    ``patient``: the connection waits for locks itself (busy timeout); else :func:`_execute` does.
+    ``begin_on_write``: on an autocommit connection (the hot path's SQLite pool), the first write of a
+    :meth:`Database.transaction` block opens the transaction (``BEGIN IMMEDIATE``, which takes the write
+    lock, retried like any statement); in a :meth:`Database.statements` block each statement commits by
+    itself.
+    """
+
+    __slots__ = ("conn", "dialect", "patient", "begin_on_write", "_pyformat")
+
+    def __init__(self, conn: Any, dialect: str, patient: bool = True) -> None:
+        self.conn = conn
+        self.dialect = dialect
+        self.patient = patient
+        self.begin_on_write = False
+        self._pyformat = dialect != "sqlite"
+
+    def execute(self, stmt: Sql, params: dict[str, Any] | None = None) -> Any:
+        """The driver's cursor after running ``stmt`` (close it, or use :meth:`one` / :meth:`all` / :meth:`run`)."""
+        if stmt.writes and self.begin_on_write and not self.conn.in_transaction:
+            _execute(self.conn, "BEGIN IMMEDIATE", (), self.patient).close()
+        return _execute(self.conn, stmt.pyformat if self._pyformat else stmt.named, params or {}, self.patient)
+
+    def end(self, commit: bool) -> None:
+        """Commit or roll back what the block left open (nothing, for autocommit statements)."""
+        if commit:
+            self.conn.commit()
+        else:
+            self.conn.rollback()
+
+    def one(self, stmt: Sql, params: dict[str, Any] | None = None) -> tuple | None:
+        cursor = self.execute(stmt, params)
+        try:
+            return cursor.fetchone()
+        finally:
+            cursor.close()
+
+    def all(self, stmt: Sql, params: dict[str, Any] | None = None) -> list[tuple]:
+        cursor = self.execute(stmt, params)
+        try:
+            return cursor.fetchall()
+        finally:
+            cursor.close()
+
+    def run(self, stmt: Sql, params: dict[str, Any] | None = None) -> int:
+        """Run a statement that returns no rows; the number of rows it changed."""
+        cursor = self.execute(stmt, params)
+        try:
+            return cursor.rowcount
+        finally:
+            cursor.close()
+
+
+def raw_of(db: Session | Raw) -> Raw:
+    """The driver connection under an ORM session's transaction (statements run inside it), or ``db`` itself."""
+    if isinstance(db, Raw):
+        return db
+    conn = db.connection()
+    return Raw(conn.connection.driver_connection, conn.dialect.name)
+
+
 _CLOCK_SQL = "SELECT offset_s, frozen_at FROM sim_clock WHERE id = 1"
 
 
@@ -31,12 +162,41 @@ class Database:
         self.url = url
         self.engine = _make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Prebuilt statements (transaction, read_row, hold) run on their own pool: on SQLite its
+        # connections do not wait for locks themselves (see _execute); the ORM's keep SQLite's wait.
+        self.raw_engine = _make_engine(url, impatient=True) if url.startswith("sqlite") else self.engine
+        self._patient = self.raw_engine is self.engine
         self._pid = os.getpid()
+        self._held = threading.local()  # this thread's connection between hold() and release()
 
     def _check_fork(self) -> None:
         if os.getpid() != self._pid:
             self.engine.dispose(close=False)
+            if self.raw_engine is not self.engine:
+                self.raw_engine.dispose(close=False)
+            self._held = threading.local()
             self._pid = os.getpid()
+
+    def hold(self) -> None:
+        """Keep one pooled driver connection for this thread until :meth:`release`.
+
+        A request's :meth:`transaction` blocks and :meth:`read_row` reads then share it: one pool
+        checkout per request instead of one per block (issue 17). The connection holds no transaction
+        between blocks, so the handler's ORM sessions (other connections) never wait on it.
+        """
+        self._check_fork()
+        if getattr(self._held, "conn", None) is None:
+            conn = self.raw_engine.raw_connection()
+            self._held.conn = conn
+            self._held.raw = Raw(conn.driver_connection, self.raw_engine.dialect.name, self._patient)
+            self._held.depth = 0
+
+    def release(self) -> None:
+        """Give the held connection back to the pool (rolling back anything left open)."""
+        conn = getattr(self._held, "conn", None)
+        if conn is not None:
+            self._held.conn = self._held.raw = None
+            conn.close()
 
     def create_schema(self) -> None:
         """Create missing tables and columns; upgrade an older database's plain-text secrets (then scrub).
@@ -81,6 +241,60 @@ class Database:
         finally:
             db.close()
 
+    def transaction(self) -> AbstractContextManager[Raw]:
+        """A short transaction on a pooled driver connection, for prebuilt :class:`Sql` statements.
+
+        Commit on success, roll back on any error. The transaction opens at the first write (reads
+        before it are committed reads), as under a session. On a connection this thread holds
+        (:meth:`hold`), a block inside another block joins the outer one.
+        """
+        return self._block(begin_on_write=True)
+
+    def statements(self) -> AbstractContextManager[Raw]:
+        """Like :meth:`transaction`, but on SQLite each statement commits by itself (issue 17).
+
+        For the hot path's blocks whose writes are single statements (the rate count, a token, the
+        request-log row): the write lock is then held only inside SQLite, never across the interpreter's
+        scheduling of other threads between statements. Elsewhere (PostgreSQL) it is a transaction.
+        """
+        return self._block(begin_on_write=False)
+
+    @contextmanager
+    def _block(self, begin_on_write: bool) -> Iterator[Raw]:
+        self._check_fork()
+        held = getattr(self._held, "conn", None)
+        if held is not None:
+            raw = self._held.raw
+            outermost = self._held.depth == 0
+            saved = raw.begin_on_write
+            if outermost:
+                raw.begin_on_write = begin_on_write and not self._patient
+            self._held.depth += 1
+            try:
+                yield raw
+                if outermost:
+                    raw.end(commit=True)
+            except BaseException:
+                if outermost:
+                    raw.end(commit=False)
+                raise
+            finally:
+                self._held.depth -= 1
+                raw.begin_on_write = saved
+            return
+        conn = self.raw_engine.raw_connection()
+        try:
+            raw = Raw(conn.driver_connection, self.raw_engine.dialect.name, self._patient)
+            raw.begin_on_write = begin_on_write and not self._patient
+            try:
+                yield raw
+                raw.end(commit=True)
+            except BaseException:
+                raw.end(commit=False)
+                raise
+        finally:
+            conn.close()
+
     # --- clock -----------------------------------------------------------------------------
     def read_row(self, sql: str) -> tuple | None:
         """One row of a fixed, parameterless query on a pooled driver connection (a committed read).
@@ -89,18 +303,20 @@ class Database:
         Core's per-statement work, which cost more than the read itself (issue 17).
         """
         self._check_fork()
-        conn = self.engine.raw_connection()
+        held = getattr(self._held, "conn", None)
+        conn = held if held is not None else self.raw_engine.raw_connection()
         try:
-            cursor = conn.cursor()
+            cursor = _execute(conn.driver_connection, sql, (), self._patient)
             try:
-                cursor.execute(sql)
                 row = cursor.fetchone()
             finally:
                 cursor.close()
-            conn.commit()  # end the read's transaction where the driver opened one (PostgreSQL)
+            if held is None or self._held.depth == 0:
+                conn.commit()  # end the read's transaction where the driver opened one (PostgreSQL)
             return None if row is None else tuple(row)
         finally:
-            conn.close()
+            if held is None:
+                conn.close()
 
     def read_clock_state(self) -> ClockState:
         row = self.read_row(_CLOCK_SQL)
@@ -119,27 +335,76 @@ class Database:
         return Clock(self.read_clock_state)
 
 
-def _make_engine(url: str) -> Engine:
+def _make_engine(url: str, impatient: bool = False) -> Engine:
     if url.startswith("sqlite"):
         path = make_url(url).database
         if path and path != ":memory:" and not path.startswith("file:"):
             at_rest.private_sqlite_file(Path(path))
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        # A request thread holds one connection (Database.hold) and may open a session besides: room for
+        # two per thread of a worker (8 by default) without waiting on the pool.
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, max_overflow=20)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # noqa: ANN001
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={0 if impatient else int(BUSY_TIMEOUT_S * 1000)}")
+            if impatient:
+                dbapi_conn.isolation_level = None  # autocommit: Raw opens transactions itself (BEGIN IMMEDIATE)
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA secure_delete=ON")  # freed pages are zeroed: no deleted secret lingers
+            cur.execute(f"PRAGMA wal_autocheckpoint={_checkpoint_pages}")
             cur.close()
 
         return engine
     if url.startswith(("postgresql://", "postgres://")):  # psycopg 3 (the `postgres` extra), not psycopg2
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, max_overflow=20)
+
+
+# SQLite's own default: a commit that finds the write-ahead log past this many pages copies it into the
+# database file (and syncs both) before it returns. A server worker moves that off its requests
+# (start_checkpoints) and keeps a larger threshold only as a backstop.
+_checkpoint_pages = 1000
+BACKSTOP_CHECKPOINT_PAGES = 10000  # about 40 MB of log
+
+
+def start_checkpoints(url: str, every_s: float = 0.5) -> threading.Thread | None:
+    """Checkpoint a SQLite database's write-ahead log from a background thread of this process.
+
+    Measured on the request path (issue 17): an automatic checkpoint every 1,000 pages cost a request
+    about as much as the rest of its commit, since the commit that crosses the threshold copies the log
+    and syncs. A PASSIVE checkpoint never waits on readers or writers, so requests go on meanwhile;
+    connections opened afterwards checkpoint by themselves only past ``BACKSTOP_CHECKPOINT_PAGES``.
+    None for any other database.
+    """
+    global _checkpoint_pages
+    if not url.startswith("sqlite"):
+        return None
+    path = make_url(url).database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    _checkpoint_pages = BACKSTOP_CHECKPOINT_PAGES
+
+    def run() -> None:
+        import sqlite3
+        import time
+
+        conn = sqlite3.connect(path, timeout=30, check_same_thread=False)
+        try:
+            while True:
+                time.sleep(every_s)
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error:
+                    pass  # busy or the file replaced: the next round tries again
+        finally:
+            conn.close()
+
+    thread = threading.Thread(target=run, name="wal-checkpoint", daemon=True)
+    thread.start()
+    return thread
 
 
 MAX_ROW_ID = 2**63 - 1  # the largest INTEGER SQLite and PostgreSQL's BIGINT hold

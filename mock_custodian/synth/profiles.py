@@ -248,12 +248,28 @@ def _sin_elevation(epoch: float, lat: float) -> float:
     return math.sin(phi) * math.sin(decl) + math.cos(phi) * math.cos(decl) * math.cos(hour_angle)
 
 
-@lru_cache(maxsize=512)
+_DECL_AMPLITUDE = math.radians(23.44)
+
+
+@lru_cache(maxsize=1536)  # four years of days: a 48-month feed's yearly norms and its days stay cached
 def _pv_day(zone: int, day: date, interval_length: int) -> tuple[float, tuple[float, ...]]:
-    """(clear-sky relative daily yield, per-interval fractions) from the sun's elevation at midpoints."""
+    """(clear-sky relative daily yield, per-interval fractions) from the sun's elevation at midpoints.
+
+    :func:`_sin_elevation` inlined, with what is constant for the day computed once: the same floats,
+    in a fraction of the time (the first fetch of a solar SA evaluates it for every interval of a year).
+    """
     start, end = day_bounds(day)
-    lat = latitude(zone)
-    raw = [max(0.0, _sin_elevation(t + interval_length / 2, lat)) ** 1.2 for t in range(start, end, interval_length)]
+    phi = math.radians(latitude(zone))
+    sin_phi, cos_phi = math.sin(phi), math.cos(phi)
+    sin, cos, radians, two_pi = math.sin, math.cos, math.radians, 2 * math.pi
+    half, offset = interval_length / 2, LONGITUDE / 15.0
+    raw = []
+    for t in range(start, end, interval_length):
+        epoch = t + half
+        decl = _DECL_AMPLITUDE * sin(two_pi * (284 + (epoch / 86400.0 + 0.5) % 365.2425) / 365.0)
+        hour_angle = radians(15.0 * (((epoch % 86400) / 3600.0 + offset) % 24.0 - 12.0))
+        elevation = sin_phi * sin(decl) + cos_phi * cos(decl) * cos(hour_angle)
+        raw.append(max(0.0, elevation) ** 1.2)
     total = sum(raw)
     return total * interval_length / 3600.0, tuple(x / total for x in raw) if total else tuple(raw)
 

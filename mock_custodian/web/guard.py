@@ -28,13 +28,21 @@ RETIRED_AUTHORIZE = "/datacustodian/oauth/v2/authorize"
 
 
 def pin_clock() -> None:
-    """One clock read per request (see ``Clock.pin``); control requests, which move it, read it afresh."""
+    """One clock read per request (see ``Clock.pin``); control requests, which move it, read it afresh.
+
+    The request's own bookkeeping (clock, guard, bearer check, request log) shares one pooled
+    connection until :func:`unpin_clock` (``Database.hold``): one pool checkout per request.
+    """
+    rt = runtime()
+    rt.database.hold()
     if not is_sim_request():
-        runtime().clock.pin()
+        rt.clock.pin()
 
 
 def unpin_clock(_exc: BaseException | None = None) -> None:
-    runtime().clock.unpin()
+    rt = runtime()
+    rt.clock.unpin()
+    rt.database.release()
 
 
 def _reaches_certificate_lookup() -> bool:

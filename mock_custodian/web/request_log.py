@@ -16,11 +16,9 @@ from typing import Any
 from flask import Response, g, request
 
 from mock_custodian import tls
-from mock_custodian.domain.registration import bearer_owner
+from mock_custodian.domain.tokens import presented
 from mock_custodian.redaction import redacted_headers, redacted_query, shorten_parameters
 from mock_custodian.store import request_log
-from mock_custodian.store.hashed import token_key
-from mock_custodian.store.models import RequestLog, Token
 from mock_custodian.web.context import is_sim_request, presented_fingerprint, runtime, surface
 
 log = logging.getLogger("mock_custodian")
@@ -36,16 +34,21 @@ def claimed_client_id(db: Any) -> str | None:
     """The client_id a request claims (Basic user name, query parameter, or whose bearer token it carries)."""
     if surface() != "api":
         return None
-    auth = request.authorization
-    if auth is not None and auth.type == "basic" and auth.username:
-        return auth.username[:32]
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    scheme = scheme.lower()
+    if scheme == "basic":  # parsed only when it is one (werkzeug's parse is the costly part of this function)
+        auth = request.authorization
+        if auth is not None and auth.type == "basic" and auth.username:
+            return auth.username[:32]
     claimed = request.args.get("client_id") or request.args.get("clientId")
     if claimed:
         return claimed[:32]
-    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
+    if scheme == "bearer" and value.strip():
         known = getattr(g, "bearer", None)  # the handler already found whose it is: no second lookup
-        return known.third_party.client_id if known is not None else bearer_owner(db, value.strip()[:64])
+        if known is not None:
+            return known.client_id
+        found = presented(db, value.strip()[:64])
+        return found.client_id if found is not None else None
     return None
 
 
@@ -80,22 +83,22 @@ def logged_parameters() -> dict[str, Any] | None:
 def report_facts(db: Any, response: Response, real_now: float) -> dict[str, Any]:
     """What the integration report needs beyond the log's basics: wall-clock time, which token, which chain."""
     scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-    presented = value.strip() if scheme.lower() == "bearer" and value.strip() else None
-    if presented is None and surface() == "api":  # a refresh grant: the form body, or the query as PG&E prints it
+    value = value.strip() if scheme.lower() == "bearer" and value.strip() else None
+    if value is None and surface() == "api":  # a refresh grant: the form body, or the query as PG&E prints it
         form = request.form if request.mimetype == "application/x-www-form-urlencoded" else {}
-        presented = form.get("refresh_token") or request.args.get("refresh_token") or None
+        value = form.get("refresh_token") or request.args.get("refresh_token") or None
     kind = None
     known = getattr(g, "bearer", None)
-    if presented is not None and known is not None:  # the handler already classified it: no second lookup
-        kind = known.token.kind if known.token is not None else None
-    elif presented is not None:
-        token = db.get(Token, token_key(presented))
-        kind = token.kind if token is not None else None
+    if value is not None and known is not None:  # the handler already classified it: no second lookup
+        kind = known.token_kind
+    elif value is not None:
+        found = presented(db, value)
+        kind = found.kind if found is not None else None
     retry_after = response.headers.get("Retry-After")
     peer = request.environ.get(tls.ENVIRON_KEY)
     return {
         "real_at": real_now,
-        "token_fingerprint": token_fingerprint(presented) if presented else None,
+        "token_fingerprint": token_fingerprint(value) if value else None,
         "token_kind": kind,
         "retry_after": int(retry_after) if retry_after and retry_after.isdigit() else None,
         "chain_length": getattr(peer, "chain_length", None),
@@ -109,28 +112,26 @@ def log_request(response: Response) -> Response:
     headers = redacted_headers(request.headers)
     rt = runtime()
     try:
-        with rt.database.session() as db:
-            # A Core insert: the row is only written, never read back, so the ORM's unit of work is waste.
-            db.execute(
-                RequestLog.__table__.insert(),
-                dict(
-                    at=rt.clock.epoch(),
-                    surface=surface(),
-                    method=request.method,
-                    path=request.path,
-                    query=redacted_query(request.query_string.decode("latin-1")),
-                    status=response.status_code,
-                    client_id=getattr(g, "client_id", None),
-                    claimed_client_id=claimed_client_id(db),
-                    certificate_sha256=getattr(g, "certificate_sha256", None) or presented_fingerprint(),
-                    headers=headers,
-                    error=getattr(g, "error", None),
-                    reason=getattr(g, "error_reason", None),
-                    parameters=logged_parameters(),
-                    worker_pid=os.getpid(),
-                    **report_facts(db, response, rt.clock.real_epoch()),
-                ),
-            )
+        # A prebuilt insert on the driver connection (store/request_log.py): the row is only written,
+        # never read back here, so neither the ORM nor Core earns its cost (issue 17).
+        with rt.database.statements() as db:
+            request_log.insert(db, dict(
+                at=rt.clock.epoch(),
+                surface=surface(),
+                method=request.method,
+                path=request.path,
+                query=redacted_query(request.query_string.decode("latin-1")),
+                status=response.status_code,
+                client_id=getattr(g, "client_id", None),
+                claimed_client_id=claimed_client_id(db),
+                certificate_sha256=getattr(g, "certificate_sha256", None) or presented_fingerprint(),
+                headers=headers,
+                error=getattr(g, "error", None),
+                reason=getattr(g, "error_reason", None),
+                parameters=logged_parameters(),
+                worker_pid=os.getpid(),
+                **report_facts(db, response, rt.clock.real_epoch()),
+            ))
             if next(_LOGGED) % request_log.PRUNE_EVERY == 0:
                 request_log.prune(db, rt.settings.request_log_max_rows)  # the retention rule
     except Exception:  # the log must never turn a good answer into a 500
