@@ -104,6 +104,32 @@ def test_a_correction_shows_at_once_on_a_feed_of_kept_days(tmp_path: Path) -> No
     assert sum(after) == pytest.approx(sum(before) * 1.25, rel=0.01)
 
 
+def test_a_clock_moved_elsewhere_shows_at_once_on_a_feed_of_kept_days(tmp_path: Path) -> None:
+    traffic = Traffic(tmp_path / "d")
+    now = traffic.runtime.clock.epoch()
+    window = urlencode({"published-min": int(now - 5 * 86400), "published-max": int(now + 10 * 86400)})
+
+    def block_starts() -> set[str]:
+        granted = traffic.control("POST", "/authorizations", {"customer": "okafor", "client_id": "00101",
+                                                               "service_agreements": ["okafor-solar"]})
+        token, sub = granted["token"]["access_token"], granted["authorization_id"]
+        listing = traffic.get(f"{R}/Subscription/{sub}/UsagePoint", "00101", token).get_data(as_text=True)
+        up = listing.split("/UsagePoint/")[1].split('"')[0]
+        response = traffic.get(f"{R}/Batch/Subscription/{sub}/UsagePoint/{up}?{window}", "00101", token)
+        assert response.status_code == 200, response.get_data(as_text=True)
+        feed = etree.fromstring(response.get_data())
+        return {b.findtext(f"{{{ESPI}}}interval/{{{ESPI}}}start") for b in feed.iter(f"{{{ESPI}}}IntervalBlock")}
+
+    before = block_starts()
+    assert block_starts() == before  # the second fetch is served from the kept days
+    other = Database(traffic.database.url)  # another worker or instance moves the clock two days on
+    state = other.read_clock_state()
+    other.write_clock_state(ClockState(state.offset_s + 2 * 86400,
+                                       None if state.frozen_at is None else state.frozen_at + 2 * 86400))
+    after = block_starts()
+    assert before < after and len(after - before) == 2  # two more days published, at once
+
+
 def test_a_deadline_passed_by_time_alone_moves_the_registration_on_at_the_guard(tmp_path: Path) -> None:
     traffic = Traffic(tmp_path / "d")
     with traffic.database.session() as db:
