@@ -162,18 +162,16 @@ class Database:
         self.url = url
         self.engine = _make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
-        # Prebuilt statements (transaction, read_row, hold) run on their own pool: on SQLite its
-        # connections do not wait for locks themselves (see _execute); the ORM's keep SQLite's wait.
-        self.raw_engine = _make_engine(url, impatient=True) if url.startswith("sqlite") else self.engine
-        self._patient = self.raw_engine is self.engine
+        # Prebuilt statements (transaction, statements, read_row, hold) borrow the same pool; on SQLite
+        # the borrowed connection is made impatient for the while (autocommit, busy timeout 0: _execute
+        # waits for locks instead) and patient again before it goes back for the ORM.
+        self._patient = not url.startswith("sqlite")
         self._pid = os.getpid()
         self._held = threading.local()  # this thread's connection between hold() and release()
 
     def _check_fork(self) -> None:
         if os.getpid() != self._pid:
             self.engine.dispose(close=False)
-            if self.raw_engine is not self.engine:
-                self.raw_engine.dispose(close=False)
             self._held = threading.local()
             self._pid = os.getpid()
 
@@ -186,9 +184,9 @@ class Database:
         """
         self._check_fork()
         if getattr(self._held, "conn", None) is None:
-            conn = self.raw_engine.raw_connection()
+            conn = self._borrow()
             self._held.conn = conn
-            self._held.raw = Raw(conn.driver_connection, self.raw_engine.dialect.name, self._patient)
+            self._held.raw = Raw(conn.driver_connection, self.engine.dialect.name, self._patient)
             self._held.depth = 0
 
     def release(self) -> None:
@@ -196,6 +194,31 @@ class Database:
         conn = getattr(self._held, "conn", None)
         if conn is not None:
             self._held.conn = self._held.raw = None
+            self._give_back(conn)
+
+    def _borrow(self) -> Any:
+        """A pooled connection for prebuilt statements (impatient and autocommit on SQLite)."""
+        conn = self.engine.raw_connection()
+        if not self._patient:
+            try:
+                driver = conn.driver_connection
+                driver.execute("PRAGMA busy_timeout=0").close()
+                driver.isolation_level = None
+            except BaseException:
+                conn.close()
+                raise
+        return conn
+
+    def _give_back(self, conn: Any) -> None:
+        """Back to the pool as the ORM expects it: SQLite's own busy wait, transactions begun by the driver."""
+        try:
+            if not self._patient:
+                driver = conn.driver_connection
+                if driver.in_transaction:
+                    driver.rollback()
+                driver.isolation_level = ""
+                driver.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}").close()
+        finally:
             conn.close()
 
     def create_schema(self) -> None:
@@ -282,9 +305,9 @@ class Database:
                 self._held.depth -= 1
                 raw.begin_on_write = saved
             return
-        conn = self.raw_engine.raw_connection()
+        conn = self._borrow()
         try:
-            raw = Raw(conn.driver_connection, self.raw_engine.dialect.name, self._patient)
+            raw = Raw(conn.driver_connection, self.engine.dialect.name, self._patient)
             raw.begin_on_write = begin_on_write and not self._patient
             try:
                 yield raw
@@ -293,7 +316,7 @@ class Database:
                 raw.end(commit=False)
                 raise
         finally:
-            conn.close()
+            self._give_back(conn)
 
     # --- clock -----------------------------------------------------------------------------
     def read_row(self, sql: str) -> tuple | None:
@@ -304,7 +327,7 @@ class Database:
         """
         self._check_fork()
         held = getattr(self._held, "conn", None)
-        conn = held if held is not None else self.raw_engine.raw_connection()
+        conn = held if held is not None else self._borrow()
         try:
             cursor = _execute(conn.driver_connection, sql, (), self._patient)
             try:
@@ -316,7 +339,7 @@ class Database:
             return None if row is None else tuple(row)
         finally:
             if held is None:
-                conn.close()
+                self._give_back(conn)
 
     def read_clock_state(self) -> ClockState:
         row = self.read_row(_CLOCK_SQL)
@@ -335,7 +358,7 @@ class Database:
         return Clock(self.read_clock_state)
 
 
-def _make_engine(url: str, impatient: bool = False) -> Engine:
+def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = make_url(url).database
         if path and path != ":memory:" and not path.startswith("file:"):
@@ -349,9 +372,7 @@ def _make_engine(url: str, impatient: bool = False) -> Engine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute(f"PRAGMA busy_timeout={0 if impatient else int(BUSY_TIMEOUT_S * 1000)}")
-            if impatient:
-                dbapi_conn.isolation_level = None  # autocommit: Raw opens transactions itself (BEGIN IMMEDIATE)
+            cur.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA secure_delete=ON")  # freed pages are zeroed: no deleted secret lingers
             cur.execute(f"PRAGMA wal_autocheckpoint={_checkpoint_pages}")
