@@ -1,32 +1,26 @@
-"""Shared fixtures: the real server (gunicorn, TLS, client certificates) on random local ports."""
+"""Fixtures every tier shares: the demo world as a real server (gunicorn, TLS, client certificates, on
+random local ports) for tests/e2e, and the same worlds in-process (``support.inprocess``) for tests/app.
+
+Session-scoped (one per xdist worker): tests that use them leave the world as they found it or reset it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from mock_custodian import testing
 
-
-def assert_valid_espi(*documents: bytes | Path) -> None:
-    """Every document validates against the schemas shipped in mock_custodian/espi/schemas (no skip)."""
-    from mock_custodian.espi.validate import format_outcome, validate_bytes
-
-    failures = []
-    for i, document in enumerate(documents):
-        name = str(document) if isinstance(document, Path) else f"document {i}"
-        outcome = validate_bytes(document.read_bytes() if isinstance(document, Path) else document)
-        if not outcome.ok:
-            failures.extend(format_outcome(name, outcome))
-    assert not failures, "\n".join(failures)
+# --- real servers (tests/e2e) ---------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
-def pge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testing.RunningServer]:
-    """One demo-scenario server for the whole session (two workers, like a real deployment)."""
-    server = testing.start(tmp_path_factory.mktemp("pge"), workers=2)
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testing.RunningServer]:
+    """One demo-scenario server for the whole session (two workers, like a real deployment).
+
+    Not the plugin's ``pge`` (reset before each test): this one is shared as it is."""
+    server = testing.start(tmp_path_factory.mktemp("demo"), workers=2)
     try:
         yield server
     finally:
@@ -35,8 +29,8 @@ def pge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testing.RunningSer
 
 @pytest.fixture(scope="session")
 def customer_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testing.RunningServer]:
-    """Customer-authorization tests: the demo plus two registrations (tests/customer_flow.py), two workers."""
-    from customer_flow import start_server
+    """Customer-authorization tests: the demo plus two registrations (support/customer_flow.py), two workers."""
+    from support.customer_flow import start_server
 
     server = start_server(tmp_path_factory.mktemp("customer-authorization"))
     try:
@@ -48,9 +42,52 @@ def customer_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testin
 @pytest.fixture(scope="session")
 def quirks_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testing.RunningServer]:
     """The same world with every section-9 quirk the customer-authorization tests switch (customer_flow.QUIRKS)."""
-    from customer_flow import QUIRKS, start_server
+    from support.customer_flow import QUIRKS, start_server
 
     server = start_server(tmp_path_factory.mktemp("customer-authorization-quirks"), QUIRKS, workers=1)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# --- the same worlds in-process (tests/app) -------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def demo_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testing.RunningServer]:
+    """The demo world in-process, with ``RunningServer``'s interface (support.inprocess.start)."""
+    from support import inprocess
+
+    server = inprocess.start(tmp_path_factory.mktemp("demo-app"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def customer_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testing.RunningServer]:
+    """``customer_server``'s world in-process."""
+    from support import inprocess
+    from support.customer_flow import scenario_file
+
+    folder = tmp_path_factory.mktemp("customer-authorization-app")
+    server = inprocess.start(folder / "data", scenario=scenario_file(folder))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def quirks_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testing.RunningServer]:
+    """``quirks_server``'s world in-process."""
+    from support import inprocess
+    from support.customer_flow import QUIRKS, scenario_file
+
+    folder = tmp_path_factory.mktemp("customer-authorization-quirks-app")
+    server = inprocess.start(folder / "data", scenario=scenario_file(folder), settings=QUIRKS)
     try:
         yield server
     finally:
