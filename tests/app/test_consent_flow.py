@@ -1,7 +1,7 @@
-"""The customer side of Share My Data over real HTTPS (spec 4.2-4.7, 4.14; checklist 21-46).
+"""The customer side of Share My Data (spec 4.2-4.7, 4.14; checklist 21-46), the app in-process.
 
-One server for the module (two workers, so a sign-in on one worker must be honoured by the other);
-each test uses its own browser session. Tests that need a quirk setting use the ``quirks`` server.
+One world for the module (``customer_app``); each test uses its own browser session. Tests that need a
+quirk setting use the ``quirks`` world. Across two real workers: tests/e2e/test_consent_workers.py.
 """
 
 from __future__ import annotations
@@ -156,18 +156,6 @@ def test_wrong_password_and_forbidden_characters_are_refused_with_a_message(serv
     refused = browser.sign_in(page, "riv=era", "demo")
     assert refused.status_code == 400 and "cannot contain the characters = or :" in refused.text
     assert browser.session.cookies.get("smd_session") is None
-
-
-def test_a_live_session_skips_sign_in_on_every_worker(server: testing.RunningServer) -> None:
-    browser = Browser(server)
-    consent = browser.sign_in(browser.start("00101"))
-    assert "Share your energy data with Sunny Solar" in consent.text
-    # Several requests: with two workers, both must recognise the session stored in the database.
-    for _ in range(6):
-        again = browser.start("00101", state="again")
-        assert again.status_code == 200
-        assert "Share your energy data with Sunny Solar" in again.text
-        assert "Sign in to Share My Data" not in again.text
 
 
 def test_guest_access_tab_then_consent_requires_an_email(server: testing.RunningServer) -> None:

@@ -25,13 +25,13 @@ MIDNIGHT = dt.datetime(2026, 6, 11, 0, 0, tzinfo=PACIFIC)
 
 
 @pytest.fixture(scope="module")
-def server(customer_server: testing.RunningServer) -> testing.RunningServer:
-    return customer_server
+def server(customer_app: testing.RunningServer) -> testing.RunningServer:
+    return customer_app
 
 
 @pytest.fixture(scope="module")
-def quirks(quirks_server: testing.RunningServer) -> testing.RunningServer:
-    return quirks_server
+def quirks(quirks_app: testing.RunningServer) -> testing.RunningServer:
+    return quirks_app
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,5 @@
-"""A standard OAuth 2.0 client (authlib's requests client) against the running server over mutual TLS.
+"""A standard OAuth 2.0 client (authlib's requests client) against the app in-process (mutual TLS as the TLS
+layer hands it over).
 
 The done-when of customer authorization: sign-in, consent, code, token, a data call and refresh, with
 a stock client on the default ``redirect_code_param=both``, and, on the documents' reading
@@ -17,8 +18,8 @@ from mock_custodian import testing
 
 
 @pytest.fixture(scope="module")
-def server(customer_server: testing.RunningServer) -> testing.RunningServer:
-    return customer_server
+def server(customer_app: testing.RunningServer) -> testing.RunningServer:
+    return customer_app
 
 
 def _client(server: testing.RunningServer, client_id: str = "00101") -> OAuth2Session:
@@ -69,13 +70,13 @@ def test_authlib_client_completes_sign_in_consent_code_token_refresh(server: tes
 
 
 def test_on_the_documents_reading_the_client_is_told_where_the_code_is(
-    quirks_server: testing.RunningServer,  # redirect_code_param=authorization_code there
+    quirks_app: testing.RunningServer,  # redirect_code_param=authorization_code there
 ) -> None:
-    client = _client(quirks_server)
-    url, _ = client.create_authorization_url(f"{quirks_server.portal_base_url}/myAuthorization")
-    location = _customer_consents(quirks_server, url)
+    client = _client(quirks_app)
+    url, _ = client.create_authorization_url(f"{quirks_app.portal_base_url}/myAuthorization")
+    location = _customer_consents(quirks_app, url)
     query = parse_qs(urlsplit(location).query)
     assert "code" not in query  # PG&E's documented name for it is authorization_code ...
-    issued = client.fetch_token(f"{quirks_server.api_base_url}{TOKEN}", grant_type="authorization_code",
+    issued = client.fetch_token(f"{quirks_app.api_base_url}{TOKEN}", grant_type="authorization_code",
                                 code=query["authorization_code"][0])  # ... so the client is told where it is
-    assert issued["access_token"] and issued["resourceURI"].startswith(quirks_server.api_base_url)
+    assert issued["access_token"] and issued["resourceURI"].startswith(quirks_app.api_base_url)

@@ -1,4 +1,6 @@
-"""PG&E's token endpoints over mutual TLS (spec 4.8-4.12, 5.5; checklist 47-65) and who may use what.
+"""PG&E's token endpoints (spec 4.8-4.12, 5.5; checklist 47-65) and who may use what, the app in-process
+(the client certificate checked as the TLS layer hands it over; under concurrency across real workers:
+tests/e2e/test_customer_workers.py).
 
 Clock-dependent tests freeze the simulated clock in the server's database and put it back afterwards.
 """
@@ -6,7 +8,6 @@ Clock-dependent tests freeze the simulated clock in the server's database and pu
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import uuid
 from collections.abc import Iterator
 
@@ -24,7 +25,7 @@ from support.customer_flow import (
     frozen_now,
     resource,
     set_clock,
-    start_server,
+    start_app,
     token,
 )
 
@@ -39,13 +40,13 @@ T0 = dt.datetime(2026, 6, 1, 10, 0, tzinfo=PACIFIC)
 
 
 @pytest.fixture(scope="module")
-def server(customer_server: testing.RunningServer) -> testing.RunningServer:
-    return customer_server
+def server(customer_app: testing.RunningServer) -> testing.RunningServer:
+    return customer_app
 
 
 @pytest.fixture(scope="module")
-def quirks(quirks_server: testing.RunningServer) -> testing.RunningServer:
-    return quirks_server
+def quirks(quirks_app: testing.RunningServer) -> testing.RunningServer:
+    return quirks_app
 
 
 @pytest.fixture(autouse=True)
@@ -210,21 +211,6 @@ def test_code_is_single_use_and_earlier_tokens_survive(server: testing.RunningSe
     second = exchange(server, "00101", code)
     assert second.status_code == 400 and second.json()["error"] == "invalid_grant"
     assert resource(server, "00101", _subscription(first.json()), first.json()["access_token"]).status_code == 200
-
-
-def test_code_is_single_use_under_concurrent_exchanges(server: testing.RunningServer) -> None:
-    code = _code(server)
-    results: list[int] = []
-
-    def attempt() -> None:
-        results.append(exchange(server, "00101", code).status_code)
-
-    threads = [threading.Thread(target=attempt) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert sorted(results) == [200, 400, 400, 400, 400, 400]
 
 
 def test_code_is_bound_to_redirect_uri_and_client(server: testing.RunningServer) -> None:
@@ -392,7 +378,7 @@ def test_harness_code_gives_the_test_response_and_the_oauth_test_milestone(serve
 
 @pytest.fixture(scope="module")
 def xml(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testing.RunningServer]:
-    running = start_server(tmp_path_factory.mktemp("token-xml"), {"token_format": "xml"}, workers=1)
+    running = start_app(tmp_path_factory.mktemp("token-xml"), {"token_format": "xml"})
     try:
         yield running
     finally:

@@ -45,19 +45,3 @@ def test_next_id_from_many_threads_on_one_sqlite_file(tmp_path: Any) -> None:
     assert sorted(seen) == list(range(1, THREADS * 20 + 1))
 
 
-def _registration(n: int, round_: int, certificate: str) -> dict[str, Any]:
-    name = f"Race {n}-{round_}"
-    user = f"race-{n}-{round_}"
-    return {
-        "user_type": "Standard User", "legal_name": f"{name} LLC", "display_name": name, "tax_id": "931234567",
-        "business_contact": {"name": "Bea", "email": f"{user}@biz.example", "phone": "415-555-0100"},
-        "technical_contact": {"name": "Tim", "email": f"t-{user}@biz.example", "phone": "415-555-0101"},
-        "portal_username": user, "portal_password": "race-password", "security_question": "q",
-        "security_answer": "a", "description": "Race", "phone": "415-555-0102",
-        "third_party_portal_uri": "https://race.example/start", "redirect_uri": "https://race.example/cb",
-        "notification_uri": "https://race.example/notify", "data_groups": ["Basic", "Usage"],
-        "history_months": 36, "visibility": True, "notify_daily": False, "terms_accepted": True,
-        "certificate": certificate,
-    }
-
-

@@ -1,4 +1,5 @@
-"""Secrets at rest after `mock-custodian serve` (issue 12.1): private file modes after a real start and a restart, and no live secret in the database's bytes."""
+"""Secrets at rest after `mock-custodian serve` (issue 12.1): private file modes after a real start and a
+restart, and no live secret in the database's bytes."""
 
 from __future__ import annotations
 

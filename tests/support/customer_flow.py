@@ -67,6 +67,13 @@ def start_server(folder: Path, settings: dict[str, Any] | None = None, workers: 
     return testing.start(folder / "data", scenario=scenario_file(folder), workers=workers, env=env)
 
 
+def start_app(folder: Path, settings: dict[str, Any] | None = None) -> testing.RunningServer:
+    """``start_server``'s world in-process (support.inprocess): the same interface, no gunicorn."""
+    from support import inprocess
+
+    return inprocess.start(folder / "data", scenario=scenario_file(folder), settings=settings)
+
+
 # Every quirk of spec section 9 that these tests switch, on one server (JSON token responses).
 QUIRKS = {
     "redirect_code_param": "authorization_code", "raw_scope_in_redirect": True, "honor_auth_end_date_hints": False,
