@@ -4,22 +4,38 @@ Every row is driven only the way an integrator would: the consent pages (``fresh
 public API with the third party's certificate and tokens, and the simulated clock; the control API
 only reads (customers, notifications) and moves time. The docs table is generated from the scenario's
 ``situation`` texts and ``ROWS`` below, and ``test_docs_table_is_current`` keeps it from drifting
-(``MOCK_CUSTODIAN_WRITE_CATALOG_DOCS=1`` rewrites it).
+(``MOCK_CUSTODIAN_WRITE_CATALOG_DOCS=1`` rewrites it). The app runs in-process; the rows a delivered
+notification proves need the job worker and run end-to-end (tests/e2e/test_catalog_notifications.py).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
 from lxml import etree
-from support import ROOT
+from support import ROOT, inprocess
+from support.catalog import (
+    SUNNY,
+    advance_to,
+    api,
+    authorization_status,
+    client_token,
+    day_window,
+    fresh_token,
+    local_midnight,
+    sas,
+    texts,
+    usage,
+    usage_points,
+    z,
+)
 from support.customer_flow import Browser, exchange, redirect_params, token
 
 from mock_custodian import testing
@@ -28,7 +44,7 @@ from mock_custodian.scenario.parse import BUILTIN_SCENARIOS, account_check_digit
 
 RESOURCE = "/GreenButtonConnect/espi/1_1/resource"
 DOCS = ROOT / "docs" / "catalog.md"
-SUNNY = "00101"
+NOTIFICATION_ROWS = ROOT / "tests" / "e2e" / "test_catalog_notifications.py"  # rows a delivered notification proves
 
 # user name -> (when, on the simulated clock; what a client should see). "What happens" is the
 # scenario's own ``situation`` text, so the table and /__sim/customers say the same thing.
@@ -104,6 +120,7 @@ def test_every_catalog_entry_has_a_situation_a_row_and_a_test() -> None:
     assert [u for u, _, s in entries if not s] == []
     assert sorted(u for u, _, _ in entries) == sorted(ROWS)
     tests = {name for name in globals() if name.startswith("test_row_")}
+    tests |= set(re.findall(r"^def (test_row_\w+)\(", NOTIFICATION_ROWS.read_text(), re.M))  # end-to-end rows
     assert sorted(tests) == sorted(f"test_row_{u.replace('-', '_')}" for u in ROWS)
 
 
@@ -141,7 +158,7 @@ def test_catalog_loads_in_under_a_second_beside_the_demo(tmp_path: Path) -> None
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testing.RunningServer]:
-    running = testing.start(tmp_path_factory.mktemp("catalog") / "data", scenario="catalog", workers=1,
+    running = inprocess.start(tmp_path_factory.mktemp("catalog") / "data", scenario="catalog",
                             settings={"async_delay_s": 0})
     try:
         yield running
@@ -154,82 +171,6 @@ def fresh_catalog(server: testing.RunningServer) -> testing.RunningServer:
     """Each row starts from the freshly loaded catalog, at real time."""
     server.reset()
     return server
-
-
-def api(server: testing.RunningServer, client_id: str, path: str, bearer: str, **params: str) -> requests.Response:
-    return requests.get(server.api_base_url + RESOURCE + path, params=params,
-                        headers={"Authorization": f"Bearer {bearer}"}, cert=server.cert(client_id),
-                        verify=server.ca_bundle, timeout=60)
-
-
-def client_token(server: testing.RunningServer, client_id: str) -> str:
-    response = token(server, client_id, grant_type="client_credentials")
-    assert response.status_code == 200, response.text
-    return response.json()["client_access_token"]
-
-
-def texts(xml: str, name: str) -> list[str]:
-    """Text of every element with this local name."""
-    root = etree.fromstring(xml.encode())
-    return [e.text or "" for e in root.iter() if isinstance(e.tag, str) and etree.QName(e).localname == name]
-
-
-def sas(server: testing.RunningServer, username: str) -> dict[str, dict[str, Any]]:
-    customer = next(c for c in server.customers() if c["username"] == username)
-    return {sa["key"]: sa for account in customer["accounts"] for sa in account["service_agreements"]}
-
-
-def z(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def local_midnight(server: testing.RunningServer, days: int = 0) -> dt.datetime:
-    today = server.clock.now().astimezone(PACIFIC).date() + dt.timedelta(days=days)
-    return dt.datetime(today.year, today.month, today.day, tzinfo=PACIFIC)
-
-
-def day_window(start: dt.datetime, days: int = 1) -> dict[str, str]:
-    end = start + dt.timedelta(days=days)
-    end = dt.datetime(end.year, end.month, end.day, tzinfo=PACIFIC)  # DST-safe local midnight
-    return {"published-min": z(start), "published-max": z(end)}
-
-
-def usage(server: testing.RunningServer, consent: dict[str, Any], usage_point: str, **params: str) -> requests.Response:
-    return api(server, SUNNY, f"/Batch/Subscription/{consent['authorization_id']}/UsagePoint/{usage_point}",
-               consent["token"]["access_token"], **params)
-
-
-def fresh_token(server: testing.RunningServer, consent: dict[str, Any], client_id: str = SUNNY) -> str:
-    """A new access token by refresh (the first one lives an hour; rows move the clock further)."""
-    response = token(server, client_id, grant_type="refresh_token", refresh_token=consent["token"]["refresh_token"])
-    assert response.status_code == 200, response.text
-    consent["token"] = response.json()
-    return consent["token"]["access_token"]
-
-
-def advance_to(server: testing.RunningServer, moment: dt.datetime) -> None:
-    server.control("POST", "/clock/set", json={"to": z(moment)})
-
-
-def authorization_notices(server: testing.RunningServer, client_id: str, authorization_id: int,
-                          count: int = 1) -> list[dict[str, Any]]:
-    """The notifications naming this authorization, once ``count`` of them have been attempted."""
-    for _ in range(150):
-        server.release_jobs()
-        notes = [n for n in server.notifications(client_id) if f"/Authorization/{authorization_id}<" in n["body"]]
-        if len(notes) >= count and all(n["status"] != "pending" or n["attempts"] for n in notes):
-            return notes
-        time.sleep(0.2)
-    raise AssertionError(f"no notification for authorization {authorization_id}: {server.notifications(client_id)}")
-
-
-def usage_points(server: testing.RunningServer, consent: dict[str, Any]) -> set[str]:
-    response = api(server, SUNNY, f"/Subscription/{consent['authorization_id']}/UsagePoint",
-                   consent["token"]["access_token"])
-    assert response.status_code == 200, response.text
-    root = etree.fromstring(response.content)
-    return {e.get("href").rsplit("/", 1)[1] for e in root.iter("{*}link")
-            if e.get("rel") == "self" and "/UsagePoint/" in (e.get("href") or "")}
 
 
 # --- service agreements ---------------------------------------------------------------------------------
@@ -313,21 +254,6 @@ def test_row_new_service(fresh_catalog: testing.RunningServer) -> None:
     fresh_token(fresh_catalog, consent)
     published = usage(fresh_catalog, consent, sa["usage_point_id"], **today)
     assert published.status_code == 200 and len(texts(published.text, "IntervalReading")) >= 23
-
-
-def test_row_moves_out_3d(fresh_catalog: testing.RunningServer) -> None:
-    fresh_catalog.use_sink(SUNNY)
-    consent = fresh_catalog.authorize("moves-out-3d", SUNNY)
-    points = {k: v["usage_point_id"] for k, v in sas(fresh_catalog, "moves-out-3d").items()}
-    assert usage_points(fresh_catalog, consent) == set(points.values())
-    fresh_catalog.clock.advance(hours=71)
-    fresh_token(fresh_catalog, consent)
-    assert usage_points(fresh_catalog, consent) == set(points.values())
-    fresh_catalog.clock.advance(hours=2)
-    fresh_token(fresh_catalog, consent)
-    assert authorization_notices(fresh_catalog, SUNNY, consent["authorization_id"])
-    assert usage_points(fresh_catalog, consent) == {points["moves-out-gas"]}
-    assert {sa["status"] for sa in sas(fresh_catalog, "moves-out-3d").values()} == {"Closed", "Active"}
 
 
 # --- data -------------------------------------------------------------------------------------------------
@@ -433,69 +359,6 @@ def test_row_dst_week(fresh_catalog: testing.RunningServer) -> None:
 # --- authorization ------------------------------------------------------------------------------------
 
 
-def _authorization_status(server: testing.RunningServer, authorization_id: int, client_id: str = SUNNY) -> str:
-    response = api(server, client_id, f"/Authorization/{authorization_id}", client_token(server, client_id))
-    assert response.status_code == 200, response.text
-    return texts(response.text, "status")[0]
-
-
-def test_row_cancels_after_2h(fresh_catalog: testing.RunningServer) -> None:
-    fresh_catalog.use_sink(SUNNY)
-    start = local_midnight(fresh_catalog) + dt.timedelta(hours=9)
-    advance_to(fresh_catalog, start)
-    consent = fresh_catalog.authorize("cancels-after-2h", SUNNY)
-    (sa,) = sas(fresh_catalog, "cancels-after-2h").values()
-    window = day_window(local_midnight(fresh_catalog, -2))
-    fresh_catalog.clock.advance(hours=1, minutes=59)
-    assert not [n for n in fresh_catalog.notifications(SUNNY) if str(consent["authorization_id"]) in n["body"]]
-    fresh_catalog.clock.advance(minutes=2)
-    fresh_token(fresh_catalog, consent)
-    assert authorization_notices(fresh_catalog, SUNNY, consent["authorization_id"])
-    assert usage(fresh_catalog, consent, sa["usage_point_id"], **window).status_code == 200  # until midnight
-    assert _authorization_status(fresh_catalog, consent["authorization_id"]) == "1"
-    advance_to(fresh_catalog, local_midnight(fresh_catalog, 1) + dt.timedelta(minutes=1))
-    assert usage(fresh_catalog, consent, sa["usage_point_id"], **window).status_code == 403
-    assert _authorization_status(fresh_catalog, consent["authorization_id"]) == "0"
-
-
-def test_row_removes_sa_next_day(fresh_catalog: testing.RunningServer) -> None:
-    fresh_catalog.use_sink(SUNNY)
-    consent = fresh_catalog.authorize("removes-sa-next-day", SUNNY)
-    points = {k: v["usage_point_id"] for k, v in sas(fresh_catalog, "removes-sa-next-day").items()}
-    assert usage_points(fresh_catalog, consent) == set(points.values())
-    fresh_catalog.clock.advance(days=1, minutes=1)
-    fresh_token(fresh_catalog, consent)
-    assert authorization_notices(fresh_catalog, SUNNY, consent["authorization_id"])
-    assert usage_points(fresh_catalog, consent) == {points["removes-electric"]}
-    gone = api(fresh_catalog, SUNNY, f"/Subscription/{consent['authorization_id']}/UsagePoint/{points['removes-gas']}",
-               consent["token"]["access_token"])
-    assert gone.status_code in (403, 404)
-
-
-def test_row_shortens_to_tomorrow(fresh_catalog: testing.RunningServer) -> None:
-    fresh_catalog.use_sink(SUNNY)
-    advance_to(fresh_catalog, local_midnight(fresh_catalog) + dt.timedelta(hours=9))
-    consent = fresh_catalog.authorize("shortens-to-tomorrow", SUNNY)
-    auth_id = consent["authorization_id"]
-    before = api(fresh_catalog, SUNNY, f"/Authorization/{auth_id}", client_token(fresh_catalog, SUNNY))
-    assert texts(before.text, "expires_at") == ["253402300799"]
-    fresh_catalog.clock.advance(hours=1, minutes=1)
-    assert authorization_notices(fresh_catalog, SUNNY, auth_id)
-    after = api(fresh_catalog, SUNNY, f"/Authorization/{auth_id}", client_token(fresh_catalog, SUNNY))
-    tomorrow_ends = local_midnight(fresh_catalog, 2)
-    assert texts(after.text, "expires_at") == [str(int(tomorrow_ends.timestamp()))]
-    advance_to(fresh_catalog, tomorrow_ends - dt.timedelta(minutes=1))
-    assert _authorization_status(fresh_catalog, auth_id) == "1"
-    advance_to(fresh_catalog, tomorrow_ends + dt.timedelta(minutes=1))
-    assert _authorization_status(fresh_catalog, auth_id) == "0"
-    assert usage_points_status(fresh_catalog, consent) == 403
-
-
-def usage_points_status(server: testing.RunningServer, consent: dict[str, Any]) -> int:
-    return api(server, SUNNY, f"/Subscription/{consent['authorization_id']}/UsagePoint",
-               consent["token"]["access_token"]).status_code
-
-
 def test_row_expires_tonight(fresh_catalog: testing.RunningServer) -> None:
     listing = api(fresh_catalog, SUNNY, "/Authorization", client_token(fresh_catalog, SUNNY))
     tonight = str(int(local_midnight(fresh_catalog, 1).timestamp()))
@@ -504,9 +367,9 @@ def test_row_expires_tonight(fresh_catalog: testing.RunningServer) -> None:
             if [e.text for e in entry.iter("{*}expires_at")] == [tonight]]
     assert len(mine) == 1, listing.text[:2000]
     mine = int(mine[0])
-    assert _authorization_status(fresh_catalog, mine) == "1"
+    assert authorization_status(fresh_catalog, mine) == "1"
     advance_to(fresh_catalog, local_midnight(fresh_catalog, 1) + dt.timedelta(minutes=1))
-    assert _authorization_status(fresh_catalog, mine) == "0"
+    assert authorization_status(fresh_catalog, mine) == "0"
 
 
 def test_row_guest(fresh_catalog: testing.RunningServer) -> None:
@@ -537,19 +400,6 @@ def test_row_demand_response(fresh_catalog: testing.RunningServer) -> None:
     assert "SmartAC" not in empty.text
 
 
-def test_row_unlinked_account(fresh_catalog: testing.RunningServer) -> None:
-    fresh_catalog.use_sink(SUNNY)
-    consent = fresh_catalog.authorize("unlinked-account", SUNNY)
-    points = {k: v["usage_point_id"] for k, v in sas(fresh_catalog, "unlinked-account").items()}
-    assert usage_points(fresh_catalog, consent) == set(points.values())
-    fresh_catalog.clock.advance(days=1, minutes=1)
-    fresh_token(fresh_catalog, consent)
-    assert authorization_notices(fresh_catalog, SUNNY, consent["authorization_id"])
-    assert usage_points(fresh_catalog, consent) == {points["unlinked-home-electric"]}
-    customer = next(c for c in fresh_catalog.customers() if c["username"] == "unlinked-account")
-    assert [a["linked"] for a in customer["accounts"]] == [True, False]
-
-
 # --- third parties ------------------------------------------------------------------------------------
 
 
@@ -568,24 +418,6 @@ def test_row_on_hold(fresh_catalog: testing.RunningServer) -> None:
 def test_row_expired_in_testing(fresh_catalog: testing.RunningServer) -> None:
     refused = token(fresh_catalog, "00122", grant_type="client_credentials")
     assert refused.status_code == 401 and refused.json()["error"] == "invalid_client"
-
-
-def test_row_receiver_down(fresh_catalog: testing.RunningServer) -> None:
-    consent = fresh_catalog.authorize("gas-only", "00123")
-    fresh_catalog.authorize("gas-only", "00123")  # the customer authorizes again: the first is replaced and notified
-    notes = authorization_notices(fresh_catalog, "00123", consent["authorization_id"])
-    assert notes[0]["attempts"][0]["status"] == 500
-    for minutes in (1, 5, 15):
-        fresh_catalog.clock.advance(minutes=minutes, seconds=5)
-        fresh_catalog.release_jobs()
-    for _ in range(150):
-        note = next(n for n in fresh_catalog.notifications("00123") if n["id"] == notes[0]["id"])
-        if note["status"] == "failed":
-            break
-        fresh_catalog.release_jobs()
-        time.sleep(0.2)
-    assert note["status"] == "failed" and [a["status"] for a in note["attempts"]] == [500] * 4
-    assert len(fresh_catalog.sink("receiver-down")) >= 4
 
 
 # --- the general scenario features the catalog relies on (in-process) -------------------------------------

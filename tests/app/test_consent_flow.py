@@ -11,10 +11,10 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 from sqlalchemy import select
+from support import database
 from support.customer_flow import (
     Browser,
     checkbox_values,
-    database,
     exchange,
     hidden,
     redirect_params,

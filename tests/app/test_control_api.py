@@ -1,5 +1,6 @@
 """The /__sim/ control API (spec 1.4; issue 8): token, clock, reset, scenarios, credentials, request log,
-jobs, notifications, sink, direct authorizations, and the OpenAPI document that describes it."""
+jobs, notifications, sink, direct authorizations, and the OpenAPI document that describes it; the app
+in-process. What `serve` adds (server.json, the printed token, workers): tests/e2e/test_control_api_serve.py."""
 
 from __future__ import annotations
 
@@ -11,16 +12,17 @@ from pathlib import Path
 
 import pytest
 import requests
+import support
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs12
 from sqlalchemy import select
+from support import inprocess
 
 from mock_custodian import testing
 from mock_custodian.api.openapi import openapi_path
 from mock_custodian.app import create_app
 from mock_custodian.cli.control import STARTER_SCENARIO
 from mock_custodian.settings import load_settings
-from mock_custodian.store.db import Database
 from mock_custodian.store.models import AsyncJob, Notification, ThirdParty
 
 RESOURCE = "/GreenButtonConnect/espi/1_1/resource"
@@ -28,8 +30,8 @@ RESOURCE = "/GreenButtonConnect/espi/1_1/resource"
 
 @pytest.fixture(scope="module")
 def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testing.RunningServer]:
-    """Its own server (two workers): these tests move the clock and replace the world."""
-    server = testing.start(tmp_path_factory.mktemp("control"), workers=2)
+    """Its own world (in-process): these tests move the clock and replace the world."""
+    server = inprocess.start(tmp_path_factory.mktemp("control"))
     try:
         yield server
     finally:
@@ -69,58 +71,12 @@ def raw(server: testing.RunningServer, method: str, path: str, token: str | None
 # --- the control token --------------------------------------------------------------------------
 
 
-def test_control_calls_need_the_token_printed_at_start_and_written_to_server_json(
-        fresh_server: testing.RunningServer) -> None:
-    info = json.loads((fresh_server.data_dir / "server.json").read_text())
-    assert info["control_token"] == fresh_server.control_token and len(fresh_server.control_token) >= 24
-    assert f"X-Control-Token: {fresh_server.control_token}" in fresh_server.log()
-    assert (fresh_server.data_dir / "server.json").stat().st_mode & 0o077 == 0
-    for base in (fresh_server.portal_base_url, fresh_server.api_base_url):  # both hosts, no client certificate needed
-        missing = raw(fresh_server, "GET", "/clock", base=base)
-        assert missing.status_code == 401
-        assert missing.json()["error"] == "control_token_required"
-        assert "X-Control-Token" in missing.json()["error_description"]
-        wrong = raw(fresh_server, "GET", "/clock", token="not-the-token", base=base)
-        assert wrong.status_code == 401 and wrong.json()["error_description"] == "wrong control token"
-        assert raw(fresh_server, "GET", "/clock", token=fresh_server.control_token, base=base).status_code == 200
-        bearer = raw(fresh_server, "GET", "/clock", base=base,
-                     headers={"Authorization": f"Bearer {fresh_server.control_token}"})
-        assert bearer.status_code == 200
-        assert raw(fresh_server, "GET", "/health", base=base).status_code == 200
-
-
 def test_a_refused_control_call_changes_nothing(fresh_server: testing.RunningServer) -> None:
     before = fresh_server.clock.now()
     assert raw(fresh_server, "POST", "/clock/advance", json={"days": 30}).status_code == 401
     assert raw(fresh_server, "POST", "/faults", json={"kind": "drop"}).status_code == 401
     assert abs((fresh_server.clock.now() - before).total_seconds()) < 60
     assert fresh_server.faults() == []
-
-
-def test_fixed_token_from_the_environment_and_the_explicit_off_switch(tmp_path: Path) -> None:
-    fixed = testing.start(tmp_path / "fixed", settings={"control_token": "ci-secret-token"})
-    try:
-        assert fixed.control_token == "ci-secret-token"
-        assert "ci-secret-token" not in fixed.log(), "a token the operator chose is not printed to CI logs"
-        assert raw(fixed, "GET", "/clock", token="ci-secret-token").status_code == 200
-    finally:
-        fixed.stop()
-    off = testing.start(tmp_path / "off", settings={"control_api": False})
-    try:
-        assert off.control_token is None
-        assert json.loads((off.data_dir / "server.json").read_text())["control_token"] is None
-        for path in ("/clock", "/credentials", "/openapi.json"):
-            response = raw(off, "GET", path, token="anything")
-            assert response.status_code == 404
-            assert response.text == f"No listener for endpoint: /__sim{path}"
-        response = raw(off, "POST", "/sink/x", data=b"<a/>")
-        assert response.status_code == 404
-        assert raw(off, "GET", "/health").status_code == 200
-        assert off.credentials["third_parties"], "credentials still come from the CLI"
-        with pytest.raises(testing.ControlAPIError):
-            off.clock.now()
-    finally:
-        off.stop()
 
 
 # --- the clock ----------------------------------------------------------------------------------
@@ -134,19 +90,6 @@ def test_advancing_the_clock_two_hours_expires_a_client_access_token(fresh_serve
     assert expired.status_code == 403
     assert expired.json()["error_description"] == "Access token expired"
     assert service_status(fresh_server, client_token(fresh_server)).status_code == 200
-
-
-def test_every_worker_reads_the_same_moved_clock(fresh_server: testing.RunningServer) -> None:
-    fresh_server.clock.freeze(dt.datetime(2027, 5, 1, 12, 0, tzinfo=dt.UTC))
-    seen = {}
-    for _ in range(40):  # two workers, fresh connections: both answer within a few tries
-        health = requests.get(f"{fresh_server.portal_base_url}/__sim/health", verify=fresh_server.ca_bundle,
-                              timeout=10).json()
-        seen[health["worker_pid"]] = health["clock"]
-        if len(seen) == 2:
-            break
-    assert len(seen) == 2, "both workers should have answered"
-    assert set(seen.values()) == {"2027-05-01T12:00:00Z"}
 
 
 def test_freeze_set_advance_and_thaw(fresh_server: testing.RunningServer) -> None:
@@ -323,7 +266,7 @@ def test_request_log_shows_what_was_sent_with_which_certificate_and_what_came_ba
 
 def test_jobs_and_notifications_are_listed_and_release_makes_them_due_now(fresh_server: testing.RunningServer) -> None:
     now = fresh_server.clock.freeze().timestamp()
-    database = Database(f"sqlite:///{fresh_server.data_dir / 'mock-custodian.db'}")
+    database = support.database(fresh_server)
     try:
         with database.session() as db:
             tp = db.execute(select(ThirdParty).where(ThirdParty.client_id == "00101")).scalar_one()

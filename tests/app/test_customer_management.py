@@ -12,7 +12,8 @@ from collections.abc import Iterator
 import pytest
 from lxml import etree
 from sqlalchemy import select
-from support.customer_flow import Browser, database, exchange, form, resource, set_clock, token
+from support import database
+from support.customer_flow import Browser, exchange, form, resource, set_clock, token
 
 from mock_custodian import testing
 from mock_custodian.clock import PACIFIC

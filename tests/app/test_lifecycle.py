@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 import requests
+import support
 from lxml import etree
 from sqlalchemy import select
+from support import inprocess
 
 from mock_custodian import testing
 from mock_custodian.clock import PACIFIC
-from mock_custodian.store.db import Database
 from mock_custodian.store.models import Notification, ServiceAgreement
 from mock_custodian.synth.config import ServiceAgreementModel
 from mock_custodian.synth.readings import iter_day_readings
@@ -33,7 +34,7 @@ def iso(epoch: float) -> str:
 
 @pytest.fixture
 def world(tmp_path: Path):  # noqa: ANN201
-    server = testing.start(tmp_path / "d")
+    server = inprocess.start(tmp_path / "d")
     server.clock.freeze(at(2026, 10, 20, 12))
     yield server
     server.stop()
@@ -47,7 +48,7 @@ class Sub:
         self.server, self.id = server, granted["authorization_id"]
         self.token = granted["token"]["access_token"]
         self.refresh_token = granted["token"]["refresh_token"]
-        database = Database(f"sqlite:///{server.data_dir / 'mock-custodian.db'}")
+        database = support.database(server)
         with database.session() as db:
             sa = db.execute(select(ServiceAgreement).where(ServiceAgreement.key == sa_key)).scalar_one()
             self.model = ServiceAgreementModel.from_dict(sa.profile)
@@ -178,7 +179,7 @@ def test_move_out_ends_access_and_notifies(world: testing.RunningServer) -> None
     listing = requests.get(f"{world.api_base_url}{RES}/Subscription/{sub_id}/UsagePoint", headers=headers,
                            cert=world.cert("00101"), verify=world.ca_bundle, timeout=30)
     assert listing.status_code == 200 and len(etree.fromstring(listing.content).xpath("//a:entry", namespaces=NS)) == 1
-    database = Database(f"sqlite:///{world.data_dir / 'mock-custodian.db'}")
+    database = support.database(world)
     with database.session() as db:
         notes = db.execute(select(Notification)).scalars().all()
         assert any(f"/Authorization/{sub_id}" in n.body for n in notes)
@@ -226,7 +227,7 @@ def test_bad_lifecycle_requests_are_refused(world: testing.RunningServer) -> Non
 
 
 def test_demo_timeline_is_visible_out_of_the_box(tmp_path: Path) -> None:
-    server = testing.start(tmp_path / "demo")
+    server = inprocess.start(tmp_path / "demo")
     try:
         changes = server.control("GET", "/data-changes")["changes"]
         assert {c["kind"] for c in changes} == {"correction", "gap"}

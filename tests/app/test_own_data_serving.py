@@ -11,6 +11,7 @@ import sys
 import pytest
 import requests
 from lxml import etree
+from support import inprocess
 
 from mock_custodian import testing
 from mock_custodian.clock import PACIFIC
@@ -86,7 +87,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
               for t, v, q in csv_rows()]
     (folder / "reads.csv").write_text("\n".join(lines) + "\n")
     (folder / "first.yaml").write_text(SCENARIO)
-    srv = testing.start(folder / "data", scenario=folder / "first.yaml")
+    srv = inprocess.start(folder / "data", scenario=folder / "first.yaml")
     srv.clock.freeze(NOW)
     export = subprocess.run(
         [sys.executable, "-m", "mock_custodian", "export", "--data-dir", str(folder / "data"), "gen-solar",

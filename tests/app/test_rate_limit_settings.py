@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 import requests
+import support
 from support import database, inprocess
 
 from mock_custodian import testing
 from mock_custodian.clock import PACIFIC, ClockState
-from mock_custodian.store.db import Database
 
 RESOURCE = "/GreenButtonConnect/espi/1_1/resource"
 
@@ -54,7 +54,7 @@ def test_strict_profile_counts_the_token_call_as_the_documents_read(limited: tes
 def test_limits_off_by_setting(tmp_path: Path) -> None:
     server = inprocess.start(tmp_path / "d")  # the test harness default: rate_limits_enabled=false
     try:
-        Database(f"sqlite:///{server.data_dir / 'mock-custodian.db'}").write_clock_state(
+        support.database(server).write_clock_state(
             ClockState(frozen_at=1_780_000_000.0))
         assert [_hit(server, "00101").status_code for _ in range(5)] == [401] * 5
     finally:

@@ -16,15 +16,15 @@ from pathlib import Path
 
 import pytest
 import requests
+import support
 from lxml import etree
-from support import assert_valid_espi
+from support import assert_valid_espi, inprocess
 from support.cert_factory import leaf, pem, self_signed, sha1_leaf
 from support.scripted_third_party import RESOURCE, TEST_AUTHORIZE, TEST_TOKEN, Mistakes, ScriptedThirdParty
 
 from mock_custodian import pki as pkimod
 from mock_custodian import testing
 from mock_custodian.clock import ClockState
-from mock_custodian.store.db import Database
 
 ESPI = "{http://naesb.org/espi}"
 APPINFO_ORDER = [
@@ -42,7 +42,7 @@ APPINFO_ORDER = [
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testing.RunningServer]:
     """This module registers third parties and moves the clock: its own server."""
-    running = testing.start(tmp_path_factory.mktemp("registration"))
+    running = inprocess.start(tmp_path_factory.mktemp("registration"))
     try:
         yield running
     finally:
@@ -72,7 +72,7 @@ def _outbox(server: testing.RunningServer, to: str) -> list[dict]:
 
 
 def _move_clock(server: testing.RunningServer, seconds: float) -> ClockState:
-    database = Database(f"sqlite:///{server.data_dir}/mock-custodian.db")
+    database = support.database(server)
     before = database.read_clock_state()
     database.write_clock_state(ClockState(offset_s=before.offset_s + seconds, frozen_at=before.frozen_at))
     database.engine.dispose()
@@ -451,7 +451,7 @@ def test_mistake_code_exchanged_after_600_seconds(accepted: ScriptedThirdParty, 
     try:
         late = accepted.exchange(code)
     finally:
-        Database(f"sqlite:///{server.data_dir}/mock-custodian.db").write_clock_state(before)
+        support.database(server).write_clock_state(before)
     assert late.status_code == 400 and late.json()["error"] == "invalid_grant"
     step = accepted.step("OAuth Test", "code_exchange")
     assert (step["status"], step["last_attempt"]["reason"]) == ("failed", "The authorization code has expired")

@@ -13,25 +13,26 @@ from collections.abc import Iterator
 
 import pytest
 import requests
+import support
+from support import inprocess
 from support.cert_factory import leaf, pem
 from support.scripted_third_party import RESOURCE, TEST_TOKEN, ScriptedThirdParty
 
 from mock_custodian import testing
 from mock_custodian.clock import ClockState
-from mock_custodian.store.db import Database
 
 DAY = 86400
 
 
 def _set_offset(server: testing.RunningServer, seconds: float) -> None:
-    database = Database(f"sqlite:///{server.data_dir}/mock-custodian.db")
+    database = support.database(server)
     database.write_clock_state(ClockState(offset_s=seconds))
     database.engine.dispose()
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testing.RunningServer]:
-    running = testing.start(tmp_path_factory.mktemp("deadlines"))
+    running = inprocess.start(tmp_path_factory.mktemp("deadlines"))
     try:
         yield running
     finally:
@@ -41,9 +42,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testing.Running
 @pytest.fixture(scope="module")
 def reviewed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testing.RunningServer]:
     """PG&E reviews by hand, certificates take a day to activate, a missing clientAuth EKU is refused."""
-    running = testing.start(tmp_path_factory.mktemp("reviewed"), env={
-        "MOCK_CUSTODIAN_AUTO_ACCEPT": "false", "MOCK_CUSTODIAN_CERT_ACTIVATION_DELAY": str(DAY),
-        "MOCK_CUSTODIAN_CLIENT_AUTH_EKU_POLICY": "refuse"})
+    running = inprocess.start(tmp_path_factory.mktemp("reviewed"), settings={
+        "auto_accept": False, "cert_activation_delay": DAY, "client_auth_eku_policy": "refuse"})
     try:
         yield running
     finally:
@@ -52,7 +52,7 @@ def reviewed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testing.Runni
 
 @pytest.fixture(scope="module")
 def review_delay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testing.RunningServer]:
-    running = testing.start(tmp_path_factory.mktemp("review-delay"), env={"MOCK_CUSTODIAN_REVIEW_DELAY": "3600"})
+    running = inprocess.start(tmp_path_factory.mktemp("review-delay"), settings={"review_delay": 3600})
     try:
         yield running
     finally:

@@ -6,13 +6,14 @@ from pathlib import Path
 
 import pytest
 import requests
+from support import inprocess
 
 from mock_custodian import testing
 
 
 @pytest.fixture
 def server(tmp_path: Path):  # noqa: ANN201
-    srv = testing.start(tmp_path / "d")
+    srv = inprocess.start(tmp_path / "d")
     yield srv
     srv.stop()
 

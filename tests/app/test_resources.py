@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 import requests
+import support
 from lxml import etree
 from sqlalchemy import select
-from support import assert_valid_espi
+from support import assert_valid_espi, inprocess
 
 from mock_custodian import testing
 from mock_custodian.clock import PACIFIC, ClockState
 from mock_custodian.scenario.parse import DEFAULT_DEMO
-from mock_custodian.store.db import Database
 from mock_custodian.store.models import ServiceAgreement
 from mock_custodian.synth.config import ServiceAgreementModel
 from mock_custodian.synth.readings import iter_day_readings
@@ -38,7 +38,7 @@ def server(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     folder = tmp_path_factory.mktemp("resources")
     scenario = folder / "scenario.yaml"
     scenario.write_text(DEFAULT_DEMO.read_text().replace("    status: accepted\n", "    status: approved\n"))
-    srv = testing.start(folder / "data", scenario=scenario, workers=2)
+    srv = inprocess.start(folder / "data", scenario=scenario)
     srv.clock.freeze(NOW)
     yield srv
     srv.stop()
@@ -91,7 +91,7 @@ def meter_reading_ids(client: Client, sub: str, up: str) -> list[str]:
 
 
 def sa_model(server: testing.RunningServer, key: str) -> tuple[ServiceAgreementModel, str]:
-    database = Database(f"sqlite:///{server.data_dir / 'mock-custodian.db'}")
+    database = support.database(server)
     with database.session() as db:
         sa = db.execute(select(ServiceAgreement).where(ServiceAgreement.key == key)).scalar_one()
         return ServiceAgreementModel.from_dict(sa.profile), sa.sa_number
@@ -313,9 +313,9 @@ def test_maintenance_answers_503_and_status_0(server: testing.RunningServer) -> 
 
 
 def test_t2_default_window(tmp_path: Path) -> None:
-    srv = testing.start(tmp_path / "d", env={"MOCK_CUSTODIAN_DEFAULT_WINDOW": "T-2"})
+    srv = inprocess.start(tmp_path / "d", settings={"default_window": "T-2"})
     try:
-        Database(f"sqlite:///{srv.data_dir / 'mock-custodian.db'}").write_clock_state(ClockState(frozen_at=NOW))
+        support.database(srv).write_clock_state(ClockState(frozen_at=NOW))
         client, sub = authorize(srv, "rivera", sas=["rivera-electric"])
         model, _ = sa_model(srv, "rivera-electric")
         doc = xml(client.get(f"/Subscription/{sub}/UsagePoint/{model.usage_point_id}/MeterReading/"

@@ -15,12 +15,12 @@ import pytest
 import requests
 from lxml import etree
 from sqlalchemy import select
+from support import database
 from support.customer_flow import (
     RESOURCE,
     TEST_TOKEN,
     TOKEN,
     Browser,
-    database,
     exchange,
     frozen_now,
     resource,

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.serialization import pkcs12
+from support import database
 
 from mock_custodian.cli import main as cli
 from mock_custodian.cli.control import STARTER_SCENARIO
 from mock_custodian.scenario.parse import BUILTIN_SCENARIOS, parse_scenario
 from mock_custodian.settings import load_settings
-from mock_custodian.store.db import Database
 from mock_custodian.store.models import Notification, RequestLog, SinkPost, ThirdParty
 
 
@@ -33,10 +33,6 @@ def run(data_dir: Path, capsys: pytest.CaptureFixture, *args: str) -> tuple[int,
     code = cli.main([*args, "--data-dir", str(data_dir)])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
-
-
-def database(data_dir: Path) -> Database:
-    return Database(f"sqlite:///{data_dir / 'mock-custodian.db'}")
 
 
 def test_scenario_new_writes_a_commented_file_that_validates(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -23,14 +23,13 @@ import pytest
 import requests
 from lxml import etree
 from sqlalchemy import select
-from support import assert_valid_espi
+from support import assert_valid_espi, database
 from support.notify_receiver import NotificationReceiver, ReceivedPost
 
 from mock_custodian import testing
 from mock_custodian.clock import PACIFIC
 from mock_custodian.domain.authorizations import cancel_by_customer
 from mock_custodian.pki import DevPKI
-from mock_custodian.store.db import Database
 from mock_custodian.store.models import Authorization, Notification, ServiceAgreement, ThirdParty
 
 ESPI = "http://naesb.org/espi"
@@ -55,16 +54,6 @@ def receiver(server: testing.RunningServer) -> NotificationReceiver:
     rec = NotificationReceiver(server.data_dir / "certs").start()
     yield rec
     rec.stop()
-
-
-_DATABASES: dict[Path, Database] = {}
-
-
-def database(server: testing.RunningServer) -> Database:
-    """The server's own database (a test may write what another surface would, and read the clock)."""
-    if server.data_dir not in _DATABASES:
-        _DATABASES[server.data_dir] = Database(f"sqlite:///{server.data_dir / 'mock-custodian.db'}")
-    return _DATABASES[server.data_dir]
 
 
 def point_notifications_at(server: testing.RunningServer, base_url: str, daily: tuple[str, ...] = ()) -> None:

@@ -10,8 +10,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 from sqlalchemy import select
+from support import database
 from support.browser import chromium_page
-from support.customer_flow import Browser, database, exchange
+from support.customer_flow import Browser, exchange
 
 from mock_custodian import testing
 from mock_custodian.scenario.parse import account_check_digit

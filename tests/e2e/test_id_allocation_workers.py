@@ -7,11 +7,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import requests
+import support
 from sqlalchemy import select
 
 from mock_custodian import testing
 from mock_custodian.pki import DevPKI
-from mock_custodian.store.db import Database
 from mock_custodian.store.models import ThirdParty
 
 THREADS = 8
@@ -48,7 +48,7 @@ def test_concurrent_consents_and_registrations_across_two_workers(tmp_path: Any)
         authorization_ids = [body["authorization_id"] for kind, _, body in results if kind == "consent"]
         assert len(authorization_ids) == THREADS * ROUNDS == len(set(authorization_ids))
         names = [body["portal_username"] for kind, _, body in results if kind == "registration"]
-        database = Database(f"sqlite:///{server.data_dir / 'mock-custodian.db'}")
+        database = support.database(server)
         with database.session() as db:
             rows = db.execute(select(ThirdParty.client_id, ThirdParty.application_information_id)
                               .where(ThirdParty.portal_username.in_(names))).all()

@@ -25,6 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
+import support
 from authlib.integrations.requests_client import OAuth2Session
 from lxml import etree
 from sqlalchemy import select
@@ -397,7 +398,7 @@ def test_client_rule_on_the_served_customer_feeds(prod: testing.RunningServer) -
 
 def basic_usage_points(server: testing.RunningServer, client_id: str) -> tuple[set[str], set[str]]:
     """(every UsagePoint id in the registration's Bulk scope, those whose authorization grants Basic)."""
-    with Database(f"sqlite:///{server.data_dir / 'mock-custodian.db'}").session() as db:
+    with support.database(server).session() as db:
         tp = db.execute(select(ThirdParty).where(ThirdParty.client_id == client_id)).scalar_one()
         authorizations = [a for a in bulk_authorizations(db, tp, server.clock.now().timestamp()) if a.customer]
         every = {sa.usage_point_id for a in authorizations for sa in a.service_agreements}
@@ -556,6 +557,6 @@ def test_served_documents_have_the_elements_of_the_claimed_function_blocks(prod:
 
 def test_authorization_rows_exist_for_the_demo_world(prod: testing.RunningServer) -> None:
     # Guards the in-process feed test above: it is only as good as the world it walks.
-    with Database(f"sqlite:///{prod.data_dir / 'mock-custodian.db'}").session() as db:
+    with support.database(prod).session() as db:
         kinds = {a.kind for a in db.execute(select(Authorization)).scalars()}
     assert {"customer", "cca"} <= kinds

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import requests
+import support
 
 from mock_custodian import testing
 from mock_custodian.clock import PACIFIC, ClockState
-from mock_custodian.store.db import Database
 
 RESOURCE = "/GreenButtonConnect/espi/1_1/resource"
 
@@ -25,7 +25,7 @@ def limited(tmp_path: Path):  # noqa: ANN201
         "MOCK_CUSTODIAN_RATE_LIMIT_PROFILE": "strict",  # the documents' reading: every call, depth 1
         "MOCK_CUSTODIAN_RATE_LIMIT_VENDOR_PER_SECOND": "0.2",
     })
-    Database(f"sqlite:///{server.data_dir / 'mock-custodian.db'}").write_clock_state(
+    support.database(server).write_clock_state(
         ClockState(frozen_at=dt.datetime(2026, 6, 1, 12, tzinfo=PACIFIC).timestamp()))
     yield server
     server.stop()
@@ -34,7 +34,7 @@ def limited(tmp_path: Path):  # noqa: ANN201
 def test_one_request_per_second_per_vendor_across_client_ids_and_workers(limited: testing.RunningServer) -> None:
     # Sunny Solar (00101) and a second registration under the same Tax ID would share the budget; the demo
     # gives each registration its own Tax ID, so give NewCo (00104) Sunny's Tax ID here.
-    db = Database(f"sqlite:///{limited.data_dir / 'mock-custodian.db'}")
+    db = support.database(limited)
     with db.session() as session:
         from mock_custodian.store.models import ThirdParty
 

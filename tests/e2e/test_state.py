@@ -9,19 +9,15 @@ from pathlib import Path
 
 import pytest
 import requests
+import support
 from sqlalchemy import select
 
 from mock_custodian import testing
 from mock_custodian.clock import ClockState
-from mock_custodian.store.db import Database
 from mock_custodian.store.hashed import token_key
 from mock_custodian.store.models import RequestLog, Token
 
 RESOURCE = "/GreenButtonConnect/espi/1_1/resource"
-
-
-def _database(server: testing.RunningServer) -> Database:
-    return Database(f"sqlite:///{server.data_dir / 'mock-custodian.db'}")
 
 
 def _client_token(server: testing.RunningServer, client_id: str = "00101") -> str:
@@ -44,7 +40,7 @@ def _service_status(server: testing.RunningServer, token: str) -> requests.Respo
 
 def test_two_workers_see_each_others_writes(demo_server: testing.RunningServer) -> None:
     """A token issued by one worker process is accepted by another (the session server runs two)."""
-    database = _database(demo_server)
+    database = support.database(demo_server)
     crossed = 0
     for _ in range(60):  # bounded: stop as soon as a cross-worker use has been seen a few times
         token = _client_token(demo_server)
@@ -66,7 +62,7 @@ def test_restart_keeps_tokens_clock_and_credentials(tmp_path: Path) -> None:
     server = testing.start(tmp_path / "data")
     try:
         token = _client_token(server)
-        _database(server).write_clock_state(ClockState(offset_s=600.0))  # within the token's hour
+        support.database(server).write_clock_state(ClockState(offset_s=600.0))  # within the token's hour
         credentials = server.credentials
     finally:
         server.stop()
@@ -74,7 +70,7 @@ def test_restart_keeps_tokens_clock_and_credentials(tmp_path: Path) -> None:
     try:
         assert _service_status(again, token).status_code == 200
         assert again.credentials["third_parties"] == credentials["third_parties"]
-        assert _database(again).read_clock_state().offset_s == pytest.approx(600.0)
+        assert support.database(again).read_clock_state().offset_s == pytest.approx(600.0)
     finally:
         again.stop()
 
@@ -90,7 +86,7 @@ def test_simulated_clock_decides_token_expiry(tmp_path: Path) -> None:
         assert response.json()["expires_in"] == 300
         token = response.json()["client_access_token"]
         assert _service_status(server, token).status_code == 200
-        _database(server).write_clock_state(ClockState(offset_s=301.0))
+        support.database(server).write_clock_state(ClockState(offset_s=301.0))
         expired = _service_status(server, token)
         assert expired.status_code == 403
         assert expired.json()["error"] == "invalid_token"

@@ -46,8 +46,14 @@ _DATABASES: dict[Path, Database] = {}
 def database(server: Server | Path) -> Database:
     """The server's own SQLite database (a test may write what another surface would, or read the clock).
 
-    One engine per data dir for the whole test process: opening one per call leaks connections.
+    For the app in-process, the app's own ``Database``: a second one on the same file in the same process
+    would open and close the file (``Database`` fixes its mode), and closing any descriptor of a file drops
+    every POSIX lock the process holds on it, the app's included; a CLI run beside it could then write
+    under the app's feet. Otherwise one engine per data dir for the whole test process.
     """
+    runtime = getattr(getattr(server, "app", None), "extensions", {}).get("mock_custodian")
+    if runtime is not None:
+        return runtime.database
     data_dir = server if isinstance(server, Path) else server.data_dir
     if data_dir not in _DATABASES:
         _DATABASES[data_dir] = Database(f"sqlite:///{data_dir / 'mock-custodian.db'}")

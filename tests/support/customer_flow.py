@@ -17,7 +17,7 @@ import yaml
 
 from mock_custodian import testing
 from mock_custodian.clock import ClockState
-from mock_custodian.store.db import Database
+from support import database
 
 TOKEN = "/datacustodian/oauth/v2/token"
 TEST_TOKEN = "/datacustodian/test/oauth/v2/token"
@@ -81,10 +81,6 @@ QUIRKS = {
     "end_date_edit": "extend_only", "allow_group_edit": True, "token_scope_prefix": False,
     "refresh_includes_customer_uri": True, "resource_uri_style": "batch", "client_token_ttl": 300,
 }
-
-
-def database(server: testing.RunningServer) -> Database:
-    return Database(f"sqlite:///{server.data_dir / 'mock-custodian.db'}")
 
 
 def set_clock(server: testing.RunningServer, instant: dt.datetime | float | None) -> None:

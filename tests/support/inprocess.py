@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import email.message
 import itertools
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,14 @@ def build(data_dir: Path, **overrides: Any) -> InProcess:
 
 
 # --- a RunningServer whose URLs are the app in this process --------------------------------------------
+
+
+def _env_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return ",".join(str(v) for v in value)
+    return str(value)
 
 
 class InProcessAdapter(BaseAdapter):
@@ -205,9 +214,12 @@ def start(data_dir: Path | str, *, scenario: Path | str | None = None, settings:
     verifier = tls.ClientCertificateVerifier(trusted.read_bytes(), loaded.allow_self_signed)
     _ADAPTERS[api_base] = InProcessAdapter(app, "api", verifier)
     _ADAPTERS[portal_base] = InProcessAdapter(app, "portal", verifier)
+    # What a CLI command run beside it needs (``server.env``, as testing.start gives it).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MOCK_CUSTODIAN_")}
+    env.update({f"MOCK_CUSTODIAN_{k.upper()}": _env_value(v) for k, v in values.items() if k != "data_dir"})
     server = InProcessServer(process=None, data_dir=data_dir, api_base_url=api_base,  # type: ignore[arg-type]
                              portal_base_url=portal_base, ca_bundle=str(pki.ca_bundle), credentials={},
-                             log_path=data_dir / "server.log", control_token=CONTROL_TOKEN, app=app,
+                             log_path=data_dir / "server.log", env=env, control_token=CONTROL_TOKEN, app=app,
                              settings=loaded)
     server.refresh_credentials()
     server.started_scenario = server.control("GET", "/scenario")
