@@ -4,6 +4,7 @@ real TLS): the strategies, the world they run in and how a request is sent in-pr
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 import os
 import shutil
@@ -135,12 +136,20 @@ def _header(text: str) -> str:
     return _wire(text).encode("utf-8").decode("latin-1")
 
 
+# Strategies are immutable: built once and reused, they draw exactly what fresh ones would, without
+# hypothesis validating a new strategy tree on every draw (most of the run's time otherwise).
+_VALUES: dict[int, st.SearchStrategy[str]] = {}
+
+
 def _value(world: World) -> st.SearchStrategy[str]:
-    known = [world.secrets["authorization_id"], "00101", "00102", "rivera-electric", "1", "2"]
-    return st.one_of(st.sampled_from(HUGE + DATES + NASTY + known), st.text(max_size=40),
-                     st.integers(min_value=-(10**30), max_value=10**30).map(str)).map(_wire)
+    if id(world) not in _VALUES:
+        known = [world.secrets["authorization_id"], "00101", "00102", "rivera-electric", "1", "2"]
+        _VALUES[id(world)] = st.one_of(st.sampled_from(HUGE + DATES + NASTY + known), st.text(max_size=40),
+                                       st.integers(min_value=-(10**30), max_value=10**30).map(str)).map(_wire)
+    return _VALUES[id(world)]
 
 
+@functools.cache
 def _json_value() -> st.SearchStrategy[Any]:
     scalars = st.one_of(st.none(), st.booleans(), st.integers(min_value=-(10**40), max_value=10**40),
                         st.floats(allow_nan=False, allow_infinity=False), st.sampled_from([1e30, -1e30, 1e308]),

@@ -10,7 +10,7 @@ from datetime import date
 
 import pytest
 from lxml import etree
-from test_espi_schema import APPLICATION_INFO, CUSTOMER, SCOPE
+from support.espi_samples import APPLICATION_INFO, CUSTOMER, SCOPE
 
 from mock_custodian.espi import (
     INDEFINITE_END,
