@@ -1,6 +1,6 @@
 """The integration report (issue 15): each rule from real traffic, and well-behaved traffic finding nothing.
 
-Traffic goes through the real app in-process (tests/report_traffic.py) with a fake wall clock, so
+Traffic goes through the real app in-process (tests/support/report_traffic.py) with a fake wall clock, so
 pacing is exercised without sleeping; where traffic is too costly to produce (2,000 calls an hour,
 20,000 a day) rows are written to the request log as the app writes them.
 """

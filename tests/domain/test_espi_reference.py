@@ -4,7 +4,7 @@ They pin the whole pipeline: profile values, hash noise, TOU codes, block
 cuts at local midnight, ids, links and serialization. Regenerate (after an
 intended change, and review the diff) with::
 
-    MOCK_CUSTODIAN_REGENERATE_REFERENCE=1 python -m pytest tests/test_espi_reference.py
+    MOCK_CUSTODIAN_REGENERATE_REFERENCE=1 python -m pytest tests/domain/test_espi_reference.py
 """
 
 from __future__ import annotations
