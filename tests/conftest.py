@@ -27,6 +27,17 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testing.Ru
         server.stop()
 
 
+@pytest.fixture
+def fresh_demo_server(demo_server: testing.RunningServer) -> Iterator[testing.RunningServer]:
+    """``demo_server`` reset to the demo world for a test that changes it, and reset again afterwards, so the
+    tests that share it as it is (credentials, the request log) find it as it started."""
+    demo_server.reset()
+    try:
+        yield demo_server
+    finally:
+        demo_server.reset()
+
+
 @pytest.fixture(scope="session")
 def customer_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testing.RunningServer]:
     """Customer-authorization tests: the demo plus two registrations (support/customer_flow.py), two workers."""

@@ -19,13 +19,10 @@ PAGES = {"third-parties": "Third parties", "world": "World", "world/rivera-elect
          "faults": "Faults", "report": "Integration report"}
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testing.RunningServer]:
-    srv = testing.start(tmp_path_factory.mktemp("console-browser"), workers=1, settings={"rate_limits_enabled": False})
-    try:
-        yield srv
-    finally:
-        srv.stop()
+@pytest.fixture
+def server(fresh_demo_server: testing.RunningServer) -> testing.RunningServer:
+    """The session's demo server, reset before and after each test."""
+    return fresh_demo_server
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,20 +16,10 @@ from mock_custodian import testing
 RESOURCE = "/GreenButtonConnect/espi/1_1/resource"
 
 
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testing.RunningServer]:
-    """Its own server (two workers): these tests move the clock and replace the world."""
-    server = testing.start(tmp_path_factory.mktemp("control"), workers=2)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture
-def fresh_server(sim: testing.RunningServer) -> testing.RunningServer:
-    sim.reset()
-    return sim
+def fresh_server(fresh_demo_server: testing.RunningServer) -> testing.RunningServer:
+    """The session's demo server (two workers), reset before and after."""
+    return fresh_demo_server
 
 
 def raw(server: testing.RunningServer, method: str, path: str, token: str | None = None, base: str | None = None,

@@ -5,7 +5,6 @@ workers under concurrency. The rest of the fault tests run in-process: tests/app
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -16,20 +15,10 @@ from mock_custodian import testing
 STATUS_PATH = "/GreenButtonConnect/espi/1_1/resource/ReadServiceStatus"
 
 
-@pytest.fixture(scope="module")
-def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testing.RunningServer]:
-    """Two workers: a counted fault must fire exactly as often across both."""
-    server = testing.start(tmp_path_factory.mktemp("faults"), workers=2)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture
-def fresh_server(sim: testing.RunningServer) -> testing.RunningServer:
-    sim.reset()
-    return sim
+def fresh_server(fresh_demo_server: testing.RunningServer) -> testing.RunningServer:
+    """The session's demo server (two workers: a counted fault must fire exactly as often across both)."""
+    return fresh_demo_server
 
 
 class Client:

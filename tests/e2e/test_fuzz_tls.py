@@ -21,11 +21,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     return make_world(tmp_path_factory.mktemp("fuzz"))
 
 
-@pytest.fixture(scope="module")
-def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    server = testing.start(tmp_path_factory.mktemp("fuzz-tls"))
-    yield server
-    server.stop()
+@pytest.fixture
+def tls_server(fresh_demo_server: testing.RunningServer) -> testing.RunningServer:
+    """The session's demo server, reset afterwards (portal registrations and tokens the slice creates)."""
+    return fresh_demo_server
 
 
 def test_a_slice_over_real_tls_drops_no_connection(world: World, tls_server: testing.RunningServer) -> None:

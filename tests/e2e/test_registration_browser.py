@@ -5,8 +5,6 @@ running through the browser and the scripted third party's own HTTPS site.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from support.browser import chromium_page
 from support.scripted_third_party import ScriptedThirdParty
@@ -14,13 +12,10 @@ from support.scripted_third_party import ScriptedThirdParty
 from mock_custodian import testing
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testing.RunningServer]:
-    running = testing.start(tmp_path_factory.mktemp("portal-browser"))
-    try:
-        yield running
-    finally:
-        running.stop()
+@pytest.fixture
+def server(fresh_demo_server: testing.RunningServer) -> testing.RunningServer:
+    """The session's demo server, reset afterwards (the test registers a third party)."""
+    return fresh_demo_server
 
 
 def test_register_confirm_and_pass_the_tests_in_a_browser(server: testing.RunningServer) -> None:
