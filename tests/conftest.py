@@ -12,6 +12,15 @@ import pytest
 
 from mock_custodian import testing
 
+TIER_ORDER = {"e2e": 0, "app": 1, "domain": 2}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tier first: xdist hands out files in collection order, so the many small domain files
+    fill the workers' gaps at the end instead of one long end-to-end file starting last."""
+    items.sort(key=lambda item: TIER_ORDER.get(item.path.parent.name, 1))
+
+
 # --- real servers (tests/e2e) ---------------------------------------------------------------------------
 
 

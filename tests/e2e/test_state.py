@@ -75,25 +75,6 @@ def test_restart_keeps_tokens_clock_and_credentials(tmp_path: Path) -> None:
         again.stop()
 
 
-def test_simulated_clock_decides_token_expiry(tmp_path: Path) -> None:
-    """Token lifetime follows the one clock: moving it past expires_in makes the token fail with 403."""
-    server = testing.start(tmp_path / "data", env={"MOCK_CUSTODIAN_CLIENT_TOKEN_TTL": "300"})
-    try:
-        tp = server.third_party("00101")
-        response = requests.post(
-            f"{server.api_base_url}/datacustodian/oauth/v2/token?grant_type=client_credentials",
-            auth=("00101", tp["client_secret"]), cert=server.cert("00101"), verify=server.ca_bundle, timeout=10)
-        assert response.json()["expires_in"] == 300
-        token = response.json()["client_access_token"]
-        assert _service_status(server, token).status_code == 200
-        support.database(server).write_clock_state(ClockState(offset_s=301.0))
-        expired = _service_status(server, token)
-        assert expired.status_code == 403
-        assert expired.json()["error"] == "invalid_token"
-    finally:
-        server.stop()
-
-
 def test_credentials_json_lists_every_third_party(demo_server: testing.RunningServer) -> None:
     out = subprocess.run([sys.executable, "-m", "mock_custodian", "credentials", "--json", "--data-dir",
                           str(demo_server.data_dir)], check=True, capture_output=True, text=True)
