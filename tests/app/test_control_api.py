@@ -16,7 +16,7 @@ import support
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs12
 from sqlalchemy import select
-from support import inprocess
+from support import client_token, inprocess
 
 from mock_custodian import testing
 from mock_custodian.api.openapi import openapi_path
@@ -42,15 +42,6 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testing.RunningSer
 def fresh_server(sim: testing.RunningServer) -> testing.RunningServer:
     sim.reset()
     return sim
-
-
-def client_token(server: testing.RunningServer, client_id: str = "00101") -> str:
-    tp = server.third_party(client_id)
-    response = requests.post(f"{server.api_base_url}/datacustodian/oauth/v2/token",
-                             params={"grant_type": "client_credentials"}, auth=(client_id, tp["client_secret"]),
-                             cert=server.cert(client_id), verify=server.ca_bundle, timeout=10)
-    assert response.status_code == 200, response.text
-    return response.json()["client_access_token"]
 
 
 def service_status(server: testing.RunningServer, token: str, client_id: str = "00101") -> requests.Response:

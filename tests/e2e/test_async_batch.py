@@ -23,7 +23,7 @@ import pytest
 import requests
 from lxml import etree
 from sqlalchemy import select
-from support import assert_valid_espi, database
+from support import assert_valid_espi, client_token, database, wait_until
 from support.notify_receiver import NotificationReceiver, ReceivedPost
 
 from mock_custodian import testing
@@ -86,16 +86,6 @@ def after_publication(server: testing.RunningServer) -> None:
         server.clock.set(local.replace(hour=6, minute=30, second=0, microsecond=0).timestamp())
 
 
-def client_token(notifying_server: testing.RunningServer, client_id: str,
-                 endpoint: str = "/datacustodian/oauth/v2/token") -> str:
-    tp = notifying_server.third_party(client_id)
-    response = requests.post(f"{notifying_server.api_base_url}{endpoint}", params={"grant_type": "client_credentials"},
-                             auth=(tp["client_id"], tp["client_secret"]), cert=notifying_server.cert(client_id),
-                             verify=notifying_server.ca_bundle, timeout=10)
-    assert response.status_code == 200, response.text
-    return response.json()["client_access_token"]
-
-
 def get(notifying_server: testing.RunningServer, url: str, token: str, client_id: str,
         **kwargs: Any) -> requests.Response:
     headers = {"Authorization": f"Bearer {token}", **kwargs.pop("headers", {})}
@@ -143,16 +133,6 @@ def usage_point_ids(feed: etree._Element) -> set[str]:
 def block_starts(feed: etree._Element) -> set[int]:
     hrefs = [link.get("href") for link in feed.iter(f"{{{ATOM}}}link") if link.get("rel") == "self"]
     return {int(m.group(1)) for h in hrefs if (m := re.search(r"/IntervalBlock/(\d+)$", h))}
-
-
-def wait_until(predicate: Any, timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 def notification_rows(notifying_server: testing.RunningServer, client_id: str) -> list[dict[str, Any]]:
@@ -715,7 +695,6 @@ def test_several_workers_deliver_each_notification_once(
             process.send_signal(signal.SIGTERM)
         for process in extra:
             process.wait(10)
-
 
 
 def test_a_correction_reaches_the_next_daily_package_and_leaves_earlier_packages_unchanged(

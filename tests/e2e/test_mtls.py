@@ -20,8 +20,8 @@ from mock_custodian import testing
 RESOURCE = "/GreenButtonConnect/espi/1_1/resource"
 
 
-def _token(demo_server: testing.RunningServer, client_id: str, cert: tuple[str,
-                                                                           str] | None = None) -> requests.Response:
+def _token(demo_server: testing.RunningServer, client_id: str,
+           cert: tuple[str, str] | None = None) -> requests.Response:
     tp = demo_server.third_party(client_id)
     return requests.post(
         f"{demo_server.api_base_url}/datacustodian/oauth/v2/token",

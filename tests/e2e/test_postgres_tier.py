@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from support import client_token
 from support.notify_receiver import NotificationReceiver
 
 from mock_custodian import testing
@@ -80,15 +81,6 @@ def pair(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory):  # noqa: 
         server.stop()
 
 
-def _client_token(server: testing.RunningServer, client_id: str) -> str:
-    tp = server.third_party(client_id)
-    response = requests.post(f"{server.api_base_url}{TOKEN}", params={"grant_type": "client_credentials"},
-                             auth=(tp["client_id"], tp["client_secret"]), cert=server.cert(client_id),
-                             verify=server.ca_bundle, timeout=30)
-    assert response.status_code == 200, response.text
-    return response.json()["client_access_token"]
-
-
 def _get(server: testing.RunningServer, path: str, token: str, client_id: str, **headers: str) -> requests.Response:
     return requests.get(f"{server.api_base_url}{path}", headers={"Authorization": f"Bearer {token}", **headers},
                         cert=server.cert(client_id), verify=server.ca_bundle, timeout=30)
@@ -101,7 +93,7 @@ def test_both_instances_share_the_database_pki_and_control_token(pair) -> None: 
     assert a.control("GET", "/scenario")["digest"] == b.control("GET", "/scenario")["digest"]
     # One CA: the certificate files of a third party are the same for both, and each accepts them.
     assert a.third_party("00101")["certificate_chain"] == b.third_party("00101")["certificate_chain"]
-    token = _client_token(a, "00101")
+    token = client_token(a, "00101")
     assert _get(b, f"{RESOURCE}/ReadServiceStatus", token, "00101").status_code == 200  # issued by A, used on B
 
 
@@ -145,7 +137,7 @@ def test_no_async_job_is_lost_when_one_instance_is_killed(pair, tmp_path: Path) 
     try:
         for cid in clients:
             a.control("PATCH", f"/third_parties/{cid}", json={"notification_uri": receiver.url})
-        tokens = {cid: _client_token(b, cid) for cid in clients}
+        tokens = {cid: client_token(b, cid) for cid in clients}
         accepted: set[str] = set()
         attempted: set[str] = set()
         killed = threading.Event()
@@ -192,7 +184,7 @@ def test_no_async_job_is_lost_when_one_instance_is_killed(pair, tmp_path: Path) 
             by_transaction.setdefault(post.headers["X-Transaction"], set()).add(urls)
         assert all(len(ids) == 1 for ids in by_transaction.values())  # repeats carry the same correlation ids
         # A package built before the kill, or after it by the survivor, is served by the survivor.
-        token = _client_token(b, "00101")
+        token = client_token(b, "00101")
         for transaction in sorted(t for t in accepted if int(t.rsplit("-", 1)[1]) % 4 < 2)[:: 10]:  # 00101's
             for correlation_id in next(iter(by_transaction[transaction])):
                 url = f"{RESOURCE}/Batch/Bulk/00101?correlationID={correlation_id}"

@@ -29,7 +29,7 @@ import support
 from authlib.integrations.requests_client import OAuth2Session
 from lxml import etree
 from sqlalchemy import select
-from support import ROOT
+from support import ROOT, client_token
 from support.customer_flow import Browser
 
 from mock_custodian import testing
@@ -66,15 +66,6 @@ def prod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testing.RunningSe
 def settle() -> None:
     """Let the vendor's per-second bucket (real time) refill before a burst, as after any idle second."""
     time.sleep(2.1)
-
-
-def client_token(server: testing.RunningServer, client_id: str) -> str:
-    tp = server.third_party(client_id)
-    response = requests.post(f"{server.api_base_url}{TOKEN}", params={"grant_type": "client_credentials"},
-                             auth=(tp["client_id"], tp["client_secret"]), cert=server.cert(client_id),
-                             verify=server.ca_bundle, timeout=10)
-    assert response.status_code == 200, response.text
-    return response.json()["client_access_token"]
 
 
 def host_port(server: testing.RunningServer, base: str | None = None) -> tuple[str, int]:

@@ -65,7 +65,7 @@ def client_token(server: Server, client_id: str = "00101", endpoint: str = TOKEN
     tp = server.third_party(client_id)
     response = requests.post(f"{server.api_base_url}{endpoint}", params={"grant_type": "client_credentials"},
                              auth=(tp["client_id"], tp["client_secret"]), cert=server.cert(client_id),
-                             verify=server.ca_bundle, timeout=15)
+                             verify=server.ca_bundle, timeout=30)
     assert response.status_code == 200, response.text
     return response.json()["client_access_token"]
 
@@ -80,7 +80,7 @@ def api_get(server: Server, client_id: str, path: str, bearer: str | None, timeo
                         timeout=timeout, **kwargs)
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, interval: float = 0.1) -> Any:
+def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05) -> Any:
     """Poll ``predicate`` until it returns something truthy (bounded by ``timeout``); that value."""
     deadline = time.monotonic() + timeout
     while True:
@@ -88,7 +88,7 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 15.0, interval: fl
         if value:
             return value
         if time.monotonic() >= deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
+            raise AssertionError(f"condition not reached in {timeout}s")
         time.sleep(interval)
 
 

@@ -12,6 +12,7 @@ from lxml import etree
 
 from mock_custodian import testing
 from mock_custodian.clock import PACIFIC
+from support import client_token
 from support.customer_flow import token
 
 RESOURCE = "/GreenButtonConnect/espi/1_1/resource"
@@ -22,12 +23,6 @@ def api(server: testing.RunningServer, client_id: str, path: str, bearer: str, *
     return requests.get(server.api_base_url + RESOURCE + path, params=params,
                         headers={"Authorization": f"Bearer {bearer}"}, cert=server.cert(client_id),
                         verify=server.ca_bundle, timeout=60)
-
-
-def client_token(server: testing.RunningServer, client_id: str) -> str:
-    response = token(server, client_id, grant_type="client_credentials")
-    assert response.status_code == 200, response.text
-    return response.json()["client_access_token"]
 
 
 def texts(xml: str, name: str) -> list[str]:
