@@ -282,35 +282,6 @@ def test_release_makes_waiting_jobs_and_retries_due_without_moving_the_clock(
     assert wait_until(lambda: notification_rows(notifying_server, "00101")[-1]["status"] == "delivered")
 
 
-def test_bad_requests_get_pge_statuses_and_store_nothing(notifying_server: testing.RunningServer) -> None:
-    token = client_token(notifying_server, "00101")
-    bad = get(notifying_server, f"{RESOURCE}/Batch/Bulk/00101", token, "00101",
-              params={"published-min": "2026-06-02T07:00:00Z", "published-max": "2026-06-01T07:00:00Z"})
-    assert bad.status_code == 400
-    assert bad.json()["error"] == "invalid_request" and "published-min" in bad.json()["error_description"]
-    offset = get(notifying_server, f"{RESOURCE}/Batch/Bulk/00101", token, "00101",
-                 params={"published-min": "2026-06-01T00:00:00-07:00"})
-    assert offset.status_code == 400
-    assert get(notifying_server, f"{RESOURCE}/Batch/Bulk/00102", token, "00101").status_code == 403  # checklist 2
-    testing_token = client_token(notifying_server, "00104", "/datacustodian/test/oauth/v2/token")
-    assert get(notifying_server, f"{RESOURCE}/Batch/Bulk/00104", testing_token,
-               "00104").status_code == 403  # not Approved
-    assert get(notifying_server, f"{RESOURCE}/Batch/Bulk/00101", "", "00101").status_code == 401
-    put = requests.put(f"{notifying_server.api_base_url}{RESOURCE}/Batch/Bulk/00101",
-                       headers={"Authorization": f"Bearer {token}"},
-                       cert=notifying_server.cert("00101"), verify=notifying_server.ca_bundle, timeout=10)
-    assert put.status_code == 405
-    head = requests.head(f"{notifying_server.api_base_url}{RESOURCE}/Batch/Bulk/00101",
-                         headers={"Authorization": f"Bearer {token}"},
-                         cert=notifying_server.cert("00101"), verify=notifying_server.ca_bundle, timeout=10)
-    assert head.status_code == 405  # a HEAD does not start a job
-    # A self-access registration receives no DR data: the whole request needs ProgramEnrollment.
-    assert get(notifying_server, f"{RESOURCE}/Batch/BulkRetailDRPrgInfo/00102", client_token(notifying_server,
-                                                                                             "00102"), "00102"
-               ).status_code == 403
-    assert notifying_server.jobs() == []
-
-
 def test_cca_customer_information_on_the_path_without_resource_is_split_over_the_size_limit(
     notifying_server: testing.RunningServer, receiver: NotificationReceiver
 ) -> None:
