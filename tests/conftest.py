@@ -1,5 +1,6 @@
 """Fixtures every tier shares: the demo world as a real server (gunicorn, TLS, client certificates, on
-random local ports) for tests/e2e, and the same worlds in-process (``support.inprocess``) for tests/app.
+random local ports) for tests/e2e; the demo and the customer-authorization worlds in-process
+(``support.inprocess``) for tests/app.
 
 Session-scoped (one per xdist worker): tests that use them leave the world as they found it or reset it.
 """
@@ -47,30 +48,6 @@ def fresh_demo_server(demo_server: testing.RunningServer) -> Iterator[testing.Ru
         demo_server.reset()
 
 
-@pytest.fixture(scope="session")
-def customer_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testing.RunningServer]:
-    """Customer-authorization tests: the demo plus two registrations (support/customer_flow.py), two workers."""
-    from support.customer_flow import start_server
-
-    server = start_server(tmp_path_factory.mktemp("customer-authorization"))
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="session")
-def quirks_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testing.RunningServer]:
-    """The same world with every section-9 quirk the customer-authorization tests switch (customer_flow.QUIRKS)."""
-    from support.customer_flow import QUIRKS, start_server
-
-    server = start_server(tmp_path_factory.mktemp("customer-authorization-quirks"), QUIRKS, workers=1)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 # --- the same worlds in-process (tests/app) -------------------------------------------------------------
 
 
@@ -88,12 +65,10 @@ def demo_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testing.Runni
 
 @pytest.fixture(scope="session")
 def customer_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testing.RunningServer]:
-    """``customer_server``'s world in-process."""
-    from support import inprocess
-    from support.customer_flow import scenario_file
+    """The customer-authorization world in-process: the demo plus two registrations (support/customer_flow.py)."""
+    from support.customer_flow import start_app
 
-    folder = tmp_path_factory.mktemp("customer-authorization-app")
-    server = inprocess.start(folder / "data", scenario=scenario_file(folder))
+    server = start_app(tmp_path_factory.mktemp("customer-authorization-app"))
     try:
         yield server
     finally:
@@ -102,12 +77,10 @@ def customer_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testing.R
 
 @pytest.fixture(scope="session")
 def quirks_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testing.RunningServer]:
-    """``quirks_server``'s world in-process."""
-    from support import inprocess
-    from support.customer_flow import QUIRKS, scenario_file
+    """The same world with every section-9 quirk the customer-authorization tests switch (customer_flow.QUIRKS)."""
+    from support.customer_flow import QUIRKS, start_app
 
-    folder = tmp_path_factory.mktemp("customer-authorization-quirks-app")
-    server = inprocess.start(folder / "data", scenario=scenario_file(folder), settings=QUIRKS)
+    server = start_app(tmp_path_factory.mktemp("customer-authorization-quirks-app"), QUIRKS)
     try:
         yield server
     finally:

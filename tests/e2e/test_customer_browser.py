@@ -21,9 +21,10 @@ from mock_custodian.store.models import Customer
 CALLBACK_HOST = "https://localhost:9443/**"  # the demo third party's redirect URI host
 
 
-@pytest.fixture(scope="module")
-def server(customer_server: testing.RunningServer) -> testing.RunningServer:
-    return customer_server
+@pytest.fixture
+def server(fresh_demo_server: testing.RunningServer) -> testing.RunningServer:
+    """The session's demo server (two workers), reset before and after each test."""
+    return fresh_demo_server
 
 
 def _request_url(server: testing.RunningServer, **extra: str) -> str:

@@ -10,8 +10,8 @@ from support.customer_flow import Browser, exchange
 from mock_custodian import testing
 
 
-def test_a_live_session_skips_sign_in_on_every_worker(customer_server: testing.RunningServer) -> None:
-    browser = Browser(customer_server)
+def test_a_live_session_skips_sign_in_on_every_worker(fresh_demo_server: testing.RunningServer) -> None:
+    browser = Browser(fresh_demo_server)
     consent = browser.sign_in(browser.start("00101"))
     assert "Share your energy data with Sunny Solar" in consent.text
     # Several requests: with two workers, both must recognise the session stored in the database.
@@ -22,8 +22,8 @@ def test_a_live_session_skips_sign_in_on_every_worker(customer_server: testing.R
         assert "Sign in to Share My Data" not in again.text
 
 
-def test_code_is_single_use_under_concurrent_exchanges(customer_server: testing.RunningServer) -> None:
-    server = customer_server
+def test_code_is_single_use_under_concurrent_exchanges(fresh_demo_server: testing.RunningServer) -> None:
+    server = fresh_demo_server
     code = _code(server)
     results: list[int] = []
 

@@ -60,15 +60,8 @@ def testing_demo() -> Path:
     return DEFAULT_DEMO
 
 
-def start_server(folder: Path, settings: dict[str, Any] | None = None, workers: int = 2) -> testing.RunningServer:
-    env = {f"MOCK_CUSTODIAN_{k.upper()}": str(v).lower() if isinstance(v, bool) else str(v)
-           for k, v in (settings or {}).items()}
-    env["MOCK_CUSTODIAN_RATE_LIMITS_ENABLED"] = "false"
-    return testing.start(folder / "data", scenario=scenario_file(folder), workers=workers, env=env)
-
-
 def start_app(folder: Path, settings: dict[str, Any] | None = None) -> testing.RunningServer:
-    """``start_server``'s world in-process (support.inprocess): the same interface, no gunicorn."""
+    """The demo plus EXTRA_THIRD_PARTIES, the app in-process (support.inprocess: a RunningServer's interface)."""
     from support import inprocess
 
     return inprocess.start(folder / "data", scenario=scenario_file(folder), settings=settings)
