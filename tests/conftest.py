@@ -33,6 +33,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=_run_order)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _close_the_shared_browser() -> Iterator[None]:
+    """The browser tests share one Chromium per test process (support/browser.py); close it at the end."""
+    yield
+    from support.browser import close_shared_browser
+
+    close_shared_browser()
+
+
 # --- real servers (tests/e2e) ---------------------------------------------------------------------------
 
 
