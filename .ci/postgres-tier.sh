@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The PostgreSQL tier (issue 14): several `serve` instances on one PostgreSQL.
 # Installs PostgreSQL from the OS packages when missing; the tests start a throwaway cluster in a
-# temporary folder as an unprivileged user (tests/pg_cluster.py) and remove it afterwards.
+# temporary folder as an unprivileged user (tests/support/pg_cluster.py) and remove it afterwards.
 # Run from .ci/run after the default suite, inside its virtualenv.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -17,7 +17,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).parent))
-from browser import chromium_page  # noqa: E402
+from support.browser import chromium_page  # noqa: E402
 
 from mock_custodian import testing  # noqa: E402
 
