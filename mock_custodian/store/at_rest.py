@@ -52,7 +52,10 @@ def protect_data_dir(data_dir: Path) -> None:
 def private_sqlite_file(path: Path) -> None:
     """Create the SQLite file 0600 before SQLite does (its -wal and -shm inherit the mode), or fix its mode."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    if not path.exists():
+        # Only when missing: closing a descriptor of an open database would drop every SQLite lock this
+        # process holds on it (POSIX record locks belong to the process, not the descriptor).
+        os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
     for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
         if candidate.exists() and stat.S_IMODE(candidate.stat().st_mode) & 0o077:
             candidate.chmod(0o600)
