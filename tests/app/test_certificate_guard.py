@@ -10,56 +10,18 @@ from urllib.parse import quote
 import pytest
 import requests
 from cryptography import x509
-from support import inprocess
+from support import RESOURCE, inprocess
+from support.mtls import assert_invalid_certificate, client_credentials, dev_pki, service_status, write_certificate
 
 from mock_custodian import pki as pkimod
 from mock_custodian import testing
 
-RESOURCE = "/GreenButtonConnect/espi/1_1/resource"
-
-
-def _token(demo_app: testing.RunningServer, client_id: str,
-           cert: tuple[str, str] | None = None) -> requests.Response:
-    tp = demo_app.third_party(client_id)
-    return requests.post(
-        f"{demo_app.api_base_url}/datacustodian/oauth/v2/token",
-        params={"grant_type": "client_credentials"},
-        auth=(tp["client_id"], tp["client_secret"]),
-        cert=cert if cert is not None else demo_app.cert(client_id),
-        verify=demo_app.ca_bundle,
-        timeout=10,
-    )
-
-
-def _status(demo_app: testing.RunningServer, token: str | None, cert) -> requests.Response:  # noqa: ANN001
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return requests.get(f"{demo_app.api_base_url}{RESOURCE}/ReadServiceStatus", headers=headers, cert=cert,
-                        verify=demo_app.ca_bundle, timeout=10)
-
-
-def _assert_invalid_certificate(response: requests.Response) -> None:
-    assert response.status_code == 400
-    assert response.text == "Invalid Certificate"
-    assert response.headers["Content-Type"].startswith("text/plain")
-
-
-def _write(tmp: Path, name: str, cert: x509.Certificate, key, chain: list[x509.Certificate]) -> tuple[str, str]:  # noqa: ANN001
-    cert_path = tmp / f"{name}.pem"
-    key_path = tmp / f"{name}-key.pem"
-    cert_path.write_bytes(b"".join(pkimod.cert_pem(c) for c in [cert, *chain]))
-    key_path.write_bytes(pkimod.key_pem(key))
-    return str(cert_path), str(key_path)
-
-
-def _dev_pki(demo_app: testing.RunningServer) -> pkimod.DevPKI:
-    return pkimod.DevPKI(demo_app.data_dir / "certs")
-
 
 def test_registered_certificate_with_chain_reaches_the_api(demo_app: testing.RunningServer) -> None:
-    response = _token(demo_app, "00101")
+    response = client_credentials(demo_app, "00101")
     assert response.status_code == 200, response.text
     token = response.json()["client_access_token"]
-    status = _status(demo_app, token, demo_app.cert("00101"))
+    status = service_status(demo_app, token, demo_app.cert("00101"))
     assert status.status_code == 200
     assert "<currentStatus>1</currentStatus>" in status.text
 
@@ -69,31 +31,32 @@ def test_certificate_check_runs_before_method_path_and_credential_checks(demo_ap
                          ("PUT", f"{RESOURCE}/ReadServiceStatus")):
         response = requests.request(method, f"{demo_app.api_base_url}{path}", verify=demo_app.ca_bundle,
                                     timeout=10)
-        _assert_invalid_certificate(response)
+        assert_invalid_certificate(response)
 
 
 def test_same_subject_from_the_dev_ca_but_not_registered_is_refused(
     demo_app: testing.RunningServer, tmp_path: Path
 ) -> None:
-    dev = _dev_pki(demo_app)
+    dev = dev_pki(demo_app)
     registered = x509.load_pem_x509_certificate(Path(demo_app.third_party("00101")["certificate"]).read_bytes())
     issuer_cert, issuer_key = dev._issuer()
     key = pkimod.new_key()
     twin = pkimod.build_certificate(registered.subject, key.public_key(), issuer_cert, issuer_key, client_auth=True)
     assert twin.subject == registered.subject
     assert pkimod.fingerprint_sha256(twin) != pkimod.fingerprint_sha256(registered)
-    _assert_invalid_certificate(_token(demo_app, "00101", cert=_write(tmp_path, "twin", twin, key, [issuer_cert])))
+    files = write_certificate(tmp_path, "twin", twin, key, [issuer_cert])
+    assert_invalid_certificate(client_credentials(demo_app, "00101", cert=files))
 
 
 def test_another_third_partys_certificate(demo_app: testing.RunningServer) -> None:
     # Client A's Basic credentials over client B's certificate: 401 invalid_client (spec 3.4).
-    response = _token(demo_app, "00101", cert=demo_app.cert("00102"))
+    response = client_credentials(demo_app, "00101", cert=demo_app.cert("00102"))
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_client"
     assert response.headers["WWW-Authenticate"].startswith("Basic")
     # Client A's token over client B's certificate: 403.
-    token = _token(demo_app, "00101").json()["client_access_token"]
-    response = _status(demo_app, token, demo_app.cert("00102"))
+    token = client_credentials(demo_app, "00101").json()["client_access_token"]
+    response = service_status(demo_app, token, demo_app.cert("00102"))
     assert response.status_code == 403
     assert response.headers["Content-Type"].startswith("application/json")
 
@@ -115,7 +78,7 @@ def test_unknown_path_and_wrong_method_get_pge_bodies(demo_app: testing.RunningS
 
 
 def test_missing_bearer_is_401_after_a_good_certificate(demo_app: testing.RunningServer) -> None:
-    response = _status(demo_app, None, demo_app.cert("00101"))
+    response = service_status(demo_app, None, demo_app.cert("00101"))
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_token"
 
@@ -124,7 +87,7 @@ def test_trusted_proxy_header_is_off_by_default(demo_app: testing.RunningServer)
     pem = Path(demo_app.third_party("00101")["certificate"]).read_text()
     response = requests.get(f"{demo_app.api_base_url}{RESOURCE}/ReadServiceStatus",
                             headers={"X-SSL-Client-Cert": quote(pem)}, verify=demo_app.ca_bundle, timeout=10)
-    _assert_invalid_certificate(response)
+    assert_invalid_certificate(response)
 
 
 @pytest.fixture(scope="module")
@@ -148,4 +111,4 @@ def test_trusted_proxy_header_when_enabled(proxied: testing.RunningServer) -> No
     other = dev.issue("unregistered via proxy")
     response = requests.get(url, headers={"X-SSL-Client-Cert": quote(other.certificate.read_text())},
                             verify=proxied.ca_bundle, timeout=10)
-    _assert_invalid_certificate(response)
+    assert_invalid_certificate(response)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from support import inprocess
+from support import StatusClient, inprocess
 
 from mock_custodian import testing
 from mock_custodian.domain import faults
@@ -34,27 +34,8 @@ def fresh_server(sim: testing.RunningServer) -> testing.RunningServer:
     return sim
 
 
-class Client:
-    """A third party's view: a client access token and ReadServiceStatus."""
-
-    def __init__(self, server: testing.RunningServer, client_id: str = "00101") -> None:
-        self.server, self.client_id = server, client_id
-        self.token = self.fetch_token().json()["client_access_token"]
-
-    def fetch_token(self) -> requests.Response:
-        tp = self.server.third_party(self.client_id)
-        return requests.post(f"{self.server.api_base_url}/datacustodian/oauth/v2/token",
-                             params={"grant_type": "client_credentials"}, auth=(self.client_id, tp["client_secret"]),
-                             cert=self.server.cert(self.client_id), verify=self.server.ca_bundle, timeout=10)
-
-    def status(self) -> requests.Response:
-        return requests.get(f"{self.server.api_base_url}{STATUS_PATH}",
-                            headers={"Authorization": f"Bearer {self.token}"}, cert=self.server.cert(self.client_id),
-                            verify=self.server.ca_bundle, timeout=10)
-
-
 def test_http_error_bodies_json_html_and_plain(fresh_server: testing.RunningServer) -> None:
-    client = Client(fresh_server)
+    client = StatusClient(fresh_server)
     fresh_server.fault("http_error", path=STATUS_PATH, times=1)
     fresh_server.fault("http_error", path=STATUS_PATH, times=1, status=502, body_format="html")
     fresh_server.fault("http_error", path=STATUS_PATH, times=1, params={"status": 504, "body_format": "plain"})
@@ -71,7 +52,7 @@ def test_http_error_bodies_json_html_and_plain(fresh_server: testing.RunningServ
 
 
 def test_rate_limit_maintenance_and_empty_204(fresh_server: testing.RunningServer) -> None:
-    client = Client(fresh_server)
+    client = StatusClient(fresh_server)
     fresh_server.fault("rate_limit", path=STATUS_PATH, times=1, retry_after=30)
     fresh_server.fault("maintenance", path=STATUS_PATH, times=1)
     fresh_server.fault("empty_204", path=STATUS_PATH, times=1)
@@ -86,7 +67,7 @@ def test_rate_limit_maintenance_and_empty_204(fresh_server: testing.RunningServe
 
 def test_token_expired_early_refuses_the_presented_token_until_a_new_one_is_fetched(
         fresh_server: testing.RunningServer) -> None:
-    client = Client(fresh_server)
+    client = StatusClient(fresh_server)
     fresh_server.fault("token_expired", path=STATUS_PATH, times=1)
     refused = client.status()
     assert refused.status_code == 403
@@ -99,7 +80,7 @@ def test_token_expired_early_refuses_the_presented_token_until_a_new_one_is_fetc
 
 
 def test_scoping_by_client_method_path_and_surface(fresh_server: testing.RunningServer) -> None:
-    sunny, lee = Client(fresh_server, "00101"), Client(fresh_server, "00102")
+    sunny, lee = StatusClient(fresh_server, "00101"), StatusClient(fresh_server, "00102")
     fresh_server.fault("maintenance", client_id="00102")
     assert sunny.status().status_code == 200
     assert lee.status().status_code == 503
@@ -123,7 +104,7 @@ def test_scoping_by_client_method_path_and_surface(fresh_server: testing.Running
 
 
 def test_probability_draws_are_reproducible(fresh_server: testing.RunningServer) -> None:
-    client = Client(fresh_server)
+    client = StatusClient(fresh_server)
 
     def pattern() -> list[int]:
         fresh_server.clear_faults()
@@ -179,7 +160,7 @@ def test_faults_are_listed_fetched_and_deleted(fresh_server: testing.RunningServ
     with pytest.raises(testing.ControlAPIError) as missing:
         fresh_server.control("GET", f"/faults/{a['id']}")
     assert missing.value.status == 404
-    assert Client(fresh_server).status().status_code == 200
+    assert StatusClient(fresh_server).status().status_code == 200
     fresh_server.clear_faults()
     assert fresh_server.faults() == []
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import base64
 import sqlite3
-import stat
 from pathlib import Path
 
 import pytest
+from support.at_rest import assert_private, database_bytes, mode
 from support.inprocess import CONTROL_TOKEN, build, environ
 
 from mock_custodian.pki import DevPKI
@@ -16,27 +16,6 @@ from mock_custodian.store.hashed import is_password_hash, token_key
 
 TOKEN = "/datacustodian/oauth/v2/token"
 STATUS = "/GreenButtonConnect/espi/1_1/resource/ReadServiceStatus"
-PRIVATE = ("mock-custodian.db", "mock-custodian.db-wal", "mock-custodian.db-shm", "server.json",
-           "certs/ca-key.pem", "certs/intermediate-key.pem", "certs/server/key.pem")
-
-
-def _mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
-
-
-def _assert_private(data_dir: Path, names: tuple[str, ...] = PRIVATE) -> None:
-    assert _mode(data_dir) == 0o700
-    for name in names:
-        path = data_dir / name
-        if path.exists():
-            assert _mode(path) == 0o600, (name, oct(_mode(path)))
-    for key in (data_dir / "certs").rglob("key.pem"):
-        assert _mode(key) == 0o600, key
-    assert (data_dir / "mock-custodian.db").exists()
-
-
-def _database_bytes(data_dir: Path) -> bytes:
-    return b"".join(p.read_bytes() for p in data_dir.glob("mock-custodian.db*"))
 
 
 def _basic(client_id: str, secret: str) -> dict[str, str]:
@@ -70,14 +49,14 @@ def test_an_older_data_dir_is_upgraded_hashed_and_scrubbed(tmp_path: Path) -> No
     for path in data_dir.rglob("*"):
         if path.is_file():
             path.chmod(0o644)
-    assert plain.encode() in _database_bytes(data_dir)
+    assert plain.encode() in database_bytes(data_dir)
 
     upgraded = build(data_dir)
-    _assert_private(data_dir, ("mock-custodian.db", "mock-custodian.db-wal", "mock-custodian.db-shm",
+    assert_private(data_dir, ("mock-custodian.db", "mock-custodian.db-wal", "mock-custodian.db-shm",
                                "certs/ca-key.pem", "certs/intermediate-key.pem"))
-    assert _mode(data_dir / "certs" / "ca.pem") == 0o644  # public material may stay readable
-    assert plain.encode() not in _database_bytes(data_dir), "the plain token survived the upgrade"
-    assert b"old-portal-password" not in _database_bytes(data_dir)
+    assert mode(data_dir / "certs" / "ca.pem") == 0o644  # public material may stay readable
+    assert plain.encode() not in database_bytes(data_dir), "the plain token survived the upgrade"
+    assert b"old-portal-password" not in database_bytes(data_dir)
     with sqlite3.connect(db_file) as conn:
         passwords = [row[0] for row in conn.execute("SELECT password FROM customers")]
         assert passwords and all(is_password_hash(p) for p in passwords)
@@ -117,4 +96,4 @@ def test_query_strings_are_shortened(query: str) -> None:
 def test_the_dev_ca_key_is_written_private(tmp_path: Path) -> None:
     pki = DevPKI(tmp_path / "certs")
     pki.ensure(["localhost"])
-    assert _mode(tmp_path / "certs" / "ca-key.pem") == 0o600
+    assert mode(tmp_path / "certs" / "ca-key.pem") == 0o600

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
+from support import StatusClient
 
 from mock_custodian import testing
 
@@ -21,27 +22,8 @@ def fresh_server(fresh_demo_server: testing.RunningServer) -> testing.RunningSer
     return fresh_demo_server
 
 
-class Client:
-    """A third party's view: a client access token and ReadServiceStatus."""
-
-    def __init__(self, server: testing.RunningServer, client_id: str = "00101") -> None:
-        self.server, self.client_id = server, client_id
-        self.token = self.fetch_token().json()["client_access_token"]
-
-    def fetch_token(self) -> requests.Response:
-        tp = self.server.third_party(self.client_id)
-        return requests.post(f"{self.server.api_base_url}/datacustodian/oauth/v2/token",
-                             params={"grant_type": "client_credentials"}, auth=(self.client_id, tp["client_secret"]),
-                             cert=self.server.cert(self.client_id), verify=self.server.ca_bundle, timeout=10)
-
-    def status(self) -> requests.Response:
-        return requests.get(f"{self.server.api_base_url}{STATUS_PATH}",
-                            headers={"Authorization": f"Bearer {self.token}"}, cert=self.server.cert(self.client_id),
-                            verify=self.server.ca_bundle, timeout=10)
-
-
 def test_dropped_connection_and_cut_response(fresh_server: testing.RunningServer) -> None:
-    client = Client(fresh_server)
+    client = StatusClient(fresh_server)
     whole = client.status().content
     fresh_server.fault("drop", path=STATUS_PATH, times=1)
     with pytest.raises(requests.ConnectionError, match="without response|aborted"):
@@ -71,7 +53,7 @@ def test_dropped_connection_and_cut_response(fresh_server: testing.RunningServer
 
 
 def test_latency_delays_the_real_answer(fresh_server: testing.RunningServer) -> None:
-    client = Client(fresh_server)
+    client = StatusClient(fresh_server)
     fresh_server.fault("latency", path=STATUS_PATH, times=1, delay_ms=600)
     fresh_server.fault("maintenance", path=STATUS_PATH, times=1, delay_ms=400)
     started = time.monotonic()
@@ -96,7 +78,7 @@ def test_latency_delays_the_real_answer(fresh_server: testing.RunningServer) -> 
 
 def test_counted_fault_fires_exactly_times_across_workers_under_concurrency(
         fresh_server: testing.RunningServer) -> None:
-    client = Client(fresh_server)
+    client = StatusClient(fresh_server)
     fresh_server.fault("maintenance", path=STATUS_PATH, times=3)
     with ThreadPoolExecutor(max_workers=6) as pool:
         statuses = sorted(r.status_code for r in pool.map(lambda _: client.status(), range(12)))

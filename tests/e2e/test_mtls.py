@@ -11,50 +11,12 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import requests
-from cryptography import x509
 from OpenSSL import SSL
+from support import RESOURCE
+from support.mtls import assert_invalid_certificate, client_credentials, dev_pki, service_status, write_certificate
 
 from mock_custodian import pki as pkimod
 from mock_custodian import testing
-
-RESOURCE = "/GreenButtonConnect/espi/1_1/resource"
-
-
-def _token(demo_server: testing.RunningServer, client_id: str,
-           cert: tuple[str, str] | None = None) -> requests.Response:
-    tp = demo_server.third_party(client_id)
-    return requests.post(
-        f"{demo_server.api_base_url}/datacustodian/oauth/v2/token",
-        params={"grant_type": "client_credentials"},
-        auth=(tp["client_id"], tp["client_secret"]),
-        cert=cert if cert is not None else demo_server.cert(client_id),
-        verify=demo_server.ca_bundle,
-        timeout=10,
-    )
-
-
-def _status(demo_server: testing.RunningServer, token: str | None, cert) -> requests.Response:  # noqa: ANN001
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return requests.get(f"{demo_server.api_base_url}{RESOURCE}/ReadServiceStatus", headers=headers, cert=cert,
-                        verify=demo_server.ca_bundle, timeout=10)
-
-
-def _assert_invalid_certificate(response: requests.Response) -> None:
-    assert response.status_code == 400
-    assert response.text == "Invalid Certificate"
-    assert response.headers["Content-Type"].startswith("text/plain")
-
-
-def _write(tmp: Path, name: str, cert: x509.Certificate, key, chain: list[x509.Certificate]) -> tuple[str, str]:  # noqa: ANN001
-    cert_path = tmp / f"{name}.pem"
-    key_path = tmp / f"{name}-key.pem"
-    cert_path.write_bytes(b"".join(pkimod.cert_pem(c) for c in [cert, *chain]))
-    key_path.write_bytes(pkimod.key_pem(key))
-    return str(cert_path), str(key_path)
-
-
-def _dev_pki(demo_server: testing.RunningServer) -> pkimod.DevPKI:
-    return pkimod.DevPKI(demo_server.data_dir / "certs")
 
 
 def test_no_certificate_gets_http_400_not_a_handshake_failure(demo_server: testing.RunningServer) -> None:
@@ -62,13 +24,13 @@ def test_no_certificate_gets_http_400_not_a_handshake_failure(demo_server: testi
         f"{demo_server.api_base_url}/datacustodian/oauth/v2/token?grant_type=client_credentials",
         auth=("00101", demo_server.third_party("00101")["client_secret"]), verify=demo_server.ca_bundle, timeout=10,
     )
-    _assert_invalid_certificate(response)
-    _assert_invalid_certificate(_status(demo_server, "anything", None))
+    assert_invalid_certificate(response)
+    assert_invalid_certificate(service_status(demo_server, "anything", None))
 
 
 def test_certificate_without_its_intermediate_is_refused(demo_server: testing.RunningServer) -> None:
     tp = demo_server.third_party("00101")
-    _assert_invalid_certificate(_token(demo_server, "00101", cert=(tp["certificate"], tp["key"])))
+    assert_invalid_certificate(client_credentials(demo_server, "00101", cert=(tp["certificate"], tp["key"])))
 
 
 def test_untrusted_issuer_is_refused(demo_server: testing.RunningServer, tmp_path: Path) -> None:
@@ -78,11 +40,12 @@ def test_untrusted_issuer_is_refused(demo_server: testing.RunningServer, tmp_pat
     key = pkimod.new_key()
     leaf = pkimod.build_certificate(pkimod._name("rogue client"), key.public_key(), rogue_root, rogue_key,
                                     client_auth=True)
-    _assert_invalid_certificate(_token(demo_server, "00101", cert=_write(tmp_path, "rogue", leaf, key, [rogue_root])))
+    files = write_certificate(tmp_path, "rogue", leaf, key, [rogue_root])
+    assert_invalid_certificate(client_credentials(demo_server, "00101", cert=files))
 
 
 def test_expired_certificate_is_refused_by_real_time(demo_server: testing.RunningServer, tmp_path: Path) -> None:
-    dev = _dev_pki(demo_server)
+    dev = dev_pki(demo_server)
     issuer_cert, issuer_key = dev._issuer()
     key = pkimod.new_key()
     now = dt.datetime.now(dt.UTC)
@@ -90,8 +53,8 @@ def test_expired_certificate_is_refused_by_real_time(demo_server: testing.Runnin
         pkimod._name("expired client"), key.public_key(), issuer_cert, issuer_key, client_auth=True,
         not_before=now - dt.timedelta(days=30), not_after=now - dt.timedelta(days=1),
     )
-    _assert_invalid_certificate(_token(demo_server, "00101", cert=_write(tmp_path, "expired", expired, key,
-                                                                         [issuer_cert])))
+    files = write_certificate(tmp_path, "expired", expired, key, [issuer_cert])
+    assert_invalid_certificate(client_credentials(demo_server, "00101", cert=files))
 
 
 def _handshake(url: str, ca_bundle: str, server_name: str | None = None) -> list:

@@ -3,18 +3,16 @@ restart, and no live secret in the database's bytes."""
 
 from __future__ import annotations
 
-import stat
 from pathlib import Path
 from typing import Any
 
 import requests
+from support.at_rest import assert_private, database_bytes
 
 from mock_custodian import testing
 
 TOKEN = "/datacustodian/oauth/v2/token"
 STATUS = "/GreenButtonConnect/espi/1_1/resource/ReadServiceStatus"
-PRIVATE = ("mock-custodian.db", "mock-custodian.db-wal", "mock-custodian.db-shm", "server.json",
-           "certs/ca-key.pem", "certs/intermediate-key.pem", "certs/server/key.pem")
 
 
 def test_modes_after_start_and_restart_and_no_live_secret_in_the_database(tmp_path: Path) -> None:
@@ -22,7 +20,7 @@ def test_modes_after_start_and_restart_and_no_live_secret_in_the_database(tmp_pa
     data_dir.mkdir(mode=0o755)  # an existing, too open directory is closed too
     server = testing.start(data_dir)
     try:
-        _assert_private(data_dir)
+        assert_private(data_dir)
         tp = server.third_party("00101")
         common: dict[str, Any] = {"cert": server.cert("00101"), "verify": server.ca_bundle, "timeout": 30}
         # Secrets sent in the query string (as some clients do) as well as in headers and forms.
@@ -49,33 +47,16 @@ def test_modes_after_start_and_restart_and_no_live_secret_in_the_database(tmp_pa
         for sent_in_a_query in ("code", "spent refresh token", "new access token"):
             assert secrets[sent_in_a_query][:8] + "..." in logged, sent_in_a_query
         assert tp["client_secret"] not in logged
-        on_disk = _database_bytes(data_dir)
+        on_disk = database_bytes(data_dir)
         for name, value in secrets.items():
             assert value.encode() not in on_disk, f"the {name} is stored in plain text"
-        _assert_private(data_dir)
+        assert_private(data_dir)
     finally:
         server.stop()
     server = testing.start(data_dir)  # a restart keeps everything private
     try:
-        _assert_private(data_dir)
+        assert_private(data_dir)
     finally:
         server.stop()
 
 
-def _assert_private(data_dir: Path, names: tuple[str, ...] = PRIVATE) -> None:
-    assert _mode(data_dir) == 0o700
-    for name in names:
-        path = data_dir / name
-        if path.exists():
-            assert _mode(path) == 0o600, (name, oct(_mode(path)))
-    for key in (data_dir / "certs").rglob("key.pem"):
-        assert _mode(key) == 0o600, key
-    assert (data_dir / "mock-custodian.db").exists()
-
-
-def _mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
-
-
-def _database_bytes(data_dir: Path) -> bytes:
-    return b"".join(p.read_bytes() for p in data_dir.glob("mock-custodian.db*"))

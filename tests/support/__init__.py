@@ -103,3 +103,22 @@ def assert_valid_espi(*documents: bytes | Path) -> None:
         if not outcome.ok:
             failures.extend(format_outcome(name, outcome))
     assert not failures, "\n".join(failures)
+
+
+class StatusClient:
+    """A third party's view for fault tests: a client access token and ReadServiceStatus."""
+
+    def __init__(self, server: Server, client_id: str = "00101") -> None:
+        self.server, self.client_id = server, client_id
+        self.token = self.fetch_token().json()["client_access_token"]
+
+    def fetch_token(self) -> requests.Response:
+        tp = self.server.third_party(self.client_id)
+        return requests.post(f"{self.server.api_base_url}{TOKEN}",
+                             params={"grant_type": "client_credentials"}, auth=(self.client_id, tp["client_secret"]),
+                             cert=self.server.cert(self.client_id), verify=self.server.ca_bundle, timeout=10)
+
+    def status(self) -> requests.Response:
+        return requests.get(f"{self.server.api_base_url}{RESOURCE}/ReadServiceStatus",
+                            headers={"Authorization": f"Bearer {self.token}"}, cert=self.server.cert(self.client_id),
+                            verify=self.server.ca_bundle, timeout=10)
