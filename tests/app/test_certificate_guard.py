@@ -61,6 +61,21 @@ def test_another_third_partys_certificate(demo_app: testing.RunningServer) -> No
     assert response.headers["Content-Type"].startswith("application/json")
 
 
+def test_a_portal_page_on_the_api_listener_is_no_listener_but_only_after_the_certificate_check(
+        demo_app: testing.RunningServer) -> None:
+    """Each host serves its own paths (spec 2.3): the API host checks the certificate before anything else."""
+    page = f"{demo_app.api_base_url}/myAuthorization"
+    assert_invalid_certificate(requests.get(page, verify=demo_app.ca_bundle, timeout=10))
+    assert_invalid_certificate(requests.get(f"{demo_app.api_base_url}/GreenButtonConnect/espi/1_1/nothing",
+                                            verify=demo_app.ca_bundle, timeout=10))
+    response = requests.get(page, cert=demo_app.cert("00101"), verify=demo_app.ca_bundle, timeout=10)
+    assert response.status_code == 404
+    assert response.text == "No listener for endpoint: /myAuthorization"
+    on_portal = requests.get(f"{demo_app.portal_base_url}/myAuthorization", params={"client_id": "00101"},
+                             verify=demo_app.ca_bundle, timeout=10)
+    assert on_portal.status_code != 404, "the same path is a page on its own host"
+
+
 def test_unknown_path_and_wrong_method_get_pge_bodies(demo_app: testing.RunningServer) -> None:
     cert = demo_app.cert("00101")
     response = requests.get(f"{demo_app.api_base_url}/GreenButtonConnect/espi/1_1/nothing", cert=cert,
