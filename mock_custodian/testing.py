@@ -445,7 +445,7 @@ def start(
     # Rate limits are on in `mock-custodian serve` but off in test servers unless a test asks for them.
     child_env["MOCK_CUSTODIAN_RATE_LIMITS_ENABLED"] = "false"
     for name, value in (settings or {}).items():
-        child_env[f"MOCK_CUSTODIAN_{name.upper()}"] = _env_value(value)
+        child_env[f"MOCK_CUSTODIAN_{name.upper()}"] = env_value(value)
     child_env.update(env or {})
     log_path = data_dir / "server.log"
     log_file = log_path.open("ab")
@@ -497,7 +497,8 @@ def start(
     return server
 
 
-def _env_value(value: Any) -> str:
+def env_value(value: Any) -> str:
+    """A setting as its MOCK_CUSTODIAN_* environment variable spells it (booleans true/false, lists comma-joined)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list | tuple):

@@ -96,14 +96,6 @@ def build(data_dir: Path, **overrides: Any) -> InProcess:
 # --- a RunningServer whose URLs are the app in this process --------------------------------------------
 
 
-def _env_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list | tuple):
-        return ",".join(str(v) for v in value)
-    return str(value)
-
-
 class InProcessAdapter(BaseAdapter):
     """A ``requests`` transport that hands each request to the app as the TLS worker would.
 
@@ -217,7 +209,7 @@ def start(data_dir: Path | str, *, scenario: Path | str | None = None, settings:
     _ADAPTERS[portal_base] = InProcessAdapter(app, "portal", verifier)
     # What a CLI command run beside it needs (``server.env``, as testing.start gives it).
     env = {k: v for k, v in os.environ.items() if not k.startswith("MOCK_CUSTODIAN_")}
-    env.update({f"MOCK_CUSTODIAN_{k.upper()}": _env_value(v) for k, v in values.items() if k != "data_dir"})
+    env.update({f"MOCK_CUSTODIAN_{k.upper()}": testing.env_value(v) for k, v in values.items() if k != "data_dir"})
     server = InProcessServer(process=None, data_dir=data_dir, api_base_url=api_base,  # type: ignore[arg-type]
                              portal_base_url=portal_base, ca_bundle=str(pki.ca_bundle), credentials={},
                              log_path=data_dir / "server.log", env=env, control_token=CONTROL_TOKEN, app=app,
