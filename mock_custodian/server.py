@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import mmap
 import os
 import queue
 import secrets
@@ -44,6 +45,45 @@ _CHUNK = 16384
 # generation of the next chunk. Smaller answers are written in place, as before.
 BACKGROUND_WRITE_MIN = 48 * 1024
 _PENDING_WRITES = 4  # chunks queued ahead of the writer (bounded memory)
+# How long a worker that holds more connections than another leaves a new one for that other to
+# accept (see ConnectionBoard); past it, it accepts the connection itself.
+ACCEPT_DEFER_S = 0.012
+
+
+class ConnectionBoard:
+    """Each worker's open connection count, in memory shared by the arbiter and its workers.
+
+    The workers accept from the same listening sockets, and which one wins a new connection is chance.
+    A client with few keep-alive connections (a CI suite, a load test with four processes) then often
+    has three or four of them on one worker: one core serves them under one interpreter lock while the
+    other idles, and throughput halves from one run to the next. With the board, a worker that holds
+    more connections than another leaves a new connection to it (least connections first).
+
+    One slot per worker (``-1``: no worker); the arbiter gives a slot before the fork and frees it when
+    the worker exits.
+    """
+
+    def __init__(self, slots: int) -> None:
+        self._map = mmap.mmap(-1, 8 * slots)  # anonymous and shared: the forked workers see one memory
+        self.counts = memoryview(self._map).cast("q")
+        for i in range(slots):
+            self.counts[i] = -1
+
+    def claim(self, taken: set[int]) -> int:
+        """A free slot (not in ``taken``, the live workers' slots) for a worker about to fork."""
+        for i in range(len(self.counts)):
+            if i not in taken:
+                self.counts[i] = 0
+                return i
+        raise RuntimeError("no free connection-board slot")  # slots are twice the workers
+
+    def free(self, slot: int) -> None:
+        self.counts[slot] = -1
+
+    def busier_than_another(self, slot: int) -> bool:
+        """Whether some other live worker holds fewer open connections than ``slot``'s."""
+        mine = self.counts[slot]
+        return any(0 <= count < mine for i, count in enumerate(self.counts) if i != slot)
 
 
 class _Writer:
@@ -293,29 +333,57 @@ class _TLSConn(TConn):
 
 
 class TLSThreadWorker(ThreadWorker):
-    """gunicorn's threaded worker with pyOpenSSL termination (see the module docstring)."""
+    """gunicorn's threaded worker with pyOpenSSL termination (see the module docstring), accepting
+    least-connections first across workers (:class:`ConnectionBoard`)."""
 
     terminator: TLSTerminator | None = None
+    board: ConnectionBoard | None = None
+    board_slot = -1
+    _open = 0
+    _accept_paused_until = 0.0  # monotonic: a new connection is left to a less busy worker until then
+    _counts_at_pause: bytes | None = None  # the board when this worker last left a connection waiting
 
-    def handle_request(self, req: Any, conn: Any) -> Any:
-        """gunicorn's, then the response's last bytes written (see :data:`BACKGROUND_WRITE_MIN`) before the
-        request thread lets go of the connection; a failed write fails the request as an inline one did."""
-        sock = conn.sock
-        try:
-            keep = super().handle_request(req, conn)
-        except BaseException:
-            if isinstance(sock, TLSSocket):
-                sock._stop_writer()
-            raise
-        if isinstance(sock, TLSSocket):
-            try:
-                sock.flush()
-            except BaseException:
-                sock._stop_writer()
-                raise
-        return keep
+    @property
+    def nr_conns(self) -> int:  # type: ignore[override]
+        """gunicorn's count of open connections, published on the board as it changes."""
+        return self._open
+
+    @nr_conns.setter
+    def nr_conns(self, value: int) -> None:
+        self._open = value
+        if self.board is not None and self.board_slot >= 0:
+            self.board.counts[self.board_slot] = value
+
+    def set_accept_enabled(self, enabled: bool) -> None:
+        if enabled and time.monotonic() < self._accept_paused_until:
+            return  # gunicorn's loop re-enables accepting each turn: not while the pause lasts
+        super().set_accept_enabled(enabled)
+
+    def wait_for_and_dispatch_events(self, timeout: float) -> None:
+        pause = self._accept_paused_until - time.monotonic()
+        super().wait_for_and_dispatch_events(min(timeout, pause) if pause > 0 else timeout)
+
+    def _leave_to_another(self) -> bool:
+        """Whether to leave the waiting connection to a worker with fewer (pausing accepts briefly).
+
+        After a pause, a connection still waiting while no worker's count moved is one nobody else
+        took (a worker stuck in a long request): this worker takes it.
+        """
+        board = self.board
+        if board is None or self.board_slot < 0:
+            return False
+        counts = bytes(board.counts.cast("B"))
+        if counts == self._counts_at_pause or not board.busier_than_another(self.board_slot):
+            self._counts_at_pause = None
+            return False
+        self._counts_at_pause = counts
+        self._accept_paused_until = time.monotonic() + ACCEPT_DEFER_S
+        super().set_accept_enabled(False)
+        return True
 
     def accept(self, listener: socket.socket) -> None:
+        if self._leave_to_another():
+            return
         try:
             client_sock, client_addr = listener.accept()
             self.nr_conns += 1
@@ -360,7 +428,10 @@ class MockCustodianServer(BaseApplication):
         self.cfg.set("accesslog", None)
         self.cfg.set("loglevel", os.environ.get("MOCK_CUSTODIAN_LOG_LEVEL", "warning"))
         self.cfg.set("when_ready", self._when_ready)
+        self.cfg.set("pre_fork", self._pre_fork)
+        self.cfg.set("child_exit", self._child_exit)
         self.cfg.set("post_worker_init", self._post_worker_init)
+        TLSThreadWorker.board = ConnectionBoard(2 * s.workers + 2) if s.workers > 1 else None
 
     def _when_ready(self, arbiter: Any) -> None:
         """Listeners exist now: learn real ports (port 0 = random) before any worker forks."""
@@ -389,6 +460,18 @@ class MockCustodianServer(BaseApplication):
             shown = self.settings.control_token if self.control_token_generated else "(MOCK_CUSTODIAN_CONTROL_TOKEN)"
             print(f"mock-custodian control API: {runtime['portal_base_url']}/__sim/  X-Control-Token: {shown}",
                   flush=True)
+
+    @staticmethod
+    def _pre_fork(arbiter: Any, worker: Any) -> None:
+        board = TLSThreadWorker.board
+        if board is not None:
+            worker.board_slot = board.claim({w.board_slot for w in arbiter.WORKERS.values()})
+
+    @staticmethod
+    def _child_exit(_arbiter: Any, worker: Any) -> None:
+        board = TLSThreadWorker.board
+        if board is not None and worker.board_slot >= 0:
+            board.free(worker.board_slot)
 
     def _post_worker_init(self, worker: Any) -> None:
         TLSThreadWorker.terminator = TLSTerminator(self.settings, self.pki, self.settings.portal_port)
