@@ -68,7 +68,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise ValueError(problem)
     started = time.monotonic()
     data = open_data_dir(settings, create=True, reset=args.reset, scenario_given=args.scenario is not None)
-    data.database.engine.dispose()
+    data.database.dispose()
     from mock_custodian.server import MockCustodianServer  # gunicorn: only the command that serves loads it
 
     print(f"mock-custodian: data dir {settings.resolved_data_dir()} prepared in "

@@ -11,6 +11,7 @@ import re
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -155,6 +156,18 @@ def raw_of(db: Session | Raw) -> Raw:
 _CLOCK_SQL = "SELECT offset_s, frozen_at FROM sim_clock WHERE id = 1"
 
 
+class _Kept:
+    """A SQLite connection detached from the pool, with the two things of a pooled one used here."""
+
+    __slots__ = ("driver_connection", "__weakref__")
+
+    def __init__(self, driver: Any) -> None:
+        self.driver_connection = driver
+
+    def commit(self) -> None:
+        self.driver_connection.commit()
+
+
 class Database:
     """One engine per process; recreate after fork (``dispose``) so no connection is shared."""
 
@@ -168,36 +181,80 @@ class Database:
         self._patient = not url.startswith("sqlite")
         self._pid = os.getpid()
         self._held = threading.local()  # this thread's connection between hold() and release()
+        self._kept: weakref.WeakSet[_Kept] = weakref.WeakSet()  # each thread's own SQLite connection
+        self._inherited: list[Any] = []
+
+    def dispose(self) -> None:
+        """Close every connection: the pool's and each thread's own (before the file is replaced, or a fork).
+
+        Only when no request is running on this database (a test restoring a snapshot, a command
+        handing over to the server it starts).
+        """
+        self.engine.dispose()
+        kept, self._kept = list(self._kept), weakref.WeakSet()
+        self._held = threading.local()
+        for conn in kept:
+            conn.driver_connection.close()
 
     def _check_fork(self) -> None:
         if os.getpid() != self._pid:
             self.engine.dispose(close=False)
+            self._inherited.append((self._held, self._kept))  # the parent's connections: never closed here
             self._held = threading.local()
+            self._kept = weakref.WeakSet()
             self._pid = os.getpid()
 
     def hold(self) -> None:
-        """Keep one pooled driver connection for this thread until :meth:`release`.
+        """Keep one driver connection for this thread until :meth:`release`.
 
-        A request's :meth:`transaction` blocks and :meth:`read_row` reads then share it: one pool
-        checkout per request instead of one per block (issue 17). The connection holds no transaction
-        between blocks, so the handler's ORM sessions (other connections) never wait on it.
+        A request's :meth:`transaction` blocks and :meth:`read_row` reads then share it: one connection
+        per request instead of one pool checkout per block (issue 17). The connection holds no
+        transaction between blocks, so the handler's ORM sessions (other connections) never wait on it.
+        On SQLite it is the thread's own connection, kept across requests (:meth:`_thread_connection`).
         """
         self._check_fork()
-        if getattr(self._held, "conn", None) is None:
-            conn = self._borrow()
-            self._held.conn = conn
-            self._held.raw = Raw(conn.driver_connection, self.engine.dialect.name, self._patient)
-            self._held.depth = 0
+        held = self._held
+        if getattr(held, "conn", None) is None:
+            if self._patient:
+                conn = self._borrow()
+                held.raw = Raw(conn.driver_connection, self.engine.dialect.name, self._patient)
+            else:
+                conn, held.raw = self._thread_connection()
+            held.conn = conn
+            held.depth = 0
 
     def release(self) -> None:
-        """Give the held connection back to the pool (rolling back anything left open)."""
-        conn = getattr(self._held, "conn", None)
-        if conn is not None:
-            self._held.conn = self._held.raw = None
+        """End what the held connection left open; a pooled one goes back to the pool."""
+        held = self._held
+        conn = getattr(held, "conn", None)
+        if conn is None:
+            return
+        held.conn = None
+        if self._patient:
+            held.raw = None
             self._give_back(conn)
+        elif conn.driver_connection.in_transaction:
+            conn.driver_connection.rollback()
+
+    def _thread_connection(self) -> tuple[Any, Raw]:
+        """This thread's own SQLite connection for prebuilt statements, made once and kept.
+
+        Taken from the pool once and detached from it: impatient and autocommit for good, so a request
+        pays neither a pool checkout and check-in nor the two statements that switched a pooled
+        connection's busy handling there and back (issue 17). It closes when its thread ends.
+        """
+        held = self._held
+        kept = getattr(held, "own", None)
+        if kept is None:
+            pooled = self._borrow()
+            pooled.detach()
+            conn = _Kept(pooled.dbapi_connection)
+            self._kept.add(conn)
+            kept = held.own = (conn, Raw(conn.driver_connection, self.engine.dialect.name, patient=False))
+        return kept
 
     def _borrow(self) -> Any:
-        """A pooled connection for prebuilt statements (impatient and autocommit on SQLite)."""
+        """A pooled connection for prebuilt statements (made impatient and autocommit on SQLite)."""
         conn = self.engine.raw_connection()
         if not self._patient:
             try:
@@ -209,17 +266,10 @@ class Database:
                 raise
         return conn
 
-    def _give_back(self, conn: Any) -> None:
-        """Back to the pool as the ORM expects it: SQLite's own busy wait, transactions begun by the driver."""
-        try:
-            if not self._patient:
-                driver = conn.driver_connection
-                if driver.in_transaction:
-                    driver.rollback()
-                driver.isolation_level = ""
-                driver.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}").close()
-        finally:
-            conn.close()
+    @staticmethod
+    def _give_back(conn: Any) -> None:
+        """Back to the pool (PostgreSQL; a SQLite thread's own connection is never given back)."""
+        conn.close()
 
     def create_schema(self) -> None:
         """Create missing tables and columns; upgrade an older database's plain-text secrets (then scrub).
@@ -286,6 +336,14 @@ class Database:
     def _block(self, begin_on_write: bool) -> Iterator[Raw]:
         self._check_fork()
         held = getattr(self._held, "conn", None)
+        if held is None and not self._patient:  # SQLite: the thread's own connection, held for the block
+            self.hold()
+            try:
+                with self._block(begin_on_write) as raw:
+                    yield raw
+            finally:
+                self.release()
+            return
         if held is not None:
             raw = self._held.raw
             outermost = self._held.depth == 0
@@ -308,7 +366,6 @@ class Database:
         conn = self._borrow()
         try:
             raw = Raw(conn.driver_connection, self.engine.dialect.name, self._patient)
-            raw.begin_on_write = begin_on_write and not self._patient
             try:
                 yield raw
                 raw.end(commit=True)
@@ -327,6 +384,8 @@ class Database:
         """
         self._check_fork()
         held = getattr(self._held, "conn", None)
+        if held is None and not self._patient:
+            held = self._thread_connection()[0]  # SQLite: autocommit, no transaction to end
         conn = held if held is not None else self._borrow()
         try:
             cursor = _execute(conn.driver_connection, sql, (), self._patient)
@@ -334,7 +393,7 @@ class Database:
                 row = cursor.fetchone()
             finally:
                 cursor.close()
-            if held is None or self._held.depth == 0:
+            if self._patient and (held is None or self._held.depth == 0):
                 conn.commit()  # end the read's transaction where the driver opened one (PostgreSQL)
             return None if row is None else tuple(row)
         finally:

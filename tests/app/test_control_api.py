@@ -267,7 +267,7 @@ def test_jobs_and_notifications_are_listed_and_release_makes_them_due_now(fresh_
                                 status="pending", created_at=now, next_attempt_at=now + 300,
                                 attempts=[{"at": now, "status": 500, "error": None}]))
     finally:
-        database.engine.dispose()
+        database.dispose()
     [job] = fresh_server.jobs()
     assert job["client_id"] == "00101" and job["status"] == "pending"
     assert job["due_at"] == iso_z(now + 15)

@@ -175,7 +175,7 @@ def database(tmp_path: Path) -> Iterator[Database]:
     try:
         yield db
     finally:
-        db.engine.dispose()
+        db.dispose()
 
 
 def test_notification_faults_are_claimed_by_client_and_uri_and_counted(database: Database) -> None:

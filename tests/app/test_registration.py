@@ -75,7 +75,7 @@ def _move_clock(server: testing.RunningServer, seconds: float) -> ClockState:
     database = support.database(server)
     before = database.read_clock_state()
     database.write_clock_state(ClockState(offset_s=before.offset_s + seconds, frozen_at=before.frozen_at))
-    database.engine.dispose()
+    database.dispose()
     return before
 
 

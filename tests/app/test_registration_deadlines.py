@@ -27,7 +27,7 @@ DAY = 86400
 def _set_offset(server: testing.RunningServer, seconds: float) -> None:
     database = support.database(server)
     database.write_clock_state(ClockState(offset_s=seconds))
-    database.engine.dispose()
+    database.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,7 @@ def test_an_older_data_dir_is_upgraded_hashed_and_scrubbed(tmp_path: Path) -> No
     issued = client.post(f"{TOKEN}?grant_type=client_credentials", headers=_basic("00101", tp["client_secret"]),
                          environ_base=environ("api", app.cert("00101"))).json
     plain = issued["client_access_token"]
-    app.app.extensions["mock_custodian"].database.engine.dispose()
+    app.app.extensions["mock_custodian"].database.dispose()
     # Turn the database into what the previous version wrote.
     db_file = data_dir / "mock-custodian.db"
     with sqlite3.connect(db_file) as conn:

@@ -86,7 +86,7 @@ def _log(data_dir: Path, *rows: dict) -> None:
         for row in rows:
             session.add(RequestLog(**{"at": 1795305600.0, "surface": "api", "method": "GET", "query": "",
                                       "headers": {"Authorization": "Bearer [redacted]"}, "worker_pid": 1, **row}))
-    db.engine.dispose()
+    db.dispose()
 
 
 def test_requests_prints_a_readable_table_and_json(data_dir: Path, capsys: pytest.CaptureFixture) -> None:
@@ -144,7 +144,7 @@ def test_notifications_lists_deliveries_and_sink_posts(data_dir: Path, capsys: p
                                  attempts=[{"at": 0, "status": 503, "error": None}]))
         session.add(SinkPost(sink="mine", received_at=0, surface="portal", query="", headers={},
                              content_type="application/xml", body="<ns0:BatchList/>"))
-    db.engine.dispose()
+    db.dispose()
     code, out, _ = run(data_dir, capsys, "notifications")
     assert code == 0
     assert "https://127.0.0.1:9/notify" in out and "pending" in out and "503" in out
@@ -180,7 +180,7 @@ def test_scenario_load_and_reset_follow_the_file(data_dir: Path, tmp_path: Path,
     db = database(data_dir)
     with db.session() as session:
         assert [tp.client_id for tp in session.query(ThirdParty)] == ["00201"]
-    db.engine.dispose()
+    db.dispose()
     cli.main(["scenario", "load", str(BUILTIN_SCENARIOS["demo"]),
               "--data-dir", str(data_dir)])
 

@@ -124,4 +124,4 @@ def test_a_due_row_is_leased_to_one_worker_until_its_lease_runs_out(tmp_path: Pa
     with database.session() as db:
         assert claim_due_jobs(db, "a", now=200.0, real_now=0.0, lease_s=30, limit=5) == [1]
         assert claim_due_jobs(db, "b", now=200.0, real_now=1.0, lease_s=30, limit=5) == []
-    database.engine.dispose()
+    database.dispose()

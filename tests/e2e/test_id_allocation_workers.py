@@ -52,7 +52,7 @@ def test_concurrent_consents_and_registrations_across_two_workers(tmp_path: Any)
         with database.session() as db:
             rows = db.execute(select(ThirdParty.client_id, ThirdParty.application_information_id)
                               .where(ThirdParty.portal_username.in_(names))).all()
-        database.engine.dispose()
+        database.dispose()
         assert len(rows) == THREADS * ROUNDS
         assert len({client_id for client_id, _ in rows}) == len({info for _, info in rows}) == THREADS * ROUNDS
 

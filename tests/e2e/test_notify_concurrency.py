@@ -42,7 +42,7 @@ def world(tmp_path: Path):  # noqa: ANN201
     database.create_schema()
     settings = load_settings({"data_dir": tmp_path, "notify_timeout_s": 30.0, "notify_concurrency": 4}, environ={})
     yield tmp_path, database, settings
-    database.engine.dispose()
+    database.dispose()
 
 
 def test_a_hanging_receiver_delays_only_its_own_notifications(world) -> None:  # noqa: ANN001

@@ -110,7 +110,7 @@ def make_world(data_dir: Path) -> World:
                "basic": basic, "rat": tp.get("registration_access_token") or "",
                "authorization_id": str(created["authorization_id"])}
     database = app.app.extensions["mock_custodian"].database
-    database.engine.dispose()
+    database.dispose()
     snapshot = data_dir / "snapshot.db"
     shutil.copyfile(data_dir / "mock-custodian.db", snapshot)
     return World(app, snapshot, _rules(app), secrets)
@@ -119,7 +119,7 @@ def make_world(data_dir: Path) -> World:
 def restore(world: World) -> None:
     """Back to the world as setup left it: the database file replaced by the snapshot."""
     database = world.app.app.extensions["mock_custodian"].database
-    database.engine.dispose()
+    database.dispose()
     db_file = world.app.data_dir / "mock-custodian.db"
     for suffix in ("-wal", "-shm"):
         Path(f"{db_file}{suffix}").unlink(missing_ok=True)
