@@ -55,7 +55,7 @@ def create_app(settings: Settings, database: Database | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = MAX_UPLOAD_BYTES
     app.url_map.converters["int"] = StoredIntConverter
     db = database or Database(settings.resolved_database_url())
-    app.extensions[EXTENSION] = Runtime.build(settings, db, DevPKI(settings.resolved_data_dir() / "certs"))
+    rt = app.extensions[EXTENSION] = Runtime.build(settings, db, DevPKI(settings.resolved_data_dir() / "certs"))
 
     app.register_blueprint(_api_host())
     app.register_blueprint(_portal_host())
@@ -72,5 +72,5 @@ def create_app(settings: Settings, database: Database | None = None) -> Flask:
     app.context_processor(lambda: {"form_token": form_token.form_token})
     faults.install(app)
     errors.install(app)
-    app.wsgi_app = SurfaceMiddleware(app.wsgi_app)  # type: ignore[method-assign]
+    app.wsgi_app = SurfaceMiddleware(app.wsgi_app, rt)  # type: ignore[method-assign]
     return app

@@ -8,6 +8,7 @@ built with it, not per request.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,13 +68,31 @@ class Runtime:
         return int(row[0]) if row is not None else self.settings.service_status
 
 
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """What every hook asks of a request, noted once as it arrives (:class:`SurfaceMiddleware`)."""
+
+    runtime: Runtime
+    surface: str
+    sim: bool
+
+
+# Set for the duration of the app's call by the middleware. The hooks ask for the runtime, the surface
+# and whether the request is the simulator's own about twenty times a request: one context-variable
+# read each instead of a resolution of Flask's request and app proxies (issue 17). Outside the call (a
+# streamed body's later chunks, a test's request context) the proxies answer.
+_ARRIVAL: ContextVar[Arrival | None] = ContextVar("mock_custodian_arrival", default=None)
+
+
 def runtime() -> Runtime:
-    return current_app.extensions[EXTENSION]
+    arrival = _ARRIVAL.get()
+    return arrival.runtime if arrival is not None else current_app.extensions[EXTENSION]
 
 
 def surface() -> str:
     """Which listener the request arrived on: ``api`` (api.pge.com) or ``portal`` (sharemydata.pge.com)."""
-    return request.environ.get(tls.SURFACE_KEY, "api")
+    arrival = _ARRIVAL.get()
+    return arrival.surface if arrival is not None else request.environ.get(tls.SURFACE_KEY, "api")
 
 
 def peer_certificate() -> tls.PeerCertificate:
@@ -104,21 +123,31 @@ def certificate_belongs_to(third_party_id: int) -> bool:
 
 
 def is_sim_request() -> bool:
-    return request.path.startswith(SIM_PREFIX)
+    arrival = _ARRIVAL.get()
+    return arrival.sim if arrival is not None else request.path.startswith(SIM_PREFIX)
 
 
 class SurfaceMiddleware:
-    """Copies what the TLS layer learned (surface, client certificate) into the WSGI environ."""
+    """Copies what the TLS layer learned (surface, client certificate) into the WSGI environ, and notes
+    the request's :class:`Arrival` while the app handles it."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, runtime: Runtime) -> None:
         self.app = app
+        self.runtime = runtime
 
     def __call__(self, environ: dict, start_response: Any) -> Any:
         sock = environ.get("gunicorn.socket")
-        environ[tls.SURFACE_KEY] = getattr(sock, "surface", "api")
+        surface = environ[tls.SURFACE_KEY] = getattr(sock, "surface", "api")
         environ[tls.ENVIRON_KEY] = getattr(sock, "peer_certificate", tls.NO_CERTIFICATE)
         environ["wsgi.url_scheme"] = "https"
-        return self.app(environ, start_response)
+        # As werkzeug's request.path makes it ("/" + PATH_INFO without its leading slashes); the prefix is
+        # ASCII, so PATH_INFO's latin-1 text tells the same as the UTF-8 path.
+        sim = ("/" + environ.get("PATH_INFO", "").lstrip("/")).startswith(SIM_PREFIX)
+        token = _ARRIVAL.set(Arrival(self.runtime, surface, sim))
+        try:
+            return self.app(environ, start_response)
+        finally:
+            _ARRIVAL.reset(token)
 
 
 class StoredIntConverter(IntegerConverter):
