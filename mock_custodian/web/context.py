@@ -111,12 +111,6 @@ def peer_certificate() -> tls.PeerCertificate:
     return request.environ.get(tls.ENVIRON_KEY, tls.NO_CERTIFICATE)
 
 
-def presented_fingerprint() -> str | None:
-    """The TLS-verified certificate's SHA-256, whatever the guard made of it (for the request log)."""
-    peer = request.environ.get(tls.ENVIRON_KEY)
-    return peer.fingerprint_sha256 if peer is not None else None
-
-
 def certificate_belongs_to(third_party_id: int) -> bool:
     """Whether the request's verified certificate is registered to this third party (spec 3.4)."""
     return third_party_id in g.certificate_owner_ids

@@ -25,7 +25,7 @@ from mock_custodian.domain.faults import FiredFault, claim_request_fault
 from mock_custodian.errors import InjectedFault
 from mock_custodian.store.hashed import token_key
 from mock_custodian.store.models import ThirdParty, Token
-from mock_custodian.web.context import SIM_PREFIX, runtime, surface
+from mock_custodian.web.context import is_sim_request, runtime, surface
 
 log = logging.getLogger("mock_custodian.faults")
 
@@ -63,7 +63,7 @@ def _bearer() -> str | None:
 
 def apply_fault() -> Response | None:
     """Claim the fault that fires for this request, if any, and act on it."""
-    if request.path.startswith(SIM_PREFIX) or not g.get("faults_armed", True):
+    if is_sim_request() or not g.get("faults_armed", True):
         return None  # the guard's transaction found no fault configured
     rt = runtime()
     bearer = _bearer()
