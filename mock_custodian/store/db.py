@@ -450,14 +450,30 @@ _checkpoint_pages = 1000
 BACKSTOP_CHECKPOINT_PAGES = 10000  # about 40 MB of log
 
 
-def start_checkpoints(url: str, every_s: float = 0.5) -> threading.Thread | None:
+# Past this many frames in the write-ahead log, the background checkpoint also makes the next writer
+# start the log over (RESTART), waiting at most RESTART_WAIT_MS for readers (see start_checkpoints).
+RESTART_AT_FRAMES = 2000
+RESTART_WAIT_MS = 50
+
+
+def start_checkpoints(url: str, every_s: float = 0.5, restart_at: int = RESTART_AT_FRAMES,
+                      stop: threading.Event | None = None) -> threading.Thread | None:
     """Checkpoint a SQLite database's write-ahead log from a background thread of this process.
 
     Measured on the request path (issue 17): an automatic checkpoint every 1,000 pages cost a request
     about as much as the rest of its commit, since the commit that crosses the threshold copies the log
     and syncs. A PASSIVE checkpoint never waits on readers or writers, so requests go on meanwhile;
     connections opened afterwards checkpoint by themselves only past ``BACKSTOP_CHECKPOINT_PAGES``.
-    None for any other database.
+
+    A PASSIVE checkpoint alone never lets the log start over under steady writes: SQLite rewinds the
+    log only for a writer that begins when every frame is copied back, and by the time a checkpoint
+    ends new frames have arrived. The log then grew by about 30 MB a second under load, every page
+    lookup searched a longer index, and past the backstop every commit of every connection ran a
+    checkpoint of its own with two syncs. So once the log holds ``restart_at`` frames, the thread
+    asks for a RESTART checkpoint: it holds new writers back (they wait as for any lock) until the
+    readers of older frames are done, at most ``RESTART_WAIT_MS``, and the next writer starts the log
+    from its beginning. The thread runs until ``stop`` is set (a server worker's, for its life). None
+    for any other database.
     """
     global _checkpoint_pages
     if not url.startswith("sqlite"):
@@ -466,17 +482,16 @@ def start_checkpoints(url: str, every_s: float = 0.5) -> threading.Thread | None
     if not path or path == ":memory:" or path.startswith("file:"):
         return None
     _checkpoint_pages = BACKSTOP_CHECKPOINT_PAGES
+    halt = stop or threading.Event()
 
     def run() -> None:
-        import sqlite3
-        import time
-
-        conn = sqlite3.connect(path, timeout=30, check_same_thread=False)
+        conn = sqlite3.connect(path, timeout=RESTART_WAIT_MS / 1000, check_same_thread=False)
         try:
-            while True:
-                time.sleep(every_s)
+            while not halt.wait(every_s):
                 try:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    _busy, frames, _copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    if frames >= restart_at:
+                        conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchall()
                 except sqlite3.Error:
                     pass  # busy or the file replaced: the next round tries again
         finally:
