@@ -39,12 +39,12 @@ def _largest_log(tmp_path: Path, restart_at: int) -> int:
         for _ in range(WRITES):  # a commit, then a moment's work, as a request's own
             writer.execute("INSERT INTO t VALUES (zeroblob(3000))")  # about a page a commit
             time.sleep(0.0002)
+        return Path(f"{path}-wal").stat().st_size // 4096  # before the last connection closes and removes it
     finally:
         reading.set()
         reader.join()
         stop.set()
         writer.close()
-    return Path(f"{path}-wal").stat().st_size // 4096
 
 
 def test_the_log_starts_over_under_steady_writes(tmp_path: Path) -> None:
