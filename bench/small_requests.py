@@ -8,8 +8,10 @@ Starts two servers on 127.0.0.1 in one run:
   workers and threads, the same PKI and client certificate.
 
 Then drives each with N client processes over mutual TLS with keep-alive (one connection per client
-process), a bounded number of requests each, hello then mock, ``--rounds`` times, and prints requests/s
-and the median of the rounds' ratios mock/hello (with each round's) for:
+process), a bounded number of requests each, hello then mock, ``--rounds`` times, and prints requests/s,
+the median of the rounds' ratios mock/hello (with each round's), and each server's CPU per request (its
+processes' user + system time from /proc over the round: steadier than requests/s on a shared machine,
+and it tells the mock's own cost from the stack's) for:
 
 - ``POST /datacustodian/oauth/v2/token`` (client_credentials);
 - ``GET  .../resource/ReadServiceStatus`` (client access token);
@@ -102,17 +104,48 @@ def _client(args: tuple) -> tuple[int, float, dict[int, int]]:
     return len(requests_) - 1, elapsed, statuses
 
 
-def drive(pool: mp.pool.Pool, base: str, ca: str, cert: tuple[str, str], per_client: list[list]) -> tuple[float, dict]:
-    """Requests/s over all clients (total requests / slowest client's time) and the status counts."""
+def drive(pool: mp.pool.Pool, base: str, ca: str, cert: tuple[str, str], per_client: list[list],
+          server: set[int]) -> tuple[float, dict, float]:
+    """Requests/s over all clients (total requests / slowest client's time), the status counts, and the
+    server's CPU microseconds per request (``server``: its processes; the warm-up calls included)."""
     barrier_at = time.time() + 1.0
+    before = cpu_seconds(server)
     results = pool.map(_client, [(base, ca, cert[0], cert[1], reqs, barrier_at) for reqs in per_client])
+    used = cpu_seconds(server) - before
     total = sum(n for n, _, _ in results)
     slowest = max(t for _, t, _ in results)
     statuses: dict[int, int] = {}
     for _, _, counts in results:
         for status, count in counts.items():
             statuses[status] = statuses.get(status, 0) + count
-    return total / slowest, statuses
+    return total / slowest, statuses, 1e6 * used / (total + len(results))
+
+
+def _tree(pid: int) -> set[int]:
+    """A process and its descendants (the arbiter, its workers and the job worker), from /proc."""
+    found = {pid}
+    for _ in range(3):
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+                except (OSError, IndexError, ValueError):
+                    continue
+                if ppid in found:
+                    found.add(int(entry))
+    return found
+
+
+def cpu_seconds(pids: set[int]) -> float:
+    """User + system CPU seconds the processes have used so far (0 where /proc is not there)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 0.0
 
 
 def start_hello(data_dir: Path, workers: int, threads: int) -> tuple[subprocess.Popen, dict]:
@@ -154,6 +187,7 @@ def main() -> None:
         try:
             hello, info = start_hello(data_dir, opts.workers, opts.threads)
             hello_base = info["api_base_url"]
+            mock_pids, hello_pids = _tree(server.process.pid), _tree(hello.pid)
             cert = server.cert(CLIENT)
             tp = server.third_party(CLIENT)
             basic = base64.b64encode(f"{tp['client_id']}:{tp['client_secret']}".encode()).decode()
@@ -194,7 +228,9 @@ def main() -> None:
                   f"server {opts.workers} workers x {opts.threads} threads; rate limits on, set high")
             print(f"rounds: {opts.rounds}, each hello then mock with the same requests; the ratio printed is the "
                   "median of the rounds' ratios (the machine's load moves both)")
-            print(f"{'request':<44}{'mock req/s':>12}{'hello req/s':>13}{'ratio':>8}   per round")
+            print("server CPU: microseconds of the server's processes per request, mock and hello (same round)")
+            print(f"{'request':<44}{'mock req/s':>12}{'hello req/s':>13}{'ratio':>8}{'cpu us':>8}{'hello':>7}"
+                  "   per round")
             results = {}
             with mp.get_context("fork").Pool(c) as pool:
                 for name, mk in (
@@ -208,16 +244,19 @@ def main() -> None:
                     rounds = []
                     for _ in range(opts.rounds):
                         requests_ = mk()
-                        hello_rate, hello_statuses = drive(pool, hello_base, server.ca_bundle, cert, requests_)
-                        mock_rate, statuses = drive(pool, server.api_base_url, server.ca_bundle, cert, requests_)
+                        hello_rate, hello_statuses, hello_cpu = drive(pool, hello_base, server.ca_bundle, cert,
+                                                                      requests_, hello_pids)
+                        mock_rate, statuses, mock_cpu = drive(pool, server.api_base_url, server.ca_bundle, cert,
+                                                              requests_, mock_pids)
                         if set(statuses) != {200} or set(hello_statuses) != {200}:
                             raise SystemExit(f"{name}: not every response was 200: mock {statuses} "
                                              f"hello {hello_statuses}")
-                        rounds.append((mock_rate / hello_rate, mock_rate, hello_rate))
-                    ratio, mock_rate, hello_rate = sorted(rounds)[len(rounds) // 2]
+                        rounds.append((mock_rate / hello_rate, mock_rate, hello_rate, mock_cpu, hello_cpu))
+                    ratio, mock_rate, hello_rate, mock_cpu, hello_cpu = sorted(rounds)[len(rounds) // 2]
                     results[name] = ratio
-                    each = " ".join(f"{r:.2f}" for r, _, _ in rounds)
-                    print(f"{name:<44}{mock_rate:>12.0f}{hello_rate:>13.0f}{ratio:>8.2f}   {each}", flush=True)
+                    each = " ".join(f"{r[0]:.2f}" for r in rounds)
+                    print(f"{name:<44}{mock_rate:>12.0f}{hello_rate:>13.0f}{ratio:>8.2f}{mock_cpu:>8.0f}"
+                          f"{hello_cpu:>7.0f}   {each}", flush=True)
             print(json.dumps({k: round(r, 3) for k, r in results.items()}))
         finally:
             if hello is not None:
