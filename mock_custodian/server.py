@@ -16,12 +16,10 @@ import json
 import logging
 import mmap
 import os
-import queue
 import secrets
 import select
 import socket
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -40,11 +38,9 @@ log = logging.getLogger("mock_custodian.server")
 
 HANDSHAKE_TIMEOUT_S = 10.0
 _CHUNK = 16384
-# A write at least this large (a streamed feed's chunks are 64 KiB) hands the rest of the response to
-# a writer thread: encryption and the socket write (pyOpenSSL releases the GIL in them) then overlap the
-# generation of the next chunk. Smaller answers are written in place, as before.
-BACKGROUND_WRITE_MIN = 48 * 1024
-_PENDING_WRITES = 4  # chunks queued ahead of the writer (bounded memory)
+# A write at least this large (a streamed feed's chunks are 256 KiB) is one SSL_write on a blocking socket:
+# OpenSSL encrypts and sends it all in C, without the GIL and without a return to Python per 16 KiB record.
+WHOLE_WRITE_MIN = 48 * 1024
 # How long a worker that holds more connections than another leaves a new one for that other to
 # accept (see ConnectionBoard); past it, it accepts the connection itself.
 ACCEPT_DEFER_S = 0.012
@@ -86,36 +82,19 @@ class ConnectionBoard:
         return any(0 <= count < mine for i, count in enumerate(self.counts) if i != slot)
 
 
-class _Writer:
-    """A response's writes on their own thread, in order; the first failure is kept and raised to the caller."""
+def _partial_writes(conn: SSL.Connection, allowed: bool) -> bool:
+    """Turn OpenSSL's partial writes (pyOpenSSL's default) off or back on; False if pyOpenSSL hides the switch.
 
-    def __init__(self, send_all: Any) -> None:
-        self._send_all = send_all
-        self._queue: queue.Queue[bytes | None] = queue.Queue(_PENDING_WRITES)
-        self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="tls-writer", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            data = self._queue.get()
-            if data is None:
-                return
-            if self.error is None:
-                try:
-                    self._send_all(data)
-                except BaseException as exc:  # noqa: BLE001  (kept, raised in the request thread)
-                    self.error = exc
-
-    def put(self, data: bytes) -> None:
-        if self.error is not None:
-            raise self.error
-        self._queue.put(data)
-
-    def finish(self) -> None:
-        """Wait until every queued write is done (or failed) and the thread has ended."""
-        self._queue.put(None)
-        self._thread.join()
+    With partial writes on, ``SSL_write`` returns after each 16 KiB record, so a 19 MB feed cost some 1,200
+    trips through Python (each with its select when the socket was full); off, on a blocking socket, one
+    call writes a whole chunk (issue 17).
+    """
+    lib, ssl_ptr = getattr(SSL, "_lib", None), getattr(conn, "_ssl", None)
+    mode = getattr(lib, "SSL_MODE_ENABLE_PARTIAL_WRITE", None)
+    if ssl_ptr is None or mode is None or not hasattr(lib, "SSL_clear_mode"):
+        return False
+    (lib.SSL_set_mode if allowed else lib.SSL_clear_mode)(ssl_ptr, mode)
+    return True
 
 
 class TLSSocket:
@@ -129,7 +108,6 @@ class TLSSocket:
         self._raw = raw
         self._conn = conn
         self._timeout: float | None = None
-        self._writer: _Writer | None = None
         self.surface = surface
         self.peer_certificate = peer
 
@@ -165,7 +143,6 @@ class TLSSocket:
         return None if not self._timeout else time.monotonic() + self._timeout
 
     def recv(self, size: int) -> bytes:
-        self.flush()  # one SSL object is never used by two threads at once
         deadline = self._deadline()
         while True:
             try:
@@ -202,38 +179,38 @@ class TLSSocket:
             sent = self.send(view)
             view = view[sent:]
 
-    def sendall(self, data: bytes) -> None:
-        """Write everything; a large write (and every later one until :meth:`flush`) goes through the writer thread."""
-        if self._writer is None:
-            if len(data) < BACKGROUND_WRITE_MIN:
-                self._send_all(data)
-                return
-            self._writer = _Writer(self._send_all)
-        self._writer.put(data if isinstance(data, bytes) else bytes(data))
-
-    def flush(self) -> None:
-        """Wait for the writer thread's writes; raise the first that failed (the worker then drops the connection)."""
-        writer, self._writer = self._writer, None
-        if writer is not None:
-            writer.finish()
-            if writer.error is not None:
-                raise writer.error
-
-    def _stop_writer(self) -> None:
-        """End the writer thread without waiting on the peer: a blocked write fails once the socket is shut."""
-        writer, self._writer = self._writer, None
-        if writer is not None:
+    def _write_whole(self, data: bytes) -> None:
+        """One ``SSL_write`` for all of ``data`` (partial writes off, blocking socket); after a want-read or
+        want-write (an interrupted send) the same buffer is offered again, as OpenSSL requires."""
+        while True:
             try:
-                self._raw.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            writer.finish()  # before the descriptor is closed and possibly reused by another connection
+                sent = self._conn.send(data)
+            except SSL.WantWriteError:
+                self._wait(False, None)
+                continue
+            except SSL.WantReadError:
+                self._wait(True, None)
+                continue
+            except SSL.Error as exc:
+                raise BrokenPipeError(errno.EPIPE, str(exc)) from exc
+            if sent >= len(data):
+                return
+            data = memoryview(data)[sent:]
+
+    def sendall(self, data: bytes) -> None:
+        """Write everything. A large write, when no timeout was asked for (gunicorn asks none while it writes
+        a response), is one call on a blocking socket; the socket and the mode are restored after it."""
+        if len(data) >= WHOLE_WRITE_MIN and self._timeout is None and _partial_writes(self._conn, False):
+            try:
+                self._raw.setblocking(True)
+                self._write_whole(data)
+            finally:
+                self._raw.setblocking(False)
+                _partial_writes(self._conn, True)
+            return
+        self._send_all(data)
 
     def shutdown(self, how: int) -> None:
-        try:
-            self.flush()
-        except OSError:
-            pass
         try:
             self._conn.shutdown()
         except SSL.Error:
@@ -241,7 +218,6 @@ class TLSSocket:
         self._raw.shutdown(how)
 
     def close(self) -> None:
-        self._stop_writer()
         self._raw.close()
 
 

@@ -13,7 +13,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 
-from mock_custodian.espi.atom import ENTRY_TAIL, ESPI_NS, XSD_NS, XSI_NS, EntrySeries, entry, path_segment, text
+from mock_custodian.espi.atom import (
+    ENTRY_TAIL,
+    ESPI_NS,
+    XSD_NS,
+    XSI_NS,
+    EntryIds,
+    EntrySeries,
+    atom_time_bytes,
+    entry,
+    path_segment,
+    text,
+)
 from mock_custodian.synth.billing import Bill
 from mock_custodian.synth.localtime import DST_END_RULE, DST_OFFSET, DST_START_RULE, TZ_OFFSET
 from mock_custodian.synth.readings import DayReadings
@@ -208,23 +219,45 @@ def interval_block_entry(paths: UsagePointPaths, meter_reading_id_: str, block: 
 
 class IntervalBlockEntries:
     """The IntervalBlock entries of one MeterReading in a feed, as :func:`interval_block_entry` writes them
-    (not root), each built with one join: the feed's hot path writes 365 of them per MeterReading-year."""
+    (not root): the feed's hot path writes 365 of them per MeterReading-year.
+
+    An entry is one ``bytes %`` over a template of the whole entry (Atom head, block head, readings, tail)
+    kept by this writer per (quality, duration, count, TOU codes), so its bytes are copied once. The
+    template holds no reading: every start and value, and the entry's id and times, are formatted at
+    each call.
+    """
 
     _BLOCK_TAIL = b"</ns0:IntervalBlock>" + ENTRY_TAIL
+    _HEAD_SLOTS = 7  # id, key, key, published, updated; block duration, block start
 
     def __init__(self, paths: UsagePointPaths, meter_reading_id_: str, *, dst_block_duration: str = "actual",
                  style: str = "pge") -> None:
         self.collection = paths.interval_blocks(meter_reading_id_)
         self._series = EntrySeries(collection=self.collection, title_prefix="IntervalBlock_", style=style)
+        self._ids = EntryIds(self.collection + "/")
         self._dst_block_duration = dst_block_duration
+        self._head = self._series.head_template(key_slot="%d") + _BLOCK_HEAD
+        self._templates: dict[tuple[int, int, int, tuple[int, ...] | None], bytes] = {}
 
     def entry(self, block: DayReadings, *, published: Time, updated: Time) -> bytes:
-        return b"".join((
-            self._series.head(str(block.day_start), published, updated),
-            _BLOCK_HEAD % (block.block_duration(self._dst_block_duration), block.day_start),
-            interval_readings_xml(block),
-            self._BLOCK_TAIL,
-        ))
+        day_start = block.day_start
+        pub = atom_time_bytes(published)
+        upd = pub if updated == published else atom_time_bytes(updated)
+        eid = self._ids(str(day_start)).encode()
+        duration = block.block_duration(self._dst_block_duration)
+        if block.qualities is not None:  # readings of mixed quality (a correction): written one by one
+            head = self._head % (eid, day_start, day_start, pub, upd, duration, day_start)
+            return b"".join((head, interval_readings_xml(block), self._BLOCK_TAIL))
+        n = len(block.values)
+        key = (block.quality, block.duration, n, tuple(block.tou) if block.tou is not None else None)
+        template = self._templates.get(key)
+        if template is None:
+            template = self._templates[key] = self._head + _block_template(*key) + self._BLOCK_TAIL
+        args: list[object] = [0] * (self._HEAD_SLOTS + 2 * n)
+        args[:self._HEAD_SLOTS] = (eid, day_start, day_start, pub, upd, duration, day_start)
+        args[self._HEAD_SLOTS::2] = block.starts
+        args[self._HEAD_SLOTS + 1::2] = block.values
+        return template % tuple(args)
 
 
 # --------------------------------------------------------------------------- UsageSummary (§7.9)

@@ -2,7 +2,7 @@
 
 - Synthesized days kept per worker (``synth.readings.PureDays``): corrections apply on top at once, a
   changed SA model is another key, the memory bound holds.
-- Large responses written by a writer thread (``server.TLSSocket``): complete, in order, the connection
+- Large responses written in whole-chunk writes (``server.TLSSocket``): complete, in order, the connection
   reusable afterwards, and a client that leaves mid-stream costs the worker nothing.
 - The guard's and handlers' reads on the driver connection (``store.db.Sql``): a registration deadline
   passed by time alone still moves the registration on.
@@ -153,7 +153,7 @@ def test_prebuilt_statements_render_for_each_driver() -> None:
     assert stmt.pyformat == "SELECT a FROM t WHERE b = %(b)s AND c::text LIKE '10%%' AND d = CAST(%(d_2)s AS JSON)"
 
 
-# --- the writer thread, over real TLS ------------------------------------------------------------
+# --- large writes, over real TLS ----------------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[testing.RunningServer]:
@@ -190,12 +190,12 @@ def test_a_large_feed_arrives_whole_and_the_connection_serves_the_next_request(
     path, headers = _feed_path(server)
     conn = _connection(server)
     fetched = []
-    for _ in range(2):  # the second fetch on the same keep-alive connection, after the writer thread ended
+    for _ in range(2):  # the second fetch on the same keep-alive connection, after the large writes
         conn.request("GET", path, headers=headers)
         response = conn.getresponse()
         assert response.status == 200 and response.getheader("Transfer-Encoding") == "chunked"
         body = response.read()
-        assert len(body) > 4 * 65536  # large enough to go through the writer thread
+        assert len(body) > 4 * 65536  # large enough for whole-chunk writes
         fetched.append([v.text for v in etree.fromstring(body).iter(f"{{{ESPI}}}value")])
     assert fetched[0] == fetched[1] and len(fetched[0]) >= 2 * 96 * 85  # 90 days of both flows, none lost
     conn.request("GET", f"{R}/ReadServiceStatus", headers=headers)
