@@ -132,7 +132,8 @@ def _subscription(subscription_id: str) -> tuple[Bearer, SubscriptionScope]:
     own = require_own_authorization(bearer, subscription_id)
     rt = runtime()
     with rt.database.session() as db:
-        authorization = db.get(Authorization, own.id)
+        # The bearer check loaded it with its SAs moments ago: attached as it is, not read again.
+        authorization = db.merge(own, load=False)
         scope = subscription_scope(authorization, rt.clock.epoch(), _publication())
     return bearer, scope
 
