@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import requests
 from sqlalchemy import update
+from sqlalchemy.orm.exc import StaleDataError
 
 from mock_custodian.domain.faults import claim_notification_fault
 from mock_custodian.jobs.config import WorkerConfig
@@ -104,7 +105,19 @@ def _rounds(attempts: list[dict[str, Any]]) -> int:
 
 
 def deliver(database: Database, note_id: int, owner: str, sender: Sender, config: WorkerConfig) -> str | None:
-    """Make one due delivery round of a claimed notification; the status it ends in (None: lease lost)."""
+    """Make one due delivery round of a claimed notification; the status it ends in (None: lease lost, or
+    the notification is gone)."""
+    try:
+        return _deliver_round(database, note_id, owner, sender, config)
+    except StaleDataError:
+        # Its row was deleted under this round: a reset or another world loaded meanwhile, which tests do
+        # between cases. Nothing is left to deliver or to retry.
+        log.info("notification %s went away during its delivery round (the world was reset)", note_id)
+        return None
+
+
+def _deliver_round(database: Database, note_id: int, owner: str, sender: Sender,
+                   config: WorkerConfig) -> str | None:
     clock = database.clock()
     with database.session() as db:
         note = db.get(Notification, note_id)

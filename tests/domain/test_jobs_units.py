@@ -125,3 +125,31 @@ def test_a_due_row_is_leased_to_one_worker_until_its_lease_runs_out(tmp_path: Pa
         assert claim_due_jobs(db, "a", now=200.0, real_now=0.0, lease_s=30, limit=5) == [1]
         assert claim_due_jobs(db, "b", now=200.0, real_now=1.0, lease_s=30, limit=5) == []
     database.dispose()
+
+
+def test_a_reset_during_a_delivery_round_ends_it_quietly(tmp_path: Path, data_dir: Path,
+                                                         monkeypatch: pytest.MonkeyPatch,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    """Tests reset the world between cases while the job worker delivers: the round ends, nothing is raised."""
+    from mock_custodian.jobs import delivery
+    from mock_custodian.store.db import clear_world
+
+    database = Database(f"sqlite:///{tmp_path / 'jobs.db'}")
+    database.create_schema()
+    with database.session() as db:
+        tp_id = _third_party(db)
+        db.add(Notification(third_party_id=tp_id, uri="https://127.0.0.1:9/n", body="", status="pending",
+                            created_at=0.0, next_attempt_at=0.0, attempts=[]))
+    with database.session() as db:
+        assert claim_due_notifications(db, "a", now=0.0, real_now=0.0, lease_s=30, limit=5) == [1]
+
+    def reset_meanwhile(db, **_kwargs):  # noqa: ANN001, ANN202  (between reading the row and writing it)
+        with database.session() as other:
+            clear_world(other)
+
+    monkeypatch.setattr(delivery, "claim_notification_fault", reset_meanwhile)
+    config = WorkerConfig.from_settings(load_settings({"data_dir": data_dir}, environ={}))
+    with caplog.at_level("INFO", logger="mock_custodian.jobs"):
+        assert delivery.deliver(database, 1, "a", Sender(config), config) is None
+    assert "went away during its delivery round" in caplog.text
+    database.dispose()
