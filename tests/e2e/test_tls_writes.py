@@ -120,3 +120,18 @@ def test_a_peer_gone_mid_write_fails_the_write(pair) -> None:
         for _ in range(64):  # the first writes may still fit in the socket's buffer
             sock.sendall(PAYLOAD)
     assert sock._raw.getblocking() is False
+
+
+def test_without_pyopenssls_mode_switch_a_large_write_takes_the_usual_path(pair, monkeypatch) -> None:
+    """The whole write clears partial writes through pyOpenSSL's private binding; if a release hides it
+    (``_partial_writes`` then says so), large answers still go out whole, record by record."""
+    from mock_custodian import server
+
+    assert server._partial_writes(object(), False) is False  # no binding to reach: it says so, touches nothing
+    sock, client = pair
+    monkeypatch.setattr(server, "_partial_writes", lambda _conn, _allowed: False)
+    reader = client.read(len(PAYLOAD))
+    sock.sendall(PAYLOAD)
+    reader.join(30)
+    assert bytes(client.received) == PAYLOAD
+    assert sock._raw.getblocking() is False
