@@ -78,15 +78,16 @@ def entry_id(self_href: str) -> str:
 
     Same result as ``uuid.uuid5(uuid.NAMESPACE_URL, href)``, without the UUID object overhead.
     """
-    h = bytearray(hashlib.sha1(_URL_NAMESPACE + self_href.encode()).digest()[:16])
+    return _uuid5_text(hashlib.sha1(_URL_NAMESPACE + self_href.encode()).digest())
+
+
+def _uuid5_text(sha1_digest: bytes) -> str:
+    """The UUIDv5 text of a name's SHA-1 digest: its first 16 bytes with the version and variant bits."""
+    h = bytearray(sha1_digest[:16])
     h[6] = (h[6] & 0x0F) | 0x50
     h[8] = (h[8] & 0x3F) | 0x80
     x = h.hex()
     return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
-
-
-# The variant's nibble (RFC 4122: 10xx) from the digest's nibble, by its hex digit.
-_VARIANT_DIGIT = {f"{n:x}": f"{(n & 0x3) | 0x8:x}" for n in range(16)}
 
 
 class EntryIds:
@@ -100,8 +101,7 @@ class EntryIds:
         """``entry_id(prefix + key)``."""
         h = self._state.copy()
         h.update(key.encode())
-        x = h.hexdigest()
-        return f"{x[:8]}-{x[8:12]}-5{x[13:16]}-{_VARIANT_DIGIT[x[16]]}{x[17:20]}-{x[20:32]}"
+        return _uuid5_text(h.digest())
 
 
 def new_feed_id() -> str:

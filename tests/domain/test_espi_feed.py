@@ -419,3 +419,15 @@ def test_usage_summary_money_is_in_hundred_thousandths() -> None:
     days = len(list(iter_local_days(bill.start, bill.end)))
     assert days == 31 and bill.end - bill.start == 31 * 86400 - 3600  # March holds the 23-hour day
     assert charge.amount == days * 79_000  # $0.79 a day
+
+
+def test_entry_ids_of_a_shared_prefix_are_the_uuid5_of_each_href() -> None:
+    """The IntervalBlock writer's ids (prefix hashed once) equal ``entry_id`` and Python's own UUIDv5."""
+    import uuid
+
+    from mock_custodian.espi.atom import EntryIds, entry_id
+
+    prefix = "https://api.pge.com/GreenButtonConnect/espi/1_1/resource/Subscription/7/UsagePoint/9/MeterReading/1/IntervalBlock/"
+    ids = EntryIds(prefix)
+    for key in ("1767254400", "0", "x%2Fy"):
+        assert ids(key) == entry_id(prefix + key) == str(uuid.uuid5(uuid.NAMESPACE_URL, prefix + key))
