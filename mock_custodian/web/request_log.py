@@ -30,16 +30,13 @@ def token_fingerprint(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()[:12]
 
 
-def claimed_client_id(db: Any, req: Request | None = None, noted: dict[str, Any] | None = None) -> str | None:
+def claimed_client_id(db: Any, req: Request, noted: dict[str, Any]) -> str | None:
     """The client_id a request claims (Basic user name, query parameter, or whose bearer token it carries).
 
-    ``req`` and ``noted`` (the request and ``g``'s attributes) spare :func:`log_request`'s caller the
-    proxies' lookups; by default this request's.
+    ``req`` and ``noted``: the request and ``g``'s attributes, resolved once by :func:`log_request`.
     """
     if surface() != "api":
         return None
-    req = req if req is not None else request._get_current_object()  # type: ignore[attr-defined]
-    noted = noted if noted is not None else vars(g._get_current_object())  # type: ignore[attr-defined]
     scheme, _, value = req.headers.get("Authorization", "").partition(" ")
     scheme = scheme.lower()
     if scheme == "basic":  # parsed only when it is one (werkzeug's parse is the costly part of this function)
@@ -59,11 +56,10 @@ def claimed_client_id(db: Any, req: Request | None = None, noted: dict[str, Any]
     return None
 
 
-def logged_parameters(req: Request | None = None) -> dict[str, Any] | None:
+def logged_parameters(req: Request) -> dict[str, Any] | None:
     """OAuth parameters by place, secrets shortened; the API host only (portal forms carry passwords)."""
     if surface() != "api":
         return None
-    req = req if req is not None else request._get_current_object()  # type: ignore[attr-defined]
     places: dict[str, Any] = {}
     if req.args:
         places["query"] = shorten_parameters(req.args.to_dict(flat=True))
@@ -89,11 +85,9 @@ def logged_parameters(req: Request | None = None) -> dict[str, Any] | None:
     return places or None
 
 
-def report_facts(db: Any, response: Response, real_now: float, req: Request | None = None,
-                 noted: dict[str, Any] | None = None) -> dict[str, Any]:
+def report_facts(db: Any, response: Response, real_now: float, req: Request,
+                 noted: dict[str, Any]) -> dict[str, Any]:
     """What the integration report needs beyond the log's basics: wall-clock time, which token, which chain."""
-    req = req if req is not None else request._get_current_object()  # type: ignore[attr-defined]
-    noted = noted if noted is not None else vars(g._get_current_object())  # type: ignore[attr-defined]
     scheme, _, value = req.headers.get("Authorization", "").partition(" ")
     value = value.strip() if scheme.lower() == "bearer" and value.strip() else None
     if value is None and surface() == "api":  # a refresh grant: the form body, or the query as PG&E prints it
