@@ -157,15 +157,12 @@ _CLOCK_SQL = "SELECT offset_s, frozen_at FROM sim_clock WHERE id = 1"
 
 
 class _Kept:
-    """A SQLite connection detached from the pool, with the two things of a pooled one used here."""
+    """A SQLite connection detached from the pool, reached as a pooled one is (``driver_connection``)."""
 
     __slots__ = ("driver_connection", "__weakref__")
 
     def __init__(self, driver: Any) -> None:
         self.driver_connection = driver
-
-    def commit(self) -> None:
-        self.driver_connection.commit()
 
 
 class Database:
@@ -232,7 +229,7 @@ class Database:
         held.conn = None
         if self._patient:
             held.raw = None
-            self._give_back(conn)
+            conn.close()  # back to the pool (PostgreSQL)
         elif conn.driver_connection.in_transaction:
             conn.driver_connection.rollback()
 
@@ -265,11 +262,6 @@ class Database:
                 conn.close()
                 raise
         return conn
-
-    @staticmethod
-    def _give_back(conn: Any) -> None:
-        """Back to the pool (PostgreSQL; a SQLite thread's own connection is never given back)."""
-        conn.close()
 
     def create_schema(self) -> None:
         """Create missing tables and columns; upgrade an older database's plain-text secrets (then scrub).
@@ -373,7 +365,7 @@ class Database:
                 raw.end(commit=False)
                 raise
         finally:
-            self._give_back(conn)
+            conn.close()  # back to the pool (PostgreSQL)
 
     # --- clock -----------------------------------------------------------------------------
     def read_row(self, sql: str) -> tuple | None:
@@ -398,7 +390,7 @@ class Database:
             return None if row is None else tuple(row)
         finally:
             if held is None:
-                self._give_back(conn)
+                conn.close()  # back to the pool (PostgreSQL)
 
     def read_clock_state(self) -> ClockState:
         row = self.read_row(_CLOCK_SQL)
